@@ -1,0 +1,135 @@
+// Package activities holds the referral workflow's side effects: reading
+// and writing Postgres, and writing notifications to the outbox. Every
+// activity is idempotent, so Temporal may retry any of them at any point.
+package activities
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/wmtna/referrals/internal/postgres"
+	"github.com/wmtna/referrals/internal/referral"
+	"github.com/wmtna/referrals/workflows"
+)
+
+// Announcer tells waiting referrals about places offered to them.
+type Announcer interface {
+	Announce(ctx context.Context) error
+}
+
+// Activities are the referral workflow's activities.
+type Activities struct {
+	DB        *postgres.DB
+	Announcer Announcer
+	// PublicURL is where people reach the service; messages link to it.
+	PublicURL string
+	Logger    *slog.Logger
+	// Now is the clock for eligibility; nil means time.Now.
+	Now func() time.Time
+}
+
+func (a *Activities) now() time.Time {
+	if a.Now != nil {
+		return a.Now()
+	}
+	return time.Now()
+}
+
+// CheckEligibility decides whether the referral meets the network's rules.
+func (a *Activities) CheckEligibility(ctx context.Context, referralID string) (referral.Eligibility, error) {
+	e, err := a.DB.CheckEligibility(ctx, referralID, a.now())
+	return e, refusal(err)
+}
+
+// RecordTransition records a transition and writes the messages it causes.
+func (a *Activities) RecordTransition(ctx context.Context, t referral.Transition) error {
+	msgs, err := a.messagesFor(ctx, t)
+	if err != nil {
+		return refusal(err)
+	}
+	recorded, ids, err := a.DB.RecordTransition(ctx, t, msgs)
+	if err != nil {
+		return refusal(err)
+	}
+	if recorded {
+		a.Logger.InfoContext(ctx, "referral transition", "referral_id", t.ReferralID, "seq", t.Seq,
+			"from", t.From, "to", t.To, "actor", t.Actor.String(), "reason", t.Reason, "messages", len(ids))
+	}
+	a.logMessages(ctx, t.ReferralID, msgs, ids)
+	return nil
+}
+
+// RemindCommittee asks the committee again to review a referral.
+func (a *Activities) RemindCommittee(ctx context.Context, in workflows.ReminderInput) error {
+	msgs, err := a.committeeMessages(ctx, in.ReferralID, "reminder", in.N,
+		"Reminder: a referral is waiting for review",
+		"A referral has been waiting for the committee's review. Please approve or decline it:\n\n"+a.link("/v1/referrals/"+in.ReferralID))
+	if err != nil {
+		return err
+	}
+	ids, err := a.DB.WriteMessages(ctx, in.ReferralID, msgs)
+	if err != nil {
+		return err
+	}
+	a.logMessages(ctx, in.ReferralID, msgs, ids)
+	return nil
+}
+
+// Enqueue puts an approved referral in the queue and returns its offer, if a
+// therapist was free.
+func (a *Activities) Enqueue(ctx context.Context, referralID string) (*referral.Offer, error) {
+	o, err := a.DB.Enqueue(ctx, referralID)
+	return o, refusal(err)
+}
+
+// CloseOffer closes an open offer as declined or expired and returns the
+// referral's next offer, if any; the freed place goes to the queue.
+func (a *Activities) CloseOffer(ctx context.Context, in workflows.CloseOfferInput) (*referral.Offer, error) {
+	next, err := a.DB.CloseOffer(ctx, in.OfferID, in.Outcome)
+	if err != nil {
+		return nil, refusal(err)
+	}
+	return next, a.Announcer.Announce(ctx)
+}
+
+// AcceptOffer records a therapist's acceptance.
+func (a *Activities) AcceptOffer(ctx context.Context, offerID string) error {
+	return refusal(a.DB.AcceptOffer(ctx, offerID))
+}
+
+// Leave takes a referral out of the queue for good, releasing any place it
+// held to the next in line.
+func (a *Activities) Leave(ctx context.Context, referralID string) error {
+	if err := a.DB.Leave(ctx, referralID); err != nil {
+		return refusal(err)
+	}
+	return a.Announcer.Announce(ctx)
+}
+
+// Reconcile fills any free places from the queue and returns the
+// referral's open offer, if it now has one.
+func (a *Activities) Reconcile(ctx context.Context, referralID string) (*referral.Offer, error) {
+	o, err := a.DB.Reconcile(ctx, referralID)
+	if err != nil {
+		return nil, refusal(err)
+	}
+	return o, a.Announcer.Announce(ctx)
+}
+
+// refusal turns the store's domain errors into non-retryable application
+// errors, since retrying cannot change them. The message names IDs only.
+func refusal(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, referral.ErrConflict):
+		return temporal.NewNonRetryableApplicationError(err.Error(), workflows.ErrTypeConflict, nil)
+	case errors.Is(err, referral.ErrNotFound):
+		return temporal.NewNonRetryableApplicationError(err.Error(), workflows.ErrTypeInvalidRequest, nil)
+	}
+	return err
+}

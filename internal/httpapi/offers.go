@@ -1,0 +1,82 @@
+package httpapi
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/wmtna/referrals/internal/referral"
+	"github.com/wmtna/referrals/workflows"
+)
+
+type offerView struct {
+	ID          string               `json:"id"`
+	ReferralID  string               `json:"referral_id"`
+	State       string               `json:"state"`
+	CreatedAt   time.Time            `json:"created_at"`
+	ExpiresAt   time.Time            `json:"expires_at"`
+	Programme   string               `json:"programme"`
+	Preferences referral.Preferences `json:"preferences"`
+}
+
+// listOffers shows a therapist their open offers with what they need to
+// decide (programme, preferences) and nothing personal.
+func (s *Server) listOffers(w http.ResponseWriter, r *http.Request) {
+	p, _ := principal(r)
+	ctx := r.Context()
+	offers, err := s.DB.OpenOffers(ctx, p.Subject)
+	if err != nil {
+		s.storeError(w, r, err)
+		return
+	}
+	out := make([]offerView, 0, len(offers))
+	for _, o := range offers {
+		ref, err := s.DB.Referral(ctx, o.ReferralID)
+		if err != nil {
+			s.storeError(w, r, err)
+			return
+		}
+		out = append(out, offerView{
+			ID: o.ID, ReferralID: o.ReferralID, State: o.State, CreatedAt: o.CreatedAt,
+			ExpiresAt: o.CreatedAt.Add(s.Timings.OfferTTL), Programme: ref.Programme, Preferences: ref.Preferences,
+		})
+	}
+	writeJSON(w, http.StatusOK, map[string][]offerView{"offers": out})
+}
+
+// answerOffer accepts or declines an offer on behalf of the therapist it
+// was made to; an offer made to someone else is 404 to them.
+func (s *Server) answerOffer(name string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, _ := principal(r)
+		id := chi.URLParam(r, "id")
+		reason := ""
+		if name == workflows.UpdateDeclineOffer {
+			var e *apiError
+			if reason, e = optionalReason(w, r); e != nil {
+				writeError(w, e)
+				return
+			}
+		}
+		if !validID(id) {
+			writeError(w, errNotFound)
+			return
+		}
+		o, err := s.DB.Offer(r.Context(), id)
+		if err != nil {
+			s.storeError(w, r, err)
+			return
+		}
+		if o.TherapistID != p.Subject {
+			writeError(w, errNotFound)
+			return
+		}
+		actor := referral.Actor{Role: referral.RoleTherapist, ID: p.Subject}
+		noteID, ok := s.note(w, r, o.ReferralID, actor, reason)
+		if !ok {
+			return
+		}
+		s.update(w, r, o.ReferralID, name, workflows.OfferAnswer{OfferID: o.ID, Actor: actor, NoteID: noteID})
+	}
+}

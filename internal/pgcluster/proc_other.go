@@ -1,0 +1,28 @@
+//go:build !linux
+
+package pgcluster
+
+import (
+	"os"
+	"syscall"
+)
+
+// canSwitchUser is false: running the server as another user is only
+// implemented on Linux, where we need it.
+const canSwitchUser = false
+
+func sysProcAttr(*runAs) *syscall.SysProcAttr { return nil }
+
+func processAlive(pid int) bool {
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return false
+	}
+	return p.Signal(syscall.Signal(0)) == nil
+}
+
+func killGroup(pid int) {
+	if p, err := os.FindProcess(pid); err == nil {
+		_ = p.Kill()
+	}
+}

@@ -1,0 +1,344 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/wmtna/referrals/internal/referral"
+)
+
+// allocationLock serialises every change to the queue and to therapists'
+// places. With one allocator at a time the invariant that keeps waiting fair
+// holds between transactions: a free place exists only where no waiting
+// referral could take it. So a newly approved referral that finds a free
+// place never takes it from someone who waited longer, and freeing a place
+// only has to look at the head of the queue, never at every waiting referral.
+const allocationLock = 0x574d544e41 // "WMTNA"
+
+func (db *DB) allocate(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, allocationLock); err != nil {
+			return fmt.Errorf("take allocation lock: %w", err)
+		}
+		return fn(tx)
+	})
+}
+
+// Enqueue puts an approved referral in the queue, taking its place in line
+// now, and offers it the best free therapist if there is one. It returns the
+// referral's open offer, or nil when it waits. Calling it again returns the
+// same result.
+func (db *DB) Enqueue(ctx context.Context, referralID string) (offer *referral.Offer, err error) {
+	err = db.allocate(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO queue (referral_id, state) VALUES ($1, 'waiting') ON CONFLICT (referral_id) DO NOTHING`, referralID); err != nil {
+			return fmt.Errorf("join queue: %w", err)
+		}
+		offer, err = offerForReferral(ctx, tx, referralID)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("enqueue %s: %w", referralID, err)
+	}
+	return offer, nil
+}
+
+// offerForReferral returns the referral's open offer, making one with the
+// best free therapist when the referral is waiting. announced is true: the
+// caller is the referral's own workflow, which learns of it from the result.
+func offerForReferral(ctx context.Context, tx pgx.Tx, referralID string) (*referral.Offer, error) {
+	if o, err := liveOffer(ctx, tx, referralID); err != nil || o != nil {
+		return o, err
+	}
+	var state string
+	if err := tx.QueryRow(ctx, `SELECT state FROM queue WHERE referral_id = $1`, referralID).Scan(&state); err != nil {
+		return nil, fmt.Errorf("queue state: %w", notFound(err))
+	}
+	if state != "waiting" {
+		return nil, nil
+	}
+	// Hard rules first (free, active, not conflicted, not already passed
+	// over), then the trainee's preferences, then the therapist with most
+	// room, then the longest-registered for a stable order.
+	var therapistID string
+	err := tx.QueryRow(ctx, `
+		SELECT t.id FROM therapists t, referrals r
+		WHERE r.id = $1 AND t.active AND t.places_used < t.capacity
+		  AND NOT (r.programme = ANY (t.conflict_programmes))
+		  AND NOT (r.employer = ANY (t.conflict_employers))
+		  AND NOT EXISTS (SELECT 1 FROM exclusions x WHERE x.referral_id = r.id AND x.therapist_id = t.id)
+		ORDER BY
+		  (CASE WHEN r.pref_remote AND t.remote THEN 1 ELSE 0 END) +
+		  (CASE WHEN r.pref_location <> '' AND EXISTS (SELECT 1 FROM unnest(t.locations) l WHERE lower(l) = lower(r.pref_location)) THEN 1 ELSE 0 END) DESC,
+		  t.capacity - t.places_used DESC, t.created_at, t.id
+		LIMIT 1`, referralID).Scan(&therapistID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find therapist: %w", err)
+	}
+	return reserve(ctx, tx, referralID, therapistID, true)
+}
+
+// reserve takes one of the therapist's places for the referral and records
+// the open offer. The places_within_capacity CHECK refuses it outright if
+// anything ever tried to go over capacity.
+func reserve(ctx context.Context, tx pgx.Tx, referralID, therapistID string, announced bool) (*referral.Offer, error) {
+	if _, err := tx.Exec(ctx, `UPDATE therapists SET places_used = places_used + 1 WHERE id = $1`, therapistID); err != nil {
+		return nil, fmt.Errorf("reserve a place with %s: %w", therapistID, err)
+	}
+	o := referral.Offer{ID: NewID(), ReferralID: referralID, TherapistID: therapistID, State: referral.OfferOpen}
+	if err := tx.QueryRow(ctx, `
+		INSERT INTO offers (id, referral_id, therapist_id, state, announced) VALUES ($1, $2, $3, 'open', $4) RETURNING created_at`,
+		o.ID, referralID, therapistID, announced).Scan(&o.CreatedAt); err != nil {
+		return nil, fmt.Errorf("record offer: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE queue SET state = 'offered' WHERE referral_id = $1`, referralID); err != nil {
+		return nil, fmt.Errorf("mark offered: %w", err)
+	}
+	return &o, nil
+}
+
+func liveOffer(ctx context.Context, tx pgx.Tx, referralID string) (*referral.Offer, error) {
+	var o referral.Offer
+	err := tx.QueryRow(ctx, `SELECT id, referral_id, therapist_id, state, created_at FROM offers WHERE referral_id = $1 AND state IN ('open', 'accepted')`,
+		referralID).Scan(&o.ID, &o.ReferralID, &o.TherapistID, &o.State, &o.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("live offer of %s: %w", referralID, err)
+	}
+	return &o, nil
+}
+
+// fillPlaces gives each free place of a therapist to the longest-waiting
+// referral the therapist can take. The new offers are left unannounced: their
+// referrals' workflows are told by Unannounced/MarkAnnounced after commit.
+func fillPlaces(ctx context.Context, tx pgx.Tx, therapistID string) error {
+	for {
+		var referralID string
+		err := tx.QueryRow(ctx, `
+			SELECT q.referral_id FROM therapists t, queue q JOIN referrals r ON r.id = q.referral_id
+			WHERE t.id = $1 AND t.active AND t.places_used < t.capacity AND q.state = 'waiting'
+			  AND NOT (r.programme = ANY (t.conflict_programmes))
+			  AND NOT (r.employer = ANY (t.conflict_employers))
+			  AND NOT EXISTS (SELECT 1 FROM exclusions x WHERE x.referral_id = r.id AND x.therapist_id = t.id)
+			ORDER BY q.position LIMIT 1`, therapistID).Scan(&referralID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("head of queue for %s: %w", therapistID, err)
+		}
+		if _, err := reserve(ctx, tx, referralID, therapistID, false); err != nil {
+			return err
+		}
+	}
+}
+
+// fillAll fills the free places of every therapist, oldest registration
+// first. It repairs the fairness invariant after anything that could have
+// broken it without an allocation (a crash, a manual edit).
+func fillAll(ctx context.Context, tx pgx.Tx) error {
+	rows, err := tx.Query(ctx, `SELECT id FROM therapists WHERE active AND places_used < capacity ORDER BY created_at, id`)
+	if err != nil {
+		return fmt.Errorf("therapists with free places: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("therapists with free places: %w", err)
+	}
+	for _, id := range ids {
+		if err := fillPlaces(ctx, tx, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Reconcile fills every free place from the queue and returns the
+// referral's open offer, if it has one. A waiting referral's workflow calls
+// it when nudged and, as a backstop, now and then.
+func (db *DB) Reconcile(ctx context.Context, referralID string) (offer *referral.Offer, err error) {
+	err = db.allocate(ctx, func(tx pgx.Tx) error {
+		if err := fillAll(ctx, tx); err != nil {
+			return err
+		}
+		o, err := liveOffer(ctx, tx, referralID)
+		if o != nil && o.State == referral.OfferOpen {
+			offer = o
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reconcile %s: %w", referralID, err)
+	}
+	return offer, nil
+}
+
+// CloseOffer ends an open offer that was declined or expired: the therapist
+// is not offered this referral again, their place goes to the head of the
+// queue, and the referral (which keeps its place in line) is offered the
+// next free therapist if there is one. It returns that next offer, or nil
+// when the referral now waits. Closing an offer already closed is not an
+// error, so a retried activity converges on the same result.
+func (db *DB) CloseOffer(ctx context.Context, offerID, outcome string) (next *referral.Offer, err error) {
+	if outcome != referral.OfferDeclined && outcome != referral.OfferExpired {
+		return nil, fmt.Errorf("close offer %s: outcome %q is not declined or expired", offerID, outcome)
+	}
+	err = db.allocate(ctx, func(tx pgx.Tx) error {
+		var referralID, therapistID, state string
+		if err := tx.QueryRow(ctx, `SELECT referral_id, therapist_id, state FROM offers WHERE id = $1`, offerID).
+			Scan(&referralID, &therapistID, &state); err != nil {
+			return notFound(err)
+		}
+		if state == referral.OfferOpen {
+			if err := release(ctx, tx, offerID, therapistID, outcome); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO exclusions (referral_id, therapist_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, referralID, therapistID); err != nil {
+				return fmt.Errorf("exclude therapist: %w", err)
+			}
+			if _, err := tx.Exec(ctx, `UPDATE queue SET state = 'waiting' WHERE referral_id = $1 AND state = 'offered'`, referralID); err != nil {
+				return fmt.Errorf("back to waiting: %w", err)
+			}
+			if err := fillPlaces(ctx, tx, therapistID); err != nil {
+				return err
+			}
+		}
+		var err error
+		next, err = offerForReferral(ctx, tx, referralID)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("close offer %s as %s: %w", offerID, outcome, err)
+	}
+	return next, nil
+}
+
+// release frees the therapist's place held by an offer and gives the offer
+// its final state.
+func release(ctx context.Context, tx pgx.Tx, offerID, therapistID, state string) error {
+	if _, err := tx.Exec(ctx, `UPDATE offers SET state = $2, closed_at = now(), answered_at = coalesce(answered_at, now()) WHERE id = $1`, offerID, state); err != nil {
+		return fmt.Errorf("close offer: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE therapists SET places_used = places_used - 1 WHERE id = $1`, therapistID); err != nil {
+		return fmt.Errorf("free a place with %s: %w", therapistID, err)
+	}
+	return nil
+}
+
+// AcceptOffer records that the therapist took the referral on. Accepting an
+// offer already accepted is not an error; accepting one no longer open is
+// referral.ErrConflict.
+func (db *DB) AcceptOffer(ctx context.Context, offerID string) error {
+	err := db.allocate(ctx, func(tx pgx.Tx) error {
+		var referralID, state string
+		if err := tx.QueryRow(ctx, `SELECT referral_id, state FROM offers WHERE id = $1`, offerID).Scan(&referralID, &state); err != nil {
+			return notFound(err)
+		}
+		switch state {
+		case referral.OfferAccepted:
+			return nil
+		case referral.OfferOpen:
+		default:
+			return fmt.Errorf("offer is %s: %w", state, referral.ErrConflict)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE offers SET state = 'accepted', answered_at = now() WHERE id = $1`, offerID); err != nil {
+			return fmt.Errorf("accept: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE queue SET state = 'matched' WHERE referral_id = $1`, referralID); err != nil {
+			return fmt.Errorf("mark matched: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("accept offer %s: %w", offerID, err)
+	}
+	return nil
+}
+
+// Leave takes a referral out of the queue for good (withdrawn, lapsed, or
+// therapy ended). An open offer is withdrawn and an accepted one ended; the
+// place it held goes to the head of the queue. Leaving twice is harmless.
+func (db *DB) Leave(ctx context.Context, referralID string) error {
+	err := db.allocate(ctx, func(tx pgx.Tx) error {
+		o, err := liveOffer(ctx, tx, referralID)
+		if err != nil {
+			return err
+		}
+		if o != nil {
+			final := referral.OfferWithdrawn
+			if o.State == referral.OfferAccepted {
+				final = referral.OfferEnded
+			}
+			if err := release(ctx, tx, o.ID, o.TherapistID, final); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.Exec(ctx, `UPDATE queue SET state = 'left' WHERE referral_id = $1`, referralID); err != nil {
+			return fmt.Errorf("leave queue: %w", err)
+		}
+		if o != nil {
+			return fillPlaces(ctx, tx, o.TherapistID)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("%s leaves the queue: %w", referralID, err)
+	}
+	return nil
+}
+
+// Unannounced lists offers made by filling a freed place whose referrals'
+// workflows have not yet been told.
+func (db *DB) Unannounced(ctx context.Context, limit int) ([]referral.Offer, error) {
+	rows, err := db.pool.Query(ctx, `SELECT id, referral_id, therapist_id, state, created_at FROM offers WHERE NOT announced ORDER BY created_at LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("unannounced offers: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[referral.Offer])
+}
+
+// MarkAnnounced records that an offer's referral workflow has been told.
+func (db *DB) MarkAnnounced(ctx context.Context, offerID string) error {
+	if _, err := db.pool.Exec(ctx, `UPDATE offers SET announced = true WHERE id = $1`, offerID); err != nil {
+		return fmt.Errorf("mark offer %s announced: %w", offerID, err)
+	}
+	return nil
+}
+
+// Offer loads one offer.
+func (db *DB) Offer(ctx context.Context, offerID string) (referral.Offer, error) {
+	var o referral.Offer
+	err := db.pool.QueryRow(ctx, `SELECT id, referral_id, therapist_id, state, created_at FROM offers WHERE id = $1`, offerID).
+		Scan(&o.ID, &o.ReferralID, &o.TherapistID, &o.State, &o.CreatedAt)
+	if err != nil {
+		return o, fmt.Errorf("load offer %s: %w", offerID, notFound(err))
+	}
+	return o, nil
+}
+
+// OpenOffers lists a therapist's open offers, oldest first.
+func (db *DB) OpenOffers(ctx context.Context, therapistID string) ([]referral.Offer, error) {
+	rows, err := db.pool.Query(ctx, `SELECT id, referral_id, therapist_id, state, created_at FROM offers WHERE therapist_id = $1 AND state = 'open' ORDER BY created_at`, therapistID)
+	if err != nil {
+		return nil, fmt.Errorf("open offers of %s: %w", therapistID, err)
+	}
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[referral.Offer])
+}
+
+// LiveOffer returns the referral's open or accepted offer, or nil.
+func (db *DB) LiveOffer(ctx context.Context, referralID string) (*referral.Offer, error) {
+	var o *referral.Offer
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		var err error
+		o, err = liveOffer(ctx, tx, referralID)
+		return err
+	})
+	return o, err
+}

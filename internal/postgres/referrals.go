@@ -1,0 +1,276 @@
+package postgres
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/wmtna/referrals/internal/referral"
+)
+
+// NewID returns a random UUID (version 4) for a new row.
+func NewID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+// CreateReferral stores a new submission with status submitted. A replay
+// with the same idempotency key and the same request returns the first
+// referral and created=false; the same key with a different request, or a
+// second open referral for the same email, is referral.ErrDuplicate.
+func (db *DB) CreateReferral(ctx context.Context, s referral.Submission, idemKey, fingerprint string) (r referral.Referral, created bool, err error) {
+	var key *string
+	if idemKey != "" {
+		key = &idemKey
+	}
+	id := NewID()
+	_, err = db.pool.Exec(ctx, `
+		INSERT INTO referrals (id, name, email, email_key, programme, employer, training_start,
+			expected_qualification, concerns, pref_remote, pref_location, idempotency_key, request_fingerprint)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		id, s.Name, s.Email, strings.ToLower(s.Email), s.Programme, s.Employer, pgDate(&s.TrainingStart),
+		pgDate(s.ExpectedQualification), s.Concerns, s.Preferences.Remote, s.Preferences.Location, key, fingerprint)
+	switch {
+	case err == nil:
+		r, err = db.Referral(ctx, id)
+		return r, true, err
+	case key != nil && uniqueViolation(err, "referrals_idempotency_key_key"):
+		var prevID, prevFP string
+		if err := db.pool.QueryRow(ctx, `SELECT id, request_fingerprint FROM referrals WHERE idempotency_key = $1`, idemKey).Scan(&prevID, &prevFP); err != nil {
+			return r, false, fmt.Errorf("load referral by idempotency key: %w", err)
+		}
+		if prevFP != fingerprint {
+			return r, false, fmt.Errorf("idempotency key reused with a different request: %w", referral.ErrConflict)
+		}
+		r, err = db.Referral(ctx, prevID)
+		return r, false, err
+	case uniqueViolation(err, "referrals_one_open_per_email"):
+		return r, false, referral.ErrDuplicate
+	}
+	return r, false, fmt.Errorf("insert referral: %w", err)
+}
+
+const referralColumns = `id, name, email, programme, employer, training_start, expected_qualification, concerns,
+	pref_remote, pref_location, status, eligible, eligibility_reason, cutoff, submitted_at, updated_at`
+
+func scanReferral(row pgx.Row) (referral.Referral, error) {
+	var r referral.Referral
+	var start time.Time
+	var expected, cutoff *time.Time
+	var status string
+	err := row.Scan(&r.ID, &r.Name, &r.Email, &r.Programme, &r.Employer, &start, &expected, &r.Concerns,
+		&r.Preferences.Remote, &r.Preferences.Location, &status, &r.Eligible, &r.EligibilityReason, &cutoff,
+		&r.SubmittedAt, &r.UpdatedAt)
+	if err != nil {
+		return r, err
+	}
+	r.TrainingStart = *dateOf(&start)
+	r.ExpectedQualification = dateOf(expected)
+	r.Cutoff = dateOf(cutoff)
+	r.Status = referral.Status(status)
+	return r, nil
+}
+
+// Referral loads one referral.
+func (db *DB) Referral(ctx context.Context, id string) (referral.Referral, error) {
+	r, err := scanReferral(db.pool.QueryRow(ctx, `SELECT `+referralColumns+` FROM referrals WHERE id = $1`, id))
+	if err != nil {
+		return r, fmt.Errorf("load referral %s: %w", id, notFound(err))
+	}
+	return r, nil
+}
+
+// ListFilter selects a page of referrals, newest first. Before is the
+// cursor: the (submitted_at, id) of the last referral of the previous page.
+type ListFilter struct {
+	Status     referral.Status
+	Limit      int
+	BeforeTime time.Time
+	BeforeID   string
+	HasCursor  bool
+}
+
+// ListReferrals returns a page of referrals, newest first.
+func (db *DB) ListReferrals(ctx context.Context, f ListFilter) ([]referral.Referral, error) {
+	args := []any{f.Limit}
+	where := []string{"true"}
+	if f.Status != "" {
+		args = append(args, string(f.Status))
+		where = append(where, fmt.Sprintf("status = $%d", len(args)))
+	}
+	if f.HasCursor {
+		args = append(args, f.BeforeTime, f.BeforeID)
+		where = append(where, fmt.Sprintf("(submitted_at, id) < ($%d, $%d)", len(args)-1, len(args)))
+	}
+	rows, err := db.pool.Query(ctx, `SELECT `+referralColumns+` FROM referrals WHERE `+strings.Join(where, " AND ")+
+		` ORDER BY submitted_at DESC, id DESC LIMIT $1`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list referrals: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (referral.Referral, error) { return scanReferral(row) })
+	if err != nil {
+		return nil, fmt.Errorf("list referrals: %w", err)
+	}
+	return out, nil
+}
+
+// Events returns a referral's recorded transitions in order, with the text
+// of any note attached to them.
+func (db *DB) Events(ctx context.Context, referralID string) ([]referral.Event, error) {
+	rows, err := db.pool.Query(ctx, `
+		SELECT e.seq, e.at, e.actor, e.from_status, e.to_status, e.reason, coalesce(n.body, '')
+		FROM referral_events e LEFT JOIN referral_notes n ON n.id = e.note_id
+		WHERE e.referral_id = $1 ORDER BY e.seq`, referralID)
+	if err != nil {
+		return nil, fmt.Errorf("load events of %s: %w", referralID, err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (referral.Event, error) {
+		var e referral.Event
+		var from, to string
+		err := row.Scan(&e.Seq, &e.At, &e.Actor, &from, &to, &e.Reason, &e.Note)
+		e.From, e.To = referral.Status(from), referral.Status(to)
+		return e, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load events of %s: %w", referralID, err)
+	}
+	return out, nil
+}
+
+// AddNote stores free text about a referral and returns its id, which is all
+// the workflow ever sees of it.
+func (db *DB) AddNote(ctx context.Context, referralID, author, body string) (int64, error) {
+	var id int64
+	err := db.pool.QueryRow(ctx, `INSERT INTO referral_notes (referral_id, author, body) VALUES ($1, $2, $3) RETURNING id`,
+		referralID, author, body).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("add note to %s: %w", referralID, err)
+	}
+	return id, nil
+}
+
+// CheckEligibility decides a referral's eligibility from the register and
+// the rules, and stores the outcome. Deciding twice gives the same answer
+// for the same day, so a retried activity is harmless.
+func (db *DB) CheckEligibility(ctx context.Context, referralID string, now time.Time) (referral.Eligibility, error) {
+	r, err := db.Referral(ctx, referralID)
+	if err != nil {
+		return referral.Eligibility{}, err
+	}
+	var registered bool
+	if err := db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM organisations WHERE code = $1 AND active)`, r.Employer).Scan(&registered); err != nil {
+		return referral.Eligibility{}, fmt.Errorf("look up employer of %s: %w", referralID, err)
+	}
+	e := referral.CheckEligibility(referral.DateOf(r.SubmittedAt), r.Programme, registered, r.TrainingStart, r.ExpectedQualification)
+	cutoff, _ := referral.ParseDate(e.Cutoff)
+	if _, err := db.pool.Exec(ctx, `UPDATE referrals SET eligible = $2, eligibility_reason = $3, cutoff = $4, updated_at = now() WHERE id = $1`,
+		referralID, e.Eligible, e.Reason, pgDate(&cutoff)); err != nil {
+		return e, fmt.Errorf("store eligibility of %s: %w", referralID, err)
+	}
+	return e, nil
+}
+
+// Message is one notification to write to the outbox.
+type Message struct {
+	Key       string // unique per lifecycle event and recipient
+	Recipient string
+	Kind      string
+	Subject   string
+	Body      string
+}
+
+// RecordTransition appends the event, moves the referral's status and
+// writes the messages, all or nothing. A transition already recorded (same
+// referral and seq) is left alone and reported with recorded=false.
+func (db *DB) RecordTransition(ctx context.Context, t referral.Transition, messages []Message) (recorded bool, outboxIDs []int64, err error) {
+	err = pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		var noteID *int64
+		if t.NoteID != 0 {
+			noteID = &t.NoteID
+		}
+		tag, err := tx.Exec(ctx, `
+			INSERT INTO referral_events (referral_id, seq, at, actor, from_status, to_status, reason, note_id)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (referral_id, seq) DO NOTHING`,
+			t.ReferralID, t.Seq, t.At, t.Actor.String(), string(t.From), string(t.To), t.Reason, noteID)
+		if err != nil {
+			return fmt.Errorf("append event: %w", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return nil
+		}
+		recorded = true
+		if _, err := tx.Exec(ctx, `UPDATE referrals SET status = $2, last_seq = $3, updated_at = now() WHERE id = $1 AND last_seq < $3`,
+			t.ReferralID, string(t.To), t.Seq); err != nil {
+			return fmt.Errorf("update status: %w", err)
+		}
+		ids, err := insertMessages(ctx, tx, t.ReferralID, messages)
+		outboxIDs = ids
+		return err
+	})
+	if err != nil {
+		return false, nil, fmt.Errorf("record transition %d of %s: %w", t.Seq, t.ReferralID, err)
+	}
+	return recorded, outboxIDs, nil
+}
+
+// WriteMessages writes messages that belong to no transition (reminders),
+// each once however often it is called.
+func (db *DB) WriteMessages(ctx context.Context, referralID string, messages []Message) ([]int64, error) {
+	var ids []int64
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		var err error
+		ids, err = insertMessages(ctx, tx, referralID, messages)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("write messages for %s: %w", referralID, err)
+	}
+	return ids, nil
+}
+
+func insertMessages(ctx context.Context, tx pgx.Tx, referralID string, messages []Message) ([]int64, error) {
+	var ids []int64
+	for _, m := range messages {
+		var id int64
+		err := tx.QueryRow(ctx, `
+			INSERT INTO outbox (dedupe_key, referral_id, recipient, kind, subject, body)
+			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id`,
+			m.Key, referralID, m.Recipient, m.Kind, m.Subject, m.Body).Scan(&id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("write message %s: %w", m.Key, err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, nil
+}
+
+// OutboxMessage is a message as stored, for tests and the later delivery stage.
+type OutboxMessage struct {
+	ID         int64
+	Key        string
+	ReferralID string
+	Recipient  string
+	Kind       string
+	Subject    string
+	Body       string
+}
+
+// Outbox returns every message written about a referral, oldest first.
+func (db *DB) Outbox(ctx context.Context, referralID string) ([]OutboxMessage, error) {
+	rows, err := db.pool.Query(ctx, `SELECT id, dedupe_key, referral_id::text, recipient, kind, subject, body FROM outbox WHERE referral_id = $1 ORDER BY id`, referralID)
+	if err != nil {
+		return nil, fmt.Errorf("load outbox of %s: %w", referralID, err)
+	}
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[OutboxMessage])
+}

@@ -1,0 +1,160 @@
+package referral
+
+import (
+	"errors"
+	"time"
+)
+
+// Errors the store reports in the domain's terms, so callers can map them to
+// HTTP statuses or workflow outcomes without knowing about Postgres.
+var (
+	ErrNotFound  = errors.New("not found")
+	ErrDuplicate = errors.New("duplicate")
+	ErrConflict  = errors.New("conflict")
+)
+
+// Preferences are what a trainee would like from a therapist. They steer the
+// choice among free therapists; they never hold a trainee back.
+type Preferences struct {
+	Remote   bool   `json:"remote"`
+	Location string `json:"location"`
+}
+
+// Submission is a trainee's self-referral as they typed it, already checked
+// for shape (see Validate).
+type Submission struct {
+	Name                  string
+	Email                 string
+	Programme             string
+	Employer              string
+	TrainingStart         Date
+	ExpectedQualification *Date
+	Concerns              string
+	Preferences           Preferences
+}
+
+// Referral is the stored referral. Concerns, Name and Email are personal and
+// health data: they leave Postgres only in API responses to people entitled
+// to see them.
+type Referral struct {
+	ID                    string
+	Name                  string
+	Email                 string
+	Programme             string
+	Employer              string
+	TrainingStart         Date
+	ExpectedQualification *Date
+	Concerns              string
+	Preferences           Preferences
+	Status                Status
+	Eligible              *bool
+	EligibilityReason     string
+	Cutoff                *Date
+	SubmittedAt           time.Time
+	UpdatedAt             time.Time
+}
+
+// Event is one recorded transition of a referral.
+type Event struct {
+	Seq    int       `json:"seq"`
+	At     time.Time `json:"at"`
+	Actor  string    `json:"actor"`
+	From   Status    `json:"from"`
+	To     Status    `json:"to"`
+	Reason string    `json:"reason,omitempty"`
+	Note   string    `json:"note,omitempty"`
+}
+
+// Transition is a change of status the workflow asks the store to record.
+// Seq numbers a referral's transitions from 1, so recording one twice (an
+// activity retried) changes nothing.
+type Transition struct {
+	ReferralID  string    `json:"referral_id"`
+	Seq         int       `json:"seq"`
+	At          time.Time `json:"at"`
+	Actor       Actor     `json:"actor"`
+	From        Status    `json:"from"`
+	To          Status    `json:"to"`
+	Reason      string    `json:"reason,omitempty"`
+	NoteID      int64     `json:"note_id,omitempty"`
+	OfferID     string    `json:"offer_id,omitempty"`
+	TherapistID string    `json:"therapist_id,omitempty"`
+}
+
+// Offer is a place reserved with a therapist for a referral.
+type Offer struct {
+	ID          string    `json:"id"`
+	ReferralID  string    `json:"referral_id"`
+	TherapistID string    `json:"therapist_id"`
+	State       string    `json:"state"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+// Offer states.
+const (
+	OfferOpen      = "open"
+	OfferAccepted  = "accepted"
+	OfferDeclined  = "declined"
+	OfferExpired   = "expired"
+	OfferWithdrawn = "withdrawn"
+	OfferEnded     = "ended"
+)
+
+// Conflicts are the programmes and employers a therapist teaches, supervises
+// or works in: trainees from them are never offered to that therapist.
+type Conflicts struct {
+	Programmes []string `json:"programmes"`
+	Employers  []string `json:"employers"`
+}
+
+// Therapist is an entry in the committee's register.
+type Therapist struct {
+	ID         string    `json:"id"`
+	Name       string    `json:"name"`
+	Email      string    `json:"email"`
+	HCPCNumber string    `json:"hcpc_number"`
+	Capacity   int       `json:"capacity"`
+	PlacesUsed int       `json:"places_used"`
+	Active     bool      `json:"active"`
+	Remote     bool      `json:"remote"`
+	Locations  []string  `json:"locations"`
+	Conflicts  Conflicts `json:"conflicts"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+// TherapistPatch changes some fields of a therapist; nil leaves a field alone.
+type TherapistPatch struct {
+	Name      *string
+	Email     *string
+	Capacity  *int
+	Active    *bool
+	Remote    *bool
+	Locations *[]string
+	Conflicts *Conflicts
+}
+
+// CommitteeMember is one of the people who review referrals.
+type CommitteeMember struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Email     string    `json:"email"`
+	Role      string    `json:"role"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Organisation is an employer in the register of West Midlands NHS and
+// NHS-contracted services.
+type Organisation struct {
+	Code      string    `json:"code"`
+	Name      string    `json:"name"`
+	Kind      string    `json:"kind"`
+	Active    bool      `json:"active"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Principal is who a bearer token says the caller is. Subject is the
+// referral ID for a trainee, the therapist or committee member ID otherwise.
+type Principal struct {
+	Role    Role
+	Subject string
+}

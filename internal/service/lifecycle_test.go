@@ -1,0 +1,362 @@
+package service_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.temporal.io/api/workflowservice/v1"
+
+	"github.com/wmtna/referrals/internal/pgtest"
+	"github.com/wmtna/referrals/internal/stacktest"
+	"github.com/wmtna/referrals/workflows"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+const admin = stacktest.AdminToken
+
+var fast = workflows.Timings{ReviewReminder: time.Hour, OfferTTL: time.Hour, WaitlistRecheck: time.Hour}
+
+const concerns = "Struggling with imposter feelings after a difficult placement supervision"
+
+func submission(email string) map[string]any {
+	return map[string]any{
+		"name": "Priya Example", "email": email, "programme": "clinical", "employer": "RXT",
+		"training_start": "2025-10", "concerns": concerns,
+		"preferences": map[string]any{"remote": true, "location": "Birmingham"}, "consent": true,
+	}
+}
+
+func committeeMember(t *testing.T, s *stacktest.Stack) string {
+	r := s.Do("POST", "/v1/committee-members", admin, map[string]any{"name": "Chair Person", "email": "chair@example.org", "role": "chair"})
+	if r.Status != 201 || r.Str("token") == "" {
+		t.Fatalf("create committee member: %d %s", r.Status, r.Raw)
+	}
+	return r.Str("token")
+}
+
+type therapist struct{ id, token string }
+
+func addTherapist(t *testing.T, s *stacktest.Stack, n, capacity int) therapist {
+	r := s.Do("POST", "/v1/therapists", admin, map[string]any{
+		"name": fmt.Sprintf("Dr Therapist %d", n), "email": fmt.Sprintf("t%d@example.org", n), "hcpc_number": fmt.Sprintf("PYL%05d", n),
+		"capacity": capacity, "remote": true, "locations": []string{"Birmingham"},
+	})
+	if r.Status != 201 {
+		t.Fatalf("create therapist: %d %s", r.Status, r.Raw)
+	}
+	return therapist{r.Str("id"), r.Str("token")}
+}
+
+type submitted struct{ id, token string }
+
+func submit(t *testing.T, s *stacktest.Stack, email string) submitted {
+	r := s.Do("POST", "/v1/referrals", "", submission(email))
+	if r.Status != 202 || r.Str("id") == "" || r.Str("token") == "" {
+		t.Fatalf("submit: %d %s", r.Status, r.Raw)
+	}
+	return submitted{r.Str("id"), r.Str("token")}
+}
+
+func offerOf(r stacktest.Response) (offerID, therapistID string) {
+	o, _ := r.Body["offer"].(map[string]any)
+	id, _ := o["id"].(string)
+	th, _ := o["therapist_id"].(string)
+	return id, th
+}
+
+func TestReferralLifecycleThroughTheAPI(t *testing.T) {
+	s := stacktest.Start(t, fast)
+	chair := committeeMember(t, s)
+	th := addTherapist(t, s, 1, 1)
+
+	began := time.Now()
+	ref := submit(t, s, "priya@nhs.example")
+	s.WaitStatus(ref.id, "awaiting_review", 10*time.Second)
+	t.Logf("submission to awaiting_review: %s", time.Since(began))
+
+	// The trainee sees their own referral, and no one else's.
+	own := s.Do("GET", "/v1/referrals/"+ref.id, ref.token, nil)
+	if own.Status != 200 || own.Str("concerns") != concerns || own.Str("cutoff") != "2028-07-01" {
+		t.Fatalf("trainee's view: %d %s", own.Status, own.Raw)
+	}
+	other := submit(t, s, "someone.else@nhs.example")
+	if r := s.Do("GET", "/v1/referrals/"+other.id, ref.token, nil); r.Status != 404 {
+		t.Errorf("trainee reading another referral: %d, want 404", r.Status)
+	}
+	if r := s.Do("POST", "/v1/referrals/"+ref.id+"/review", ref.token, map[string]any{"decision": "approve"}); r.Status != 403 {
+		t.Errorf("trainee approving: %d, want 403", r.Status)
+	}
+	list := s.Do("GET", "/v1/referrals?status=awaiting_review", chair, nil)
+	if list.Status != 200 || !strings.Contains(list.Raw, ref.id) {
+		t.Fatalf("committee list: %d %s", list.Status, list.Raw)
+	}
+
+	began = time.Now()
+	if r := s.Do("POST", "/v1/referrals/"+ref.id+"/review", chair, map[string]any{"decision": "approve"}); r.Status != 200 {
+		t.Fatalf("approve: %d %s", r.Status, r.Raw)
+	}
+	offered := s.WaitStatus(ref.id, "offered", 10*time.Second)
+	t.Logf("approval to offer: %s", time.Since(began))
+	again := s.Do("POST", "/v1/referrals/"+ref.id+"/review", chair, map[string]any{"decision": "approve"})
+	if again.Status != 409 || again.ErrorField("current_status") != "offered" {
+		t.Errorf("second approval: %d %s, want 409 naming the current status", again.Status, again.Raw)
+	}
+
+	offerID, therapistID := offerOf(offered)
+	if therapistID != th.id {
+		t.Fatalf("offered to %q, want %q", therapistID, th.id)
+	}
+	offers := s.Do("GET", "/v1/offers", th.token, nil)
+	if offers.Status != 200 || !strings.Contains(offers.Raw, offerID) || strings.Contains(offers.Raw, "Priya") {
+		t.Fatalf("therapist's offers: %d %s", offers.Status, offers.Raw)
+	}
+	before := s.Do("GET", "/v1/referrals/"+ref.id, th.token, nil)
+	if before.Status != 200 || before.Str("concerns") != "" || before.Str("name") != "" {
+		t.Errorf("therapist sees personal details before accepting: %s", before.Raw)
+	}
+	if r := s.Do("POST", "/v1/offers/"+offerID+"/accept", th.token, nil); r.Status != 200 || r.Str("status") != "matched" {
+		t.Fatalf("accept: %d %s", r.Status, r.Raw)
+	}
+	after := s.Do("GET", "/v1/referrals/"+ref.id, th.token, nil)
+	if after.Str("concerns") != concerns {
+		t.Errorf("therapist does not see the concerns after accepting: %s", after.Raw)
+	}
+	if r := s.Do("POST", "/v1/referrals/"+ref.id+"/end", th.token, map[string]any{"reason": "completed 12 sessions"}); r.Status != 200 || r.Str("status") != "ended" {
+		t.Fatalf("end: %d %s", r.Status, r.Raw)
+	}
+	s.WaitStatus(ref.id, "ended", 10*time.Second)
+	if r := s.Do("POST", "/v1/referrals/"+ref.id+"/withdraw", ref.token, nil); r.Status != 409 || r.ErrorField("current_status") != "ended" {
+		t.Errorf("withdraw after the end: %d %s, want 409 ended", r.Status, r.Raw)
+	}
+
+	// The timeline is complete and in order.
+	final := s.Do("GET", "/v1/referrals/"+ref.id, admin, nil)
+	var path []string
+	for _, e := range final.Body["events"].([]any) {
+		path = append(path, e.(map[string]any)["to"].(string))
+	}
+	if got, want := strings.Join(path, ","), "submitted,awaiting_review,matching,offered,matched,ended"; got != want {
+		t.Errorf("events %s, want %s", got, want)
+	}
+
+	// Messages: one per lifecycle event and recipient, none naming concerns.
+	msgs, err := s.DB.Outbox(context.Background(), ref.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]int{}
+	for _, m := range msgs {
+		kinds[m.Kind]++
+		if strings.Contains(m.Body, "imposter") || strings.Contains(m.Subject, "imposter") {
+			t.Errorf("message %s names the concerns", m.Key)
+		}
+	}
+	for kind, n := range map[string]int{"committee.review": 1, "trainee.awaiting_review": 1, "therapist.offered": 1, "therapist.matched": 1, "trainee.matched": 1, "trainee.ended": 1} {
+		if kinds[kind] != n {
+			t.Errorf("%d %s messages, want %d (all: %v)", kinds[kind], kind, n, kinds)
+		}
+	}
+
+	// Operators filter referrals by status in Temporal's visibility.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := s.Client.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{
+			Namespace: s.Temporal.GetDefaultNamespace(), Query: `ReferralStatus = "ended"`,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.GetExecutions()) == 1 && resp.GetExecutions()[0].GetExecution().GetWorkflowId() == workflows.WorkflowID(ref.id) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ReferralStatus = \"ended\" lists %d workflows", len(resp.GetExecutions()))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestWaitlistIsFirstComeFirstServed(t *testing.T) {
+	s := stacktest.Start(t, fast)
+	chair := committeeMember(t, s)
+	first := addTherapist(t, s, 1, 1)
+	var refs []submitted
+	for i := range 3 {
+		ref := submit(t, s, fmt.Sprintf("trainee%d@nhs.example", i))
+		s.WaitStatus(ref.id, "awaiting_review", 10*time.Second)
+		if r := s.Do("POST", "/v1/referrals/"+ref.id+"/review", chair, map[string]any{"decision": "approve"}); r.Status != 200 {
+			t.Fatalf("approve: %d %s", r.Status, r.Raw)
+		}
+		refs = append(refs, ref)
+	}
+	a, b, c := refs[0], refs[1], refs[2]
+	offerA, _ := offerOf(s.WaitStatus(a.id, "offered", 10*time.Second))
+	s.WaitStatus(b.id, "waitlisted", 10*time.Second)
+	s.WaitStatus(c.id, "waitlisted", 10*time.Second)
+
+	// A's therapist declines: the place goes to B, who waited longest among
+	// those the therapist may take; A goes back to waiting, ahead of C.
+	if r := s.Do("POST", "/v1/offers/"+offerA+"/decline", first.token, map[string]any{"reason": "full this term"}); r.Status != 200 {
+		t.Fatalf("decline: %d %s", r.Status, r.Raw)
+	}
+	if _, th := offerOf(s.WaitStatus(b.id, "offered", 10*time.Second)); th != first.id {
+		t.Errorf("B offered to %s, want the first therapist", th)
+	}
+	s.WaitStatus(a.id, "waitlisted", 10*time.Second)
+
+	// A new therapist's place goes to A, not to C who came later.
+	second := addTherapist(t, s, 2, 1)
+	if _, th := offerOf(s.WaitStatus(a.id, "offered", 10*time.Second)); th != second.id {
+		t.Errorf("A offered to %s, want the second therapist", th)
+	}
+	if r := s.Do("GET", "/v1/referrals/"+c.id, admin, nil); r.Str("status") != "waitlisted" {
+		t.Errorf("C is %s, want waitlisted", r.Str("status"))
+	}
+
+	// C withdraws from the waitlist.
+	if r := s.Do("POST", "/v1/referrals/"+c.id+"/withdraw", c.token, nil); r.Status != 200 || r.Str("status") != "withdrawn" {
+		t.Fatalf("withdraw: %d %s", r.Status, r.Raw)
+	}
+}
+
+func TestUnansweredOfferExpiresToTheNextTherapist(t *testing.T) {
+	timings := fast
+	timings.OfferTTL = 2 * time.Second
+	s := stacktest.Start(t, timings)
+	chair := committeeMember(t, s)
+	slow := addTherapist(t, s, 1, 1)
+	ref := submit(t, s, "trainee@nhs.example")
+	s.WaitStatus(ref.id, "awaiting_review", 10*time.Second)
+	if r := s.Do("POST", "/v1/referrals/"+ref.id+"/review", chair, map[string]any{"decision": "approve"}); r.Status != 200 {
+		t.Fatalf("approve: %d %s", r.Status, r.Raw)
+	}
+	s.WaitStatus(ref.id, "offered", 10*time.Second)
+	s.WaitStatus(ref.id, "waitlisted", 10*time.Second)
+	if r := s.Do("GET", "/v1/offers", slow.token, nil); strings.Contains(r.Raw, ref.id) {
+		t.Errorf("expired offer still open: %s", r.Raw)
+	}
+	// The therapist who let it expire is not offered it again; a new one is.
+	next := addTherapist(t, s, 2, 1)
+	if _, th := offerOf(s.WaitStatus(ref.id, "offered", 10*time.Second)); th != next.id {
+		t.Errorf("offered to %s, want the new therapist", th)
+	}
+	var used int
+	for _, th := range s.Do("GET", "/v1/therapists", admin, nil).Body["therapists"].([]any) {
+		used += int(th.(map[string]any)["places_used"].(float64))
+	}
+	if used != 1 {
+		t.Errorf("%d places in use, want 1", used)
+	}
+}
+
+func TestWorkerRestartLosesNothing(t *testing.T) {
+	s := stacktest.Start(t, fast)
+	chair := committeeMember(t, s)
+	th := addTherapist(t, s, 1, 1)
+
+	s.StopWorker()
+	ref := submit(t, s, "trainee@nhs.example")
+	time.Sleep(300 * time.Millisecond)
+	if r := s.Do("GET", "/v1/referrals/"+ref.id, admin, nil); r.Str("status") != "submitted" {
+		t.Fatalf("with no worker the referral is %s, want submitted", r.Str("status"))
+	}
+	s.StartWorker()
+	s.WaitStatus(ref.id, "awaiting_review", 10*time.Second)
+
+	// A decision sent while no worker runs is applied when one comes back.
+	s.StopWorker()
+	done := make(chan stacktest.Response, 1)
+	go func() { done <- s.Do("POST", "/v1/referrals/"+ref.id+"/review", chair, map[string]any{"decision": "approve"}) }()
+	time.Sleep(500 * time.Millisecond)
+	s.StartWorker()
+	if r := <-done; r.Status != 200 {
+		t.Fatalf("approve across a restart: %d %s", r.Status, r.Raw)
+	}
+	offerID, _ := offerOf(s.WaitStatus(ref.id, "offered", 10*time.Second))
+	s.StopWorker()
+	s.StartWorker()
+	if r := s.Do("POST", "/v1/offers/"+offerID+"/accept", th.token, nil); r.Status != 200 {
+		t.Fatalf("accept: %d %s", r.Status, r.Raw)
+	}
+	final := s.WaitStatus(ref.id, "matched", 10*time.Second)
+	if n := len(final.Body["events"].([]any)); n != 5 {
+		t.Errorf("%d events, want 5: %s", n, final.Raw)
+	}
+	msgs, err := s.DB.Outbox(context.Background(), ref.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, m := range msgs {
+		if seen[m.Kind+m.Recipient] {
+			t.Errorf("message %s to the same person twice", m.Kind)
+		}
+		seen[m.Kind+m.Recipient] = true
+	}
+}
+
+func TestConcurrentOffersNeverExceedCapacity(t *testing.T) {
+	s := stacktest.Start(t, fast)
+	chair := committeeMember(t, s)
+	therapists := []therapist{addTherapist(t, s, 1, 2), addTherapist(t, s, 2, 2)}
+	const n = 10
+	refs := make([]submitted, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { refs[i] = submit(t, s, fmt.Sprintf("t%d@nhs.example", i)) })
+	}
+	wg.Wait()
+	for _, ref := range refs {
+		s.WaitStatus(ref.id, "awaiting_review", 20*time.Second)
+	}
+	for _, ref := range refs {
+		wg.Go(func() {
+			if r := s.Do("POST", "/v1/referrals/"+ref.id+"/review", chair, map[string]any{"decision": "approve"}); r.Status != 200 {
+				t.Errorf("approve: %d %s", r.Status, r.Raw)
+			}
+		})
+	}
+	wg.Wait()
+	// Meanwhile an operator lowers and raises capacity.
+	s.Do("PATCH", "/v1/therapists/"+therapists[0].id, admin, map[string]any{"capacity": 2})
+	counts := map[string]int{}
+	var mu sync.Mutex
+	for _, ref := range refs {
+		wg.Go(func() {
+			deadline := time.Now().Add(20 * time.Second)
+			for time.Now().Before(deadline) {
+				r := s.Do("GET", "/v1/referrals/"+ref.id, admin, nil)
+				if st := r.Str("status"); st == "offered" || st == "waitlisted" {
+					mu.Lock()
+					counts[st]++
+					mu.Unlock()
+					if st == "offered" {
+						id, th := offerOf(r)
+						for _, t := range therapists {
+							if t.id == th {
+								s.Do("POST", "/v1/offers/"+id+"/accept", t.token, nil)
+							}
+						}
+					}
+					return
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		})
+	}
+	wg.Wait()
+	if counts["offered"] != 4 || counts["waitlisted"] != n-4 {
+		t.Errorf("offered %d, waitlisted %d; want 4 and %d", counts["offered"], counts["waitlisted"], n-4)
+	}
+	for _, th := range s.Do("GET", "/v1/therapists", admin, nil).Body["therapists"].([]any) {
+		m := th.(map[string]any)
+		if m["places_used"].(float64) > m["capacity"].(float64) {
+			t.Errorf("therapist %s has %v places used of %v", m["id"], m["places_used"], m["capacity"])
+		}
+	}
+}

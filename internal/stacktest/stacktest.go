@@ -1,0 +1,200 @@
+// Package stacktest starts the whole service for a test: a real Temporal
+// server (temporaltest), a real PostgreSQL database (pgtest), the referral
+// worker and the HTTP API, wired as in production.
+package stacktest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/server/temporaltest"
+
+	"github.com/wmtna/referrals/internal/config"
+	"github.com/wmtna/referrals/internal/pgtest"
+	"github.com/wmtna/referrals/internal/postgres"
+	"github.com/wmtna/referrals/internal/service"
+	"github.com/wmtna/referrals/worker"
+	"github.com/wmtna/referrals/workflows"
+)
+
+// AdminToken is the operator token every stack starts with.
+const AdminToken = "stacktest-operator-token-0123456789abcdef"
+
+// Stack is a running service.
+type Stack struct {
+	t        *testing.T
+	DB       *postgres.DB
+	Temporal *temporaltest.TestServer
+	Client   client.Client
+	Config   config.Config
+	API      *httptest.Server
+	Logs     *Buffer // everything the service logged, for privacy checks
+
+	mu     sync.Mutex
+	worker sdkworker.Worker
+}
+
+// Buffer is a goroutine-safe log sink.
+type Buffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String returns everything written so far.
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Start brings the stack up with the given timings; everything stops when
+// the test ends.
+func Start(t *testing.T, timings workflows.Timings) *Stack {
+	t.Helper()
+	ctx := context.Background()
+	url := pgtest.NewDatabase(t)
+	if err := postgres.Migrate(ctx, url); err != nil {
+		t.Fatal(err)
+	}
+	db, err := postgres.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+
+	logs := &Buffer{}
+	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	ts := temporaltest.NewServer(temporaltest.WithT(t), temporaltest.WithBaseClientOptions(client.Options{Logger: service.TemporalLogger(logger)}))
+	c := ts.GetDefaultClient()
+	if err := worker.EnsureSearchAttributes(ctx, c, ts.GetDefaultNamespace()); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Config{DatabaseURL: url, AdminToken: AdminToken, Timings: timings, TraineeLinkTTL: time.Hour}
+	if err := service.EnsureAdmin(ctx, db, AdminToken); err != nil {
+		t.Fatal(err)
+	}
+	api := httptest.NewServer(service.NewAPI(db, c, cfg, logger).Handler())
+	t.Cleanup(api.Close)
+	cfg.PublicURL = api.URL
+	s := &Stack{t: t, DB: db, Temporal: ts, Client: c, Config: cfg, API: api, Logs: logs}
+	s.StartWorker()
+	t.Cleanup(s.StopWorker)
+	return s
+}
+
+// StartWorker starts a referral worker (a new one after StopWorker, as a
+// restarted process would).
+func (s *Stack) StartWorker() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	logger := slog.New(slog.NewJSONHandler(s.Logs, nil))
+	w := service.NewWorker(s.DB, s.Client, s.Config, logger)
+	if err := w.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	s.worker = w
+}
+
+// StopWorker stops the worker, if one runs.
+func (s *Stack) StopWorker() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.worker != nil {
+		s.worker.Stop()
+		s.worker = nil
+	}
+}
+
+// Response is an API answer.
+type Response struct {
+	Status int
+	Body   map[string]any
+	Raw    string
+}
+
+// Str returns a top-level string field of the body.
+func (r Response) Str(field string) string {
+	v, _ := r.Body[field].(string)
+	return v
+}
+
+// ErrorField returns error.field of an error body.
+func (r Response) ErrorField(name string) string {
+	e, _ := r.Body["error"].(map[string]any)
+	v, _ := e[name].(string)
+	return v
+}
+
+// Do calls the API with an optional bearer token and JSON body (a string is
+// sent as is).
+func (s *Stack) Do(method, path, token string, body any, headers ...string) Response {
+	s.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		rd = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, s.API.URL+path, rd)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	r := Response{Status: resp.StatusCode, Raw: string(raw)}
+	_ = json.Unmarshal(raw, &r.Body)
+	return r
+}
+
+// WaitStatus polls a referral (as the operator) until it reaches want, and
+// fails the test after timeout.
+func (s *Stack) WaitStatus(id, want string, timeout time.Duration) Response {
+	s.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		r := s.Do("GET", "/v1/referrals/"+id, AdminToken, nil)
+		if r.Str("status") == want {
+			return r
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("referral %s is %q after %s, want %q: %s", id, r.Str("status"), timeout, want, r.Raw)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -1,0 +1,169 @@
+// Package workflows holds the referral workflow: one durable run per
+// referral, from submission to a matched therapist or an honest end. It is
+// pure orchestration: every side effect is an activity (package activities),
+// time comes from workflow.Now and timers, and its inputs, results, queries
+// and search attributes carry IDs and statuses only — never a name, an email
+// or a word of what the trainee wants help with.
+package workflows
+
+import (
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/wmtna/referrals/internal/referral"
+)
+
+// TaskQueue is where referral workflows and their activities run.
+const TaskQueue = "wmtna-referrals"
+
+// WorkflowName is the registered name of the referral workflow; it is
+// part of every running referral's history, so it never changes.
+const WorkflowName = "Referral"
+
+// WorkflowID is the ID of a referral's workflow. One referral, one ID, so a
+// second start of the same referral is refused by Temporal itself.
+func WorkflowID(referralID string) string { return "referral-" + referralID }
+
+// Messages a referral workflow accepts.
+const (
+	UpdateReview       = "review"
+	UpdateWithdraw     = "withdraw"
+	UpdateAcceptOffer  = "accept-offer"
+	UpdateDeclineOffer = "decline-offer"
+	UpdateEndTherapy   = "end-therapy"
+	// SignalPlaceFreed nudges a waiting referral: a place may have been
+	// offered to it. It carries nothing; the workflow asks Postgres.
+	SignalPlaceFreed = "place-freed"
+	QueryStatus      = "status"
+)
+
+// Activity names, registered by package worker from package activities.
+const (
+	ActivityCheckEligibility = "CheckEligibility"
+	ActivityRecordTransition = "RecordTransition"
+	ActivityRemindCommittee  = "RemindCommittee"
+	ActivityEnqueue          = "Enqueue"
+	ActivityCloseOffer       = "CloseOffer"
+	ActivityAcceptOffer      = "AcceptOffer"
+	ActivityLeave            = "Leave"
+	ActivityReconcile        = "Reconcile"
+)
+
+// Search attributes set at every transition so operators can filter
+// referrals in the Temporal UI. Register them on the namespace before
+// starting workflows (see SearchAttributes).
+var (
+	StatusKey    = temporal.NewSearchAttributeKeyKeyword("ReferralStatus")
+	TherapistKey = temporal.NewSearchAttributeKeyKeyword("ReferralTherapistID")
+)
+
+// Error types carried by application errors, so the API can answer 409 or
+// 422 without parsing messages.
+const (
+	ErrTypeInvalidState   = "InvalidState"
+	ErrTypeInvalidRequest = "InvalidRequest"
+	ErrTypeConflict       = "Conflict"
+)
+
+// Timings are the durations that shape a referral's life. They are part of
+// the workflow's input, not read from the environment by the workflow, so
+// replaying a history always sees the values it started with.
+type Timings struct {
+	ReviewReminder  time.Duration `json:"review_reminder"`
+	OfferTTL        time.Duration `json:"offer_ttl"`
+	WaitlistRecheck time.Duration `json:"waitlist_recheck"`
+	// HistoryLimit is the number of events after which a long wait continues
+	// as new; 0 uses the server's suggestion alone.
+	HistoryLimit int `json:"history_limit,omitempty"`
+}
+
+// DefaultTimings suit production: committee reminders every 3 days, a week
+// for a therapist to answer, a daily backstop check of the waitlist.
+func DefaultTimings() Timings {
+	return Timings{ReviewReminder: 72 * time.Hour, OfferTTL: 7 * 24 * time.Hour, WaitlistRecheck: 24 * time.Hour, HistoryLimit: 2000}
+}
+
+// Validate refuses timings a workflow could not run with.
+func (t Timings) Validate() error {
+	for _, c := range []struct {
+		name string
+		d    time.Duration
+	}{{"review reminder", t.ReviewReminder}, {"offer TTL", t.OfferTTL}, {"waitlist recheck", t.WaitlistRecheck}} {
+		if c.d <= 0 {
+			return fmt.Errorf("%s must be positive, got %s", c.name, c.d)
+		}
+	}
+	return nil
+}
+
+// Input starts a referral workflow. Resume is set only when a long-running
+// referral continues as new.
+type Input struct {
+	ReferralID string  `json:"referral_id"`
+	Timings    Timings `json:"timings"`
+	Resume     *State  `json:"resume,omitempty"`
+}
+
+// State is what a referral workflow carries across continue-as-new.
+type State struct {
+	Status        referral.Status `json:"status"`
+	Seq           int             `json:"seq"`
+	Cutoff        string          `json:"cutoff,omitempty"`
+	Offer         *referral.Offer `json:"offer,omitempty"`
+	OfferDeadline time.Time       `json:"offer_deadline,omitzero"`
+	Reminders     int             `json:"reminders,omitempty"`
+}
+
+// StatusView answers the status query and every update.
+type StatusView struct {
+	Status      referral.Status `json:"status"`
+	OfferID     string          `json:"offer_id,omitempty"`
+	TherapistID string          `json:"therapist_id,omitempty"`
+}
+
+// Result is how a referral workflow ends.
+type Result struct {
+	Status referral.Status `json:"status"`
+}
+
+// ReviewRequest is a committee member's decision. NoteID points at the free
+// text reason stored in Postgres.
+type ReviewRequest struct {
+	Decision string         `json:"decision"` // approve or decline
+	Actor    referral.Actor `json:"actor"`
+	NoteID   int64          `json:"note_id,omitempty"`
+}
+
+// Review decisions.
+const (
+	DecisionApprove = "approve"
+	DecisionDecline = "decline"
+)
+
+// OfferAnswer is a therapist's accept or decline of an offer, or their
+// report that therapy has ended.
+type OfferAnswer struct {
+	OfferID string         `json:"offer_id,omitempty"`
+	Actor   referral.Actor `json:"actor"`
+	NoteID  int64          `json:"note_id,omitempty"`
+}
+
+// WithdrawRequest is the trainee withdrawing.
+type WithdrawRequest struct {
+	Actor  referral.Actor `json:"actor"`
+	NoteID int64          `json:"note_id,omitempty"`
+}
+
+// CloseOfferInput closes an open offer as declined or expired.
+type CloseOfferInput struct {
+	OfferID string `json:"offer_id"`
+	Outcome string `json:"outcome"`
+}
+
+// ReminderInput asks the committee again to review a referral.
+type ReminderInput struct {
+	ReferralID string `json:"referral_id"`
+	N          int    `json:"n"`
+}

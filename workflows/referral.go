@@ -1,0 +1,505 @@
+package workflows
+
+import (
+	"errors"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/wmtna/referrals/internal/referral"
+)
+
+// command is a human decision accepted by an update's validator, waiting for
+// the main loop. Decisions are applied one at a time by the main loop, never
+// by the handlers themselves, so a decision and a timer (an offer expiring,
+// a cut-off passing) can never act on the referral at the same moment.
+type command struct {
+	name   string
+	review ReviewRequest
+	answer OfferAnswer
+	actor  referral.Actor
+	noteID int64
+
+	done bool
+	err  error
+	view StatusView
+}
+
+type referralWorkflow struct {
+	in      Input
+	state   State
+	pending []*command
+	nudges  int // place-freed signals received
+}
+
+// ReferralWorkflow runs one referral from submission to its end.
+func ReferralWorkflow(ctx workflow.Context, in Input) (Result, error) {
+	w := &referralWorkflow{in: in}
+	if in.Resume != nil {
+		w.state = *in.Resume
+	}
+	if err := w.register(ctx); err != nil {
+		return Result{}, err
+	}
+	err := w.run(ctx)
+	// Whatever ended the run, tell every caller still waiting, and let their
+	// handlers return before the workflow completes.
+	for _, c := range w.pending {
+		c.finish(w, invalidState(w.state.Status, c.name))
+	}
+	w.pending = nil
+	if werr := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); werr != nil && err == nil {
+		err = werr
+	}
+	if err != nil {
+		return Result{Status: w.state.Status}, err
+	}
+	return Result{Status: w.state.Status}, nil
+}
+
+func (w *referralWorkflow) register(ctx workflow.Context) error {
+	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (StatusView, error) { return w.view(), nil }); err != nil {
+		return err
+	}
+	updates := []struct {
+		name     string
+		handler  any
+		validate any
+	}{
+		{UpdateReview,
+			func(ctx workflow.Context, r ReviewRequest) (StatusView, error) {
+				return w.submit(ctx, &command{name: UpdateReview, review: r, actor: r.Actor, noteID: r.NoteID})
+			},
+			func(ctx workflow.Context, r ReviewRequest) error {
+				if r.Decision != DecisionApprove && r.Decision != DecisionDecline {
+					return temporal.NewApplicationError(`decision must be "approve" or "decline"`, ErrTypeInvalidRequest)
+				}
+				return w.acceptable(UpdateReview, referral.StatusAwaitingReview)
+			}},
+		{UpdateWithdraw,
+			func(ctx workflow.Context, r WithdrawRequest) (StatusView, error) {
+				return w.submit(ctx, &command{name: UpdateWithdraw, actor: r.Actor, noteID: r.NoteID})
+			},
+			func(ctx workflow.Context, r WithdrawRequest) error {
+				if w.state.Status.Terminal() {
+					return invalidState(w.state.Status, UpdateWithdraw)
+				}
+				return w.acceptable(UpdateWithdraw, w.state.Status)
+			}},
+		{UpdateAcceptOffer,
+			func(ctx workflow.Context, a OfferAnswer) (StatusView, error) {
+				return w.submit(ctx, &command{name: UpdateAcceptOffer, answer: a, actor: a.Actor})
+			},
+			func(ctx workflow.Context, a OfferAnswer) error { return w.validateAnswer(UpdateAcceptOffer, a) }},
+		{UpdateDeclineOffer,
+			func(ctx workflow.Context, a OfferAnswer) (StatusView, error) {
+				return w.submit(ctx, &command{name: UpdateDeclineOffer, answer: a, actor: a.Actor, noteID: a.NoteID})
+			},
+			func(ctx workflow.Context, a OfferAnswer) error { return w.validateAnswer(UpdateDeclineOffer, a) }},
+		{UpdateEndTherapy,
+			func(ctx workflow.Context, a OfferAnswer) (StatusView, error) {
+				return w.submit(ctx, &command{name: UpdateEndTherapy, answer: a, actor: a.Actor, noteID: a.NoteID})
+			},
+			func(ctx workflow.Context, a OfferAnswer) error {
+				if err := w.acceptable(UpdateEndTherapy, referral.StatusMatched); err != nil {
+					return err
+				}
+				if w.state.Offer == nil || a.Actor.Role != referral.RoleTherapist || a.Actor.ID != w.state.Offer.TherapistID {
+					return temporal.NewApplicationError("only the matched therapist can end therapy", ErrTypeInvalidRequest)
+				}
+				return nil
+			}},
+	}
+	for _, u := range updates {
+		if err := workflow.SetUpdateHandlerWithOptions(ctx, u.name, u.handler, workflow.UpdateHandlerOptions{Validator: u.validate}); err != nil {
+			return err
+		}
+	}
+	signals := workflow.GetSignalChannel(ctx, SignalPlaceFreed)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		for signals.Receive(ctx, nil) {
+			w.nudges++
+		}
+	})
+	return nil
+}
+
+// acceptable refuses a decision unless the referral is in the status it
+// needs and no other decision is already waiting to be applied.
+func (w *referralWorkflow) acceptable(name string, need referral.Status) error {
+	if w.state.Status != need {
+		return invalidState(w.state.Status, name)
+	}
+	if len(w.pending) > 0 {
+		return temporal.NewApplicationError("another decision on this referral is being applied", ErrTypeInvalidState, w.view())
+	}
+	return nil
+}
+
+func (w *referralWorkflow) validateAnswer(name string, a OfferAnswer) error {
+	if err := w.acceptable(name, referral.StatusOffered); err != nil {
+		return err
+	}
+	if w.state.Offer == nil || a.OfferID != w.state.Offer.ID {
+		return temporal.NewApplicationError("that offer is no longer open", ErrTypeInvalidState, w.view())
+	}
+	if a.Actor.Role != referral.RoleTherapist || a.Actor.ID != w.state.Offer.TherapistID {
+		return temporal.NewApplicationError("only the therapist offered can answer an offer", ErrTypeInvalidRequest)
+	}
+	return nil
+}
+
+func invalidState(s referral.Status, name string) error {
+	return temporal.NewApplicationError(name+" is not possible while the referral is "+string(s), ErrTypeInvalidState, StatusView{Status: s})
+}
+
+// submit hands a validated decision to the main loop and waits for it to be
+// applied, so the caller learns the real outcome.
+func (w *referralWorkflow) submit(ctx workflow.Context, c *command) (StatusView, error) {
+	w.pending = append(w.pending, c)
+	if err := workflow.Await(ctx, func() bool { return c.done }); err != nil {
+		return StatusView{}, err
+	}
+	return c.view, c.err
+}
+
+func (c *command) finish(w *referralWorkflow, err error) {
+	c.done, c.err, c.view = true, err, w.view()
+}
+
+func (w *referralWorkflow) view() StatusView {
+	v := StatusView{Status: w.state.Status}
+	if w.state.Offer != nil {
+		v.OfferID, v.TherapistID = w.state.Offer.ID, w.state.Offer.TherapistID
+	}
+	return v
+}
+
+func (w *referralWorkflow) next() *command {
+	c := w.pending[0]
+	w.pending = w.pending[1:]
+	return c
+}
+
+func (w *referralWorkflow) run(ctx workflow.Context) error {
+	if w.in.Resume == nil {
+		if err := w.start(ctx); err != nil {
+			return err
+		}
+	}
+	for !w.state.Status.Terminal() {
+		var err error
+		switch w.state.Status {
+		case referral.StatusAwaitingReview:
+			err = w.awaitReview(ctx)
+		case referral.StatusMatching:
+			err = w.match(ctx)
+		case referral.StatusOffered:
+			err = w.awaitAnswer(ctx)
+		case referral.StatusWaitlisted:
+			err = w.wait(ctx)
+		case referral.StatusMatched:
+			err = w.awaitEnd(ctx)
+		default:
+			err = temporal.NewNonRetryableApplicationError("referral in unexpected status "+string(w.state.Status), ErrTypeInvalidState, nil)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// start records the submission and decides eligibility.
+func (w *referralWorkflow) start(ctx workflow.Context) error {
+	if err := w.transition(ctx, referral.StatusSubmitted, referral.Actor{Role: referral.RoleTrainee}, "", 0); err != nil {
+		return err
+	}
+	var e referral.Eligibility
+	if err := workflow.ExecuteActivity(activityCtx(ctx), ActivityCheckEligibility, w.in.ReferralID).Get(ctx, &e); err != nil {
+		return err
+	}
+	w.state.Cutoff = e.Cutoff
+	if !e.Eligible {
+		return w.transition(ctx, referral.StatusIneligible, referral.System, e.Reason, 0)
+	}
+	return w.transition(ctx, referral.StatusAwaitingReview, referral.System, "eligible", 0)
+}
+
+func (w *referralWorkflow) awaitReview(ctx workflow.Context) error {
+	for w.state.Status == referral.StatusAwaitingReview {
+		if err := w.continueAsNewIfLong(ctx); err != nil {
+			return err
+		}
+		got, err := workflow.AwaitWithTimeout(ctx, w.in.Timings.ReviewReminder, func() bool { return len(w.pending) > 0 })
+		if err != nil {
+			return err
+		}
+		if !got {
+			w.state.Reminders++
+			if err := workflow.ExecuteActivity(activityCtx(ctx), ActivityRemindCommittee, ReminderInput{ReferralID: w.in.ReferralID, N: w.state.Reminders}).Get(ctx, nil); err != nil {
+				return err
+			}
+			continue
+		}
+		c := w.next()
+		switch c.name {
+		case UpdateReview:
+			if c.review.Decision == DecisionDecline {
+				err = w.transition(ctx, referral.StatusDeclined, c.actor, "committee_declined", c.noteID)
+			} else {
+				err = w.transition(ctx, referral.StatusMatching, c.actor, "approved", c.noteID)
+			}
+		case UpdateWithdraw:
+			err = w.withdraw(ctx, c)
+		default:
+			err = invalidState(w.state.Status, c.name)
+		}
+		if done := w.settle(c, err); done != nil {
+			return done
+		}
+	}
+	return nil
+}
+
+// settle completes a command. A refusal (invalid state, conflict) goes back
+// to the caller and the workflow carries on; anything else is the workflow's
+// own failure and is returned.
+func (w *referralWorkflow) settle(c *command, err error) error {
+	var appErr *temporal.ApplicationError
+	if err != nil && !(errors.As(err, &appErr) && (appErr.Type() == ErrTypeInvalidState || appErr.Type() == ErrTypeConflict)) {
+		c.finish(w, err)
+		return err
+	}
+	c.finish(w, err)
+	return nil
+}
+
+// match looks for a free therapist for the referral, which joins the queue
+// in the order it was approved.
+func (w *referralWorkflow) match(ctx workflow.Context) error {
+	var offer *referral.Offer
+	if err := workflow.ExecuteActivity(activityCtx(ctx), ActivityEnqueue, w.in.ReferralID).Get(ctx, &offer); err != nil {
+		return err
+	}
+	return w.offerOrWait(ctx, offer)
+}
+
+func (w *referralWorkflow) offerOrWait(ctx workflow.Context, offer *referral.Offer) error {
+	if offer == nil {
+		w.state.Offer = nil
+		return w.transition(ctx, referral.StatusWaitlisted, referral.System, "no_free_place", 0)
+	}
+	w.state.Offer = offer
+	w.state.OfferDeadline = workflow.Now(ctx).Add(w.in.Timings.OfferTTL)
+	return w.transition(ctx, referral.StatusOffered, referral.System, "place_reserved", 0)
+}
+
+func (w *referralWorkflow) awaitAnswer(ctx workflow.Context) error {
+	for w.state.Status == referral.StatusOffered {
+		remaining := w.state.OfferDeadline.Sub(workflow.Now(ctx))
+		got := len(w.pending) > 0
+		if !got && remaining > 0 {
+			var err error
+			if got, err = workflow.AwaitWithTimeout(ctx, remaining, func() bool { return len(w.pending) > 0 }); err != nil {
+				return err
+			}
+		}
+		if !got {
+			if err := w.closeOffer(ctx, referral.OfferExpired, referral.System, "offer_expired", 0); err != nil {
+				return err
+			}
+			continue
+		}
+		c := w.next()
+		var err error
+		switch c.name {
+		case UpdateAcceptOffer:
+			err = workflow.ExecuteActivity(activityCtx(ctx), ActivityAcceptOffer, w.state.Offer.ID).Get(ctx, nil)
+			if err == nil {
+				err = w.transition(ctx, referral.StatusMatched, c.actor, "offer_accepted", 0)
+			}
+		case UpdateDeclineOffer:
+			err = w.closeOffer(ctx, referral.OfferDeclined, c.actor, "offer_declined", c.noteID)
+		case UpdateWithdraw:
+			err = w.withdraw(ctx, c)
+		default:
+			err = invalidState(w.state.Status, c.name)
+		}
+		if done := w.settle(c, err); done != nil {
+			return done
+		}
+	}
+	return nil
+}
+
+// closeOffer ends the open offer (declined or expired), records the
+// referral going back to matching, and takes the next offer or waits.
+func (w *referralWorkflow) closeOffer(ctx workflow.Context, outcome string, actor referral.Actor, reason string, noteID int64) error {
+	var next *referral.Offer
+	in := CloseOfferInput{OfferID: w.state.Offer.ID, Outcome: outcome}
+	if err := workflow.ExecuteActivity(activityCtx(ctx), ActivityCloseOffer, in).Get(ctx, &next); err != nil {
+		return err
+	}
+	if err := w.transition(ctx, referral.StatusMatching, actor, reason, noteID); err != nil {
+		return err
+	}
+	return w.offerOrWait(ctx, next)
+}
+
+// wait keeps a referral on the waitlist until a place is offered to it, the
+// trainee withdraws, or their cut-off passes. Places are offered by
+// whichever process frees them (see postgres.DB.Leave, CloseOffer); the
+// signal only wakes this loop early, and the periodic recheck repairs a
+// nudge lost to a crash.
+func (w *referralWorkflow) wait(ctx workflow.Context) error {
+	cutoff, err := referral.ParseDate(w.state.Cutoff)
+	if err != nil {
+		return temporal.NewNonRetryableApplicationError("referral has no valid cut-off", ErrTypeInvalidState, err)
+	}
+	seen := w.nudges
+	// A run that continued as new may have been nudged just before: look
+	// once straight away rather than wait for the next nudge or recheck.
+	lookNow := w.in.Resume != nil
+	for w.state.Status == referral.StatusWaitlisted {
+		if err := w.continueAsNewIfLong(ctx); err != nil {
+			return err
+		}
+		untilCutoff := cutoff.Start().Sub(workflow.Now(ctx))
+		if untilCutoff <= 0 {
+			return w.leave(ctx, referral.StatusLapsed, referral.System, "eligibility_lapsed", 0)
+		}
+		timeout := min(w.in.Timings.WaitlistRecheck, untilCutoff)
+		got := lookNow
+		if !lookNow {
+			if got, err = workflow.AwaitWithTimeout(ctx, timeout, func() bool { return len(w.pending) > 0 || w.nudges != seen }); err != nil {
+				return err
+			}
+		}
+		lookNow = false
+		if len(w.pending) > 0 {
+			c := w.next()
+			if c.name == UpdateWithdraw {
+				err = w.withdraw(ctx, c)
+			} else {
+				err = invalidState(w.state.Status, c.name)
+			}
+			if done := w.settle(c, err); done != nil {
+				return done
+			}
+			continue
+		}
+		if got {
+			seen = w.nudges
+		} else if !workflow.Now(ctx).Before(cutoff.Start()) {
+			continue // the loop's top ends it as lapsed
+		}
+		var offer *referral.Offer
+		if err := workflow.ExecuteActivity(activityCtx(ctx), ActivityReconcile, w.in.ReferralID).Get(ctx, &offer); err != nil {
+			return err
+		}
+		if offer != nil {
+			if err := w.offerOrWait(ctx, offer); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (w *referralWorkflow) awaitEnd(ctx workflow.Context) error {
+	for w.state.Status == referral.StatusMatched {
+		if err := workflow.Await(ctx, func() bool { return len(w.pending) > 0 }); err != nil {
+			return err
+		}
+		c := w.next()
+		var err error
+		switch c.name {
+		case UpdateEndTherapy:
+			err = w.leave(ctx, referral.StatusEnded, c.actor, "therapy_ended", c.noteID)
+		case UpdateWithdraw:
+			err = w.withdraw(ctx, c)
+		default:
+			err = invalidState(w.state.Status, c.name)
+		}
+		if done := w.settle(c, err); done != nil {
+			return done
+		}
+	}
+	return nil
+}
+
+func (w *referralWorkflow) withdraw(ctx workflow.Context, c *command) error {
+	return w.leave(ctx, referral.StatusWithdrawn, c.actor, "withdrawn_by_trainee", c.noteID)
+}
+
+// leave takes the referral out of the queue for good, freeing any place it
+// held for the next in line, then records its end.
+func (w *referralWorkflow) leave(ctx workflow.Context, to referral.Status, actor referral.Actor, reason string, noteID int64) error {
+	if err := workflow.ExecuteActivity(activityCtx(ctx), ActivityLeave, w.in.ReferralID).Get(ctx, nil); err != nil {
+		return err
+	}
+	return w.transition(ctx, to, actor, reason, noteID)
+}
+
+// transition moves the referral to a new status: in the workflow's own
+// state, in Postgres (event, status, and the messages it causes, exactly
+// once) and in its search attributes.
+func (w *referralWorkflow) transition(ctx workflow.Context, to referral.Status, actor referral.Actor, reason string, noteID int64) error {
+	t := referral.Transition{
+		ReferralID: w.in.ReferralID,
+		Seq:        w.state.Seq + 1,
+		At:         workflow.Now(ctx),
+		Actor:      actor,
+		From:       w.state.Status,
+		To:         to,
+		Reason:     reason,
+		NoteID:     noteID,
+	}
+	if w.state.Offer != nil {
+		t.OfferID, t.TherapistID = w.state.Offer.ID, w.state.Offer.TherapistID
+	}
+	// The workflow moves first: a decision arriving while the transition is
+	// being recorded is judged against the status the referral is entering,
+	// and queued until the record is written. Recording never gives up (it
+	// is retried until Postgres answers), so the two cannot disagree for
+	// long.
+	w.state.Seq, w.state.Status = t.Seq, to
+	if err := workflow.ExecuteActivity(activityCtx(ctx), ActivityRecordTransition, t).Get(ctx, nil); err != nil {
+		return err
+	}
+	therapist := ""
+	if w.state.Offer != nil && (to == referral.StatusOffered || to == referral.StatusMatched) {
+		therapist = w.state.Offer.TherapistID
+	}
+	return workflow.UpsertTypedSearchAttributes(ctx, StatusKey.ValueSet(string(to)), TherapistKey.ValueSet(therapist))
+}
+
+// continueAsNewIfLong starts a fresh run carrying the state when the history
+// has grown long, so a referral that waits for months stays cheap to replay.
+func (w *referralWorkflow) continueAsNewIfLong(ctx workflow.Context) error {
+	info := workflow.GetInfo(ctx)
+	long := info.GetContinueAsNewSuggested() || (w.in.Timings.HistoryLimit > 0 && info.GetCurrentHistoryLength() >= w.in.Timings.HistoryLimit)
+	if !long || len(w.pending) > 0 || !workflow.AllHandlersFinished(ctx) {
+		return nil
+	}
+	state := w.state
+	next := Input{ReferralID: w.in.ReferralID, Timings: w.in.Timings, Resume: &state}
+	return workflow.NewContinueAsNewError(ctx, WorkflowName, next)
+}
+
+// activityCtx sets the options every referral activity runs with: retried
+// until it succeeds (Postgres may be down for a while; every activity is
+// idempotent), except for refusals that retrying cannot change.
+func activityCtx(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        time.Second,
+			BackoffCoefficient:     2,
+			MaximumInterval:        time.Minute,
+			NonRetryableErrorTypes: []string{ErrTypeConflict, ErrTypeInvalidState, ErrTypeInvalidRequest},
+		},
+	})
+}
