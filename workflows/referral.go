@@ -248,8 +248,10 @@ func (w *referralWorkflow) awaitReview(ctx workflow.Context) error {
 		case UpdateReview:
 			if c.review.Decision == DecisionDecline {
 				err = w.transition(ctx, referral.StatusDeclined, c.actor, "committee_declined", c.noteID)
-			} else {
-				err = w.transition(ctx, referral.StatusMatching, c.actor, "approved", c.noteID)
+			} else if err = w.transition(ctx, referral.StatusMatching, c.actor, "approved", c.noteID); err == nil {
+				// Matching is quick (one allocation), so the committee member
+				// learns whether the referral was offered or waitlisted.
+				err = w.match(ctx)
 			}
 		case UpdateWithdraw:
 			err = w.withdraw(ctx, c)
@@ -440,7 +442,13 @@ func (w *referralWorkflow) leave(ctx workflow.Context, to referral.Status, actor
 	if err := workflow.ExecuteActivity(activityCtx(ctx), ActivityLeave, w.in.ReferralID).Get(ctx, nil); err != nil {
 		return err
 	}
-	return w.transition(ctx, to, actor, reason, noteID)
+	if err := w.transition(ctx, to, actor, reason, noteID); err != nil {
+		return err
+	}
+	// The therapist was told by the transition; the ended referral no
+	// longer names them to anyone who asks its status.
+	w.state.Offer = nil
+	return nil
 }
 
 // transition moves the referral to a new status: in the workflow's own
@@ -459,6 +467,9 @@ func (w *referralWorkflow) transition(ctx workflow.Context, to referral.Status, 
 	}
 	if w.state.Offer != nil {
 		t.OfferID, t.TherapistID = w.state.Offer.ID, w.state.Offer.TherapistID
+		if to == referral.StatusOffered {
+			t.OfferExpiresAt = w.state.OfferDeadline
+		}
 	}
 	// The workflow moves first: a decision arriving while the transition is
 	// being recorded is judged against the status the referral is entering,

@@ -271,7 +271,10 @@ func TestCommitteeIsRemindedUntilSomeoneDecides(t *testing.T) {
 	h := newHarness(t, eligible())
 	var reminders []int
 	h.env.OnActivity(workflows.ActivityRemindCommittee, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in workflows.ReminderInput) error { reminders = append(reminders, in.N); return nil })
+		func(_ context.Context, in workflows.ReminderInput) error {
+			reminders = append(reminders, in.N)
+			return nil
+		})
 	h.at(10*24*time.Hour, workflows.UpdateReview, workflows.ReviewRequest{Decision: workflows.DecisionDecline, Actor: committee})
 	h.want(h.run(), declined, submitted, review, declined)
 	// Every 72 hours for 10 days: at 3, 6 and 9 days.

@@ -15,7 +15,7 @@ type offerView struct {
 	ReferralID  string               `json:"referral_id"`
 	State       string               `json:"state"`
 	CreatedAt   time.Time            `json:"created_at"`
-	ExpiresAt   time.Time            `json:"expires_at"`
+	ExpiresAt   time.Time            `json:"expires_at,omitzero"` // absent for the moment before the workflow starts the clock
 	Programme   string               `json:"programme"`
 	Preferences referral.Preferences `json:"preferences"`
 }
@@ -39,7 +39,7 @@ func (s *Server) listOffers(w http.ResponseWriter, r *http.Request) {
 		}
 		out = append(out, offerView{
 			ID: o.ID, ReferralID: o.ReferralID, State: o.State, CreatedAt: o.CreatedAt,
-			ExpiresAt: o.CreatedAt.Add(s.Timings.OfferTTL), Programme: ref.Programme, Preferences: ref.Preferences,
+			ExpiresAt: o.ExpiresAt, Programme: ref.Programme, Preferences: ref.Preferences,
 		})
 	}
 	writeJSON(w, http.StatusOK, map[string][]offerView{"offers": out})

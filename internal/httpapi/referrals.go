@@ -286,6 +286,9 @@ func (s *Server) getReferral(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if p.Role == referral.RoleTrainee {
+		v.Events = forTrainee(v.Events)
+	}
 	writeJSON(w, http.StatusOK, v)
 }
 
@@ -478,4 +481,20 @@ func (s *Server) note(w http.ResponseWriter, r *http.Request, referralID string,
 		return 0, false
 	}
 	return id, true
+}
+
+// forTrainee shows a trainee their timeline without naming who in the
+// committee or which therapist acted, and with only the committee's
+// reasons: a therapist's reason for declining is for the committee.
+func forTrainee(events []referral.Event) []referral.Event {
+	out := make([]referral.Event, len(events))
+	for i, e := range events {
+		role, _, _ := strings.Cut(e.Actor, ":")
+		if role != string(referral.RoleCommittee) {
+			e.Note = ""
+		}
+		e.Actor = role
+		out[i] = e
+	}
+	return out
 }

@@ -36,12 +36,13 @@ type Server struct {
 // call it; handlers then check ownership of the referral or offer.
 func (s *Server) Handler() http.Handler {
 	r := chi.NewRouter()
-	r.Use(s.recoverer, securityHeaders, s.authenticate)
+	r.Use(s.recoverer, securityHeaders)
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	r.Get("/readyz", s.ready)
 	r.Route("/v1", func(r chi.Router) {
+		r.Use(s.authenticate)
 		r.Post("/referrals", s.submit)
 		r.With(allow(referral.RoleTrainee, referral.RoleCommittee, referral.RoleOperator, referral.RoleTherapist)).Get("/referrals/{id}", s.getReferral)
 		r.With(allow(referral.RoleCommittee, referral.RoleOperator)).Get("/referrals", s.listReferrals)

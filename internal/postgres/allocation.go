@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -102,10 +103,20 @@ func reserve(ctx context.Context, tx pgx.Tx, referralID, therapistID string, ann
 	return &o, nil
 }
 
-func liveOffer(ctx context.Context, tx pgx.Tx, referralID string) (*referral.Offer, error) {
+const offerColumns = `id, referral_id, therapist_id, state, created_at, expires_at`
+
+func scanOffer(row pgx.Row) (referral.Offer, error) {
 	var o referral.Offer
-	err := tx.QueryRow(ctx, `SELECT id, referral_id, therapist_id, state, created_at FROM offers WHERE referral_id = $1 AND state IN ('open', 'accepted')`,
-		referralID).Scan(&o.ID, &o.ReferralID, &o.TherapistID, &o.State, &o.CreatedAt)
+	var expires *time.Time
+	err := row.Scan(&o.ID, &o.ReferralID, &o.TherapistID, &o.State, &o.CreatedAt, &expires)
+	if expires != nil {
+		o.ExpiresAt = *expires
+	}
+	return o, err
+}
+
+func liveOffer(ctx context.Context, tx pgx.Tx, referralID string) (*referral.Offer, error) {
+	o, err := scanOffer(tx.QueryRow(ctx, `SELECT `+offerColumns+` FROM offers WHERE referral_id = $1 AND state IN ('open', 'accepted')`, referralID))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -297,11 +308,11 @@ func (db *DB) Leave(ctx context.Context, referralID string) error {
 // Unannounced lists offers made by filling a freed place whose referrals'
 // workflows have not yet been told.
 func (db *DB) Unannounced(ctx context.Context, limit int) ([]referral.Offer, error) {
-	rows, err := db.pool.Query(ctx, `SELECT id, referral_id, therapist_id, state, created_at FROM offers WHERE NOT announced ORDER BY created_at LIMIT $1`, limit)
+	rows, err := db.pool.Query(ctx, `SELECT `+offerColumns+` FROM offers WHERE NOT announced ORDER BY created_at LIMIT $1`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("unannounced offers: %w", err)
 	}
-	return pgx.CollectRows(rows, pgx.RowToStructByPos[referral.Offer])
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (referral.Offer, error) { return scanOffer(row) })
 }
 
 // MarkAnnounced records that an offer's referral workflow has been told.
@@ -314,9 +325,7 @@ func (db *DB) MarkAnnounced(ctx context.Context, offerID string) error {
 
 // Offer loads one offer.
 func (db *DB) Offer(ctx context.Context, offerID string) (referral.Offer, error) {
-	var o referral.Offer
-	err := db.pool.QueryRow(ctx, `SELECT id, referral_id, therapist_id, state, created_at FROM offers WHERE id = $1`, offerID).
-		Scan(&o.ID, &o.ReferralID, &o.TherapistID, &o.State, &o.CreatedAt)
+	o, err := scanOffer(db.pool.QueryRow(ctx, `SELECT `+offerColumns+` FROM offers WHERE id = $1`, offerID))
 	if err != nil {
 		return o, fmt.Errorf("load offer %s: %w", offerID, notFound(err))
 	}
@@ -325,11 +334,11 @@ func (db *DB) Offer(ctx context.Context, offerID string) (referral.Offer, error)
 
 // OpenOffers lists a therapist's open offers, oldest first.
 func (db *DB) OpenOffers(ctx context.Context, therapistID string) ([]referral.Offer, error) {
-	rows, err := db.pool.Query(ctx, `SELECT id, referral_id, therapist_id, state, created_at FROM offers WHERE therapist_id = $1 AND state = 'open' ORDER BY created_at`, therapistID)
+	rows, err := db.pool.Query(ctx, `SELECT `+offerColumns+` FROM offers WHERE therapist_id = $1 AND state = 'open' ORDER BY created_at`, therapistID)
 	if err != nil {
 		return nil, fmt.Errorf("open offers of %s: %w", therapistID, err)
 	}
-	return pgx.CollectRows(rows, pgx.RowToStructByPos[referral.Offer])
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (referral.Offer, error) { return scanOffer(row) })
 }
 
 // LiveOffer returns the referral's open or accepted offer, or nil.

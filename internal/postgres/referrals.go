@@ -211,6 +211,11 @@ func (db *DB) RecordTransition(ctx context.Context, t referral.Transition, messa
 			t.ReferralID, string(t.To), t.Seq); err != nil {
 			return fmt.Errorf("update status: %w", err)
 		}
+		if t.To == referral.StatusOffered && !t.OfferExpiresAt.IsZero() {
+			if _, err := tx.Exec(ctx, `UPDATE offers SET expires_at = $2 WHERE id = $1`, t.OfferID, t.OfferExpiresAt); err != nil {
+				return fmt.Errorf("set offer expiry: %w", err)
+			}
+		}
 		ids, err := insertMessages(ctx, tx, t.ReferralID, messages)
 		outboxIDs = ids
 		return err

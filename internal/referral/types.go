@@ -79,6 +79,8 @@ type Transition struct {
 	NoteID      int64     `json:"note_id,omitempty"`
 	OfferID     string    `json:"offer_id,omitempty"`
 	TherapistID string    `json:"therapist_id,omitempty"`
+	// OfferExpiresAt is when an offer made by this transition lapses.
+	OfferExpiresAt time.Time `json:"offer_expires_at,omitzero"`
 }
 
 // Offer is a place reserved with a therapist for a referral.
@@ -88,6 +90,9 @@ type Offer struct {
 	TherapistID string    `json:"therapist_id"`
 	State       string    `json:"state"`
 	CreatedAt   time.Time `json:"created_at"`
+	// ExpiresAt is set once the referral's workflow has started the offer's
+	// clock; zero until then.
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
 }
 
 // Offer states.

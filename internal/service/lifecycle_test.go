@@ -271,7 +271,9 @@ func TestWorkerRestartLosesNothing(t *testing.T) {
 	// A decision sent while no worker runs is applied when one comes back.
 	s.StopWorker()
 	done := make(chan stacktest.Response, 1)
-	go func() { done <- s.Do("POST", "/v1/referrals/"+ref.id+"/review", chair, map[string]any{"decision": "approve"}) }()
+	go func() {
+		done <- s.Do("POST", "/v1/referrals/"+ref.id+"/review", chair, map[string]any{"decision": "approve"})
+	}()
 	time.Sleep(500 * time.Millisecond)
 	s.StartWorker()
 	if r := <-done; r.Status != 200 {

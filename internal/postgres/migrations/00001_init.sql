@@ -135,6 +135,7 @@ CREATE TABLE offers (
     therapist_id uuid NOT NULL REFERENCES therapists (id),
     state        text NOT NULL CHECK (state IN ('open', 'accepted', 'declined', 'expired', 'withdrawn', 'ended')),
     created_at   timestamptz NOT NULL DEFAULT now(),
+    expires_at   timestamptz, -- set by the workflow when it starts the offer's clock
     answered_at  timestamptz,
     closed_at    timestamptz,
     -- false until the referral's workflow has been told of the offer; a crash

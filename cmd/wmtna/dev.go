@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+
+	"go.temporal.io/sdk/client"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/wmtna/referrals/internal/config"
+	"github.com/wmtna/referrals/internal/demo"
+	"github.com/wmtna/referrals/internal/pgcluster"
+	"github.com/wmtna/referrals/internal/postgres"
+	"github.com/wmtna/referrals/internal/service"
+	"github.com/wmtna/referrals/internal/temporalserver"
+	"github.com/wmtna/referrals/worker"
+)
+
+// runDev runs the whole service in one process: a PostgreSQL cluster (or
+// DATABASE_URL), an embedded Temporal server with its UI persisted under the
+// data directory, migrations, search attributes, demo data, the worker and
+// the API. Stopping and starting again on the same data directory carries on
+// where it left off.
+func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	httpAddr := fs.String("http-addr", "127.0.0.1:8080", "address the API listens on")
+	temporalPort := fs.Int("temporal-port", 7233, "port of the embedded Temporal server's frontend (gRPC)")
+	uiPort := fs.Int("ui-port", 8233, "port of the Temporal UI")
+	dataDir := fs.String("data-dir", ".wmtna", "where PostgreSQL, Temporal and the demo tokens keep their data")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	cfg, err := config.FromEnv(os.Getenv)
+	if err != nil {
+		return err
+	}
+	cfg.HTTPAddr = *httpAddr
+	if os.Getenv("WMTNA_PUBLIC_URL") == "" {
+		cfg.PublicURL = "http://" + *httpAddr
+	}
+	dir, err := filepath.Abs(*dataDir)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+
+	if cfg.DatabaseURL == "" {
+		cluster, err := pgcluster.Start(ctx, pgcluster.Options{DataDir: filepath.Join(dir, "postgres"), Logger: logger})
+		if errors.Is(err, pgcluster.ErrNotInstalled) {
+			return err
+		}
+		if err != nil {
+			return fmt.Errorf("start PostgreSQL: %w", err)
+		}
+		defer cluster.Stop()
+		if err := cluster.EnsureDatabase(ctx, "wmtna"); err != nil {
+			return err
+		}
+		cfg.DatabaseURL = cluster.URL("wmtna")
+	}
+	if err := postgres.Migrate(ctx, cfg.DatabaseURL); err != nil {
+		return err
+	}
+	db, err := postgres.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	ts, err := temporalserver.Start(ctx, temporalserver.Options{
+		DataDir: filepath.Join(dir, "temporal"), Port: *temporalPort, UIPort: *uiPort,
+		SearchAttributes: worker.SearchAttributes(), Logger: logger,
+	})
+	if err != nil {
+		return fmt.Errorf("start Temporal: %w", err)
+	}
+	defer ts.Stop()
+	c, err := client.DialContext(ctx, client.Options{HostPort: ts.FrontendAddress(), Logger: service.TemporalLogger(quiet(logger))})
+	if err != nil {
+		return fmt.Errorf("connect to Temporal: %w", err)
+	}
+	defer c.Close()
+
+	tokens, err := demo.Seed(ctx, db, dir, cfg.AdminToken)
+	if err != nil {
+		return fmt.Errorf("seed demo data: %w", err)
+	}
+	w := service.NewWorker(db, c, cfg, logger)
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	defer w.Stop()
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		return service.Serve(gctx, cfg.HTTPAddr, service.NewAPI(db, c, cfg, logger).Handler(), logger, func(a net.Addr) {
+			fmt.Fprintf(stdout, "\nWMTNA referral pipeline (dev) is running. Data: %s\n\n", dir)
+			fmt.Fprintf(stdout, "  API          http://%s   (try GET /healthz, POST /v1/referrals)\n", a)
+			fmt.Fprintf(stdout, "  Temporal UI  %s\n", ts.UIAddress())
+			fmt.Fprintf(stdout, "  Temporal     %s (namespace default)\n\n", ts.FrontendAddress())
+			fmt.Fprintf(stdout, "Demo bearer tokens (also in %s):\n", filepath.Join(dir, "demo-tokens.json"))
+			tokens.Print(stdout)
+			fmt.Fprintf(stdout, "\nPress Ctrl-C to stop; start again with the same --data-dir to carry on.\n")
+		})
+	})
+	return g.Wait()
+}
+
+// quiet keeps the SDK's routine chatter (worker started, polling) out of
+// the developer's terminal.
+func quiet(l *slog.Logger) *slog.Logger {
+	return slog.New(levelFilter{l.Handler(), slog.LevelWarn})
+}
+
+type levelFilter struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (f levelFilter) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= f.min && f.Handler.Enabled(ctx, l)
+}
+
+func (f levelFilter) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return levelFilter{f.Handler.WithAttrs(attrs), f.min}
+}
+
+func (f levelFilter) WithGroup(name string) slog.Handler {
+	return levelFilter{f.Handler.WithGroup(name), f.min}
+}
