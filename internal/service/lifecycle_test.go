@@ -162,6 +162,8 @@ func TestReferralLifecycleThroughTheAPI(t *testing.T) {
 		}
 	}
 
+	checkHistory(t, s, ref.id, "matched-then-ended")
+
 	// Operators filter referrals by status in Temporal's visibility.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -222,6 +224,14 @@ func TestWaitlistIsFirstComeFirstServed(t *testing.T) {
 	if r := s.Do("POST", "/v1/referrals/"+c.id+"/withdraw", c.token, nil); r.Status != 200 || r.Str("status") != "withdrawn" {
 		t.Fatalf("withdraw: %d %s", r.Status, r.Raw)
 	}
+	checkHistory(t, s, c.id, "withdrawn-from-waitlist")
+
+	// A accepts the place that came from the waitlist.
+	offerA2, _ := offerOf(s.Do("GET", "/v1/referrals/"+a.id, admin, nil))
+	if r := s.Do("POST", "/v1/offers/"+offerA2+"/accept", second.token, nil); r.Status != 200 || r.Str("status") != "matched" {
+		t.Fatalf("accept from the waitlist: %d %s", r.Status, r.Raw)
+	}
+	checkHistory(t, s, a.id, "declined-waitlisted-matched")
 }
 
 func TestUnansweredOfferExpiresToTheNextTherapist(t *testing.T) {
@@ -245,6 +255,7 @@ func TestUnansweredOfferExpiresToTheNextTherapist(t *testing.T) {
 	if _, th := offerOf(s.WaitStatus(ref.id, "offered", 10*time.Second)); th != next.id {
 		t.Errorf("offered to %s, want the new therapist", th)
 	}
+	checkHistory(t, s, ref.id, "offer-expired-then-offered")
 	var used int
 	for _, th := range s.Do("GET", "/v1/therapists", admin, nil).Body["therapists"].([]any) {
 		used += int(th.(map[string]any)["places_used"].(float64))
