@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"time"
 
 	"go.temporal.io/sdk/client"
 	"golang.org/x/sync/errgroup"
@@ -102,9 +103,11 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	defer w.Stop()
 
+	api := service.NewAPI(db, c, cfg, logger)
 	g, gctx := errgroup.WithContext(ctx)
+	go api.ResumeSubmissions(gctx, time.Minute)
 	g.Go(func() error {
-		return service.Serve(gctx, cfg.HTTPAddr, service.NewAPI(db, c, cfg, logger).Handler(), logger, func(a net.Addr) {
+		return service.Serve(gctx, cfg.HTTPAddr, api.Handler(), logger, func(a net.Addr) {
 			fmt.Fprintf(stdout, "\nWMTNA referral pipeline (dev) is running. Data: %s\n\n", dir)
 			fmt.Fprintf(stdout, "  API          http://%s   (try GET /healthz, POST /v1/referrals)\n", a)
 			fmt.Fprintf(stdout, "  Temporal UI  %s\n", ts.UIAddress())

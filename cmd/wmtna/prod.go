@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/contrib/envconfig"
@@ -55,8 +56,10 @@ func runAPI(ctx context.Context, logger *slog.Logger) error {
 	if err := service.EnsureAdmin(ctx, db, cfg.AdminToken); err != nil {
 		return err
 	}
+	api := service.NewAPI(db, c, cfg, logger)
+	go api.ResumeSubmissions(ctx, time.Minute)
 	logger.Info("api listening", "addr", cfg.HTTPAddr)
-	return service.Serve(ctx, cfg.HTTPAddr, service.NewAPI(db, c, cfg, logger).Handler(), logger, nil)
+	return service.Serve(ctx, cfg.HTTPAddr, api.Handler(), logger, nil)
 }
 
 func runWorker(ctx context.Context, logger *slog.Logger) error {

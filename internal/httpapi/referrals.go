@@ -67,7 +67,7 @@ func (q submissionRequest) validate(now time.Time) (referral.Submission, *apiErr
 	}
 	s.Email = addr.Address
 	if !programmePattern.MatchString(*q.Programme) {
-		return s, badField("programme", "programme must be one of %s", strings.Join(referral.Programmes, ", "))
+		return s, badField("programme", "programme must be a programme code such as clinical; the network's programmes are %s", strings.Join(referral.Programmes, ", "))
 	}
 	s.Programme = *q.Programme
 	s.Employer = strings.ToUpper(strings.TrimSpace(*q.Employer))
@@ -174,6 +174,33 @@ func fingerprint(s referral.Submission) string {
 	b, _ := json.Marshal(s)
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:])
+}
+
+// ResumeSubmissions starts the workflow of every referral that was stored
+// but never started (Temporal was unreachable when it was submitted), every
+// interval until ctx ends. Starting is idempotent, so a workflow that is
+// merely slow to record its first transition is left as it is.
+func (s *Server) ResumeSubmissions(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		ids, err := s.DB.StuckSubmissions(ctx, interval, 100)
+		if err != nil && ctx.Err() == nil {
+			s.Logger.ErrorContext(ctx, "find stuck submissions", "err", err)
+		}
+		for _, id := range ids {
+			if err := s.startWorkflow(ctx, id); err != nil {
+				s.Logger.ErrorContext(ctx, "restart referral workflow", "referral_id", id, "err", err)
+				continue
+			}
+			s.Logger.InfoContext(ctx, "started workflow of a stuck submission", "referral_id", id)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 func (s *Server) startWorkflow(ctx context.Context, referralID string) error {

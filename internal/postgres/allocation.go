@@ -308,7 +308,7 @@ func (db *DB) Leave(ctx context.Context, referralID string) error {
 // Unannounced lists offers made by filling a freed place whose referrals'
 // workflows have not yet been told.
 func (db *DB) Unannounced(ctx context.Context, limit int) ([]referral.Offer, error) {
-	rows, err := db.pool.Query(ctx, `SELECT `+offerColumns+` FROM offers WHERE NOT announced ORDER BY created_at LIMIT $1`, limit)
+	rows, err := db.pool.Query(ctx, `SELECT `+offerColumns+` FROM offers WHERE NOT announced ORDER BY created_at, id LIMIT $1`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("unannounced offers: %w", err)
 	}

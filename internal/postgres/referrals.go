@@ -24,8 +24,9 @@ func NewID() string {
 
 // CreateReferral stores a new submission with status submitted. A replay
 // with the same idempotency key and the same request returns the first
-// referral and created=false; the same key with a different request, or a
-// second open referral for the same email, is referral.ErrDuplicate.
+// referral and created=false; the same key with a different request is
+// referral.ErrConflict, and a second open referral for the same email is
+// referral.ErrDuplicate.
 func (db *DB) CreateReferral(ctx context.Context, s referral.Submission, idemKey, fingerprint string) (r referral.Referral, created bool, err error) {
 	var key *string
 	if idemKey != "" {
@@ -278,4 +279,16 @@ func (db *DB) Outbox(ctx context.Context, referralID string) ([]OutboxMessage, e
 		return nil, fmt.Errorf("load outbox of %s: %w", referralID, err)
 	}
 	return pgx.CollectRows(rows, pgx.RowToStructByPos[OutboxMessage])
+}
+
+// StuckSubmissions lists referrals still in status submitted after grace,
+// oldest first: their workflow may never have started (the API answered
+// 503 and the trainee gave up), so the API starts it again.
+func (db *DB) StuckSubmissions(ctx context.Context, grace time.Duration, limit int) ([]string, error) {
+	rows, err := db.pool.Query(ctx, `SELECT id::text FROM referrals WHERE status = 'submitted' AND last_seq = 0 AND submitted_at < now() - $1::interval ORDER BY submitted_at LIMIT $2`,
+		grace, limit)
+	if err != nil {
+		return nil, fmt.Errorf("stuck submissions: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
 }

@@ -91,7 +91,7 @@ func (db *DB) UpdateTherapist(ctx context.Context, id string, p referral.Therapi
 		var err error
 		out, err = scanTherapist(tx.QueryRow(ctx, `UPDATE therapists SET `+strings.Join(sets, ", ")+` WHERE id = $1 RETURNING `+therapistColumns, args...))
 		if checkViolation(err, "places_within_capacity") {
-			return fmt.Errorf("capacity below the %d places in use: %w", out.PlacesUsed, referral.ErrConflict)
+			return fmt.Errorf("capacity %d is below the places in use: %w", *p.Capacity, referral.ErrConflict)
 		}
 		if err != nil {
 			return notFound(err)

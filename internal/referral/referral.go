@@ -168,8 +168,8 @@ func (d Date) AddMonths(n int) Date {
 	return Date{first.Year(), first.Month(), day}
 }
 
-// Cutoff is the last moment a trainee may be referred: three months before
-// they are due to qualify. Without an expected qualification date it is
+// Cutoff is the day from which a trainee can no longer be referred: three
+// months before they are due to qualify. Without an expected qualification date it is
 // 1 July of their third year of training, that is the first 1 July on or after
 // two years from the start (an autumn 2024 start gives 1 July 2027).
 func Cutoff(trainingStart Date, expectedQualification *Date) Date {

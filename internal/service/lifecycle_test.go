@@ -3,12 +3,17 @@ package service_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"go.temporal.io/api/workflowservice/v1"
+
+	"github.com/wmtna/referrals/internal/referral"
+	"github.com/wmtna/referrals/internal/service"
 
 	"github.com/wmtna/referrals/internal/pgtest"
 	"github.com/wmtna/referrals/internal/stacktest"
@@ -372,4 +377,20 @@ func TestConcurrentOffersNeverExceedCapacity(t *testing.T) {
 			t.Errorf("therapist %s has %v places used of %v", m["id"], m["places_used"], m["capacity"])
 		}
 	}
+}
+
+func TestSubmissionStoredButNotStartedIsResumed(t *testing.T) {
+	s := stacktest.Start(t, fast)
+	// As if Temporal was unreachable when the API stored the referral.
+	ref, _, err := s.DB.CreateReferral(context.Background(), referral.Submission{
+		Name: "Lost Start", Email: "lost@nhs.example", Programme: "health", Employer: "RRK",
+		TrainingStart: referral.Date{Year: 2025, Month: time.October, Day: 1}, Concerns: "x",
+	}, "", "fp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go service.NewAPI(s.DB, s.Client, s.Config, slog.New(slog.NewTextHandler(io.Discard, nil))).ResumeSubmissions(ctx, 200*time.Millisecond)
+	s.WaitStatus(ref.ID, "awaiting_review", 10*time.Second)
 }

@@ -1,0 +1,96 @@
+package service_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/wmtna/referrals/internal/postgres"
+	"github.com/wmtna/referrals/internal/stacktest"
+)
+
+// Every malformed submission gets a 4xx naming what is wrong, and none of
+// them leaves a referral behind.
+func TestBadSubmissionsAreRefusedCleanly(t *testing.T) {
+	s := stacktest.Start(t, fast)
+	with := func(field string, v any) map[string]any {
+		b := submission("bad@nhs.example")
+		if v == nil {
+			delete(b, field)
+		} else {
+			b[field] = v
+		}
+		return b
+	}
+	tests := []struct {
+		name   string
+		body   any
+		ctype  string
+		status int
+		field  string
+	}{
+		{"missing name", with("name", nil), "", 422, "name"},
+		{"name wrong type", with("name", 42), "", 422, "name"},
+		{"name too long", with("name", strings.Repeat("a", 201)), "", 422, "name"},
+		{"malformed email", with("email", "not-an-email"), "", 422, "email"},
+		{"email with display name", with("email", "Sam <sam@nhs.example>"), "", 422, "email"},
+		{"programme not a code", with("programme", "Clinical Psychology!"), "", 422, "programme"},
+		{"employer not a code", with("employer", "Birmingham trust"), "", 422, "employer"},
+		{"training start not a month", with("training_start", "autumn 2024"), "", 422, "training_start"},
+		{"impossible qualification date", with("expected_qualification", "2027-02-30"), "", 422, "expected_qualification"},
+		{"qualification before training", with("expected_qualification", "2024-01-01"), "", 422, "expected_qualification"},
+		{"no concerns", with("concerns", "  "), "", 422, "concerns"},
+		{"concerns too long", with("concerns", strings.Repeat("x", 5001)), "", 422, "concerns"},
+		{"preferences wrong type", with("preferences", "remote"), "", 422, "preferences"},
+		{"consent false", with("consent", false), "", 422, "consent"},
+		{"consent missing", with("consent", nil), "", 422, "consent"},
+		{"unknown field", with("nhs_number", "123"), "", 422, "nhs_number"},
+		{"malformed JSON", `{"name": "x",`, "", 400, ""},
+		{"two objects", `{} {}`, "", 400, ""},
+		{"wrong content type", submission("bad@nhs.example"), "text/plain", 415, ""},
+		{"body too large", `{"name": "` + strings.Repeat("a", 70<<10) + `"}`, "", 413, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var headers []string
+			if tt.ctype != "" {
+				headers = []string{"Content-Type", tt.ctype}
+			}
+			r := s.Do("POST", "/v1/referrals", "", tt.body, headers...)
+			if r.Status != tt.status || r.ErrorField("field") != tt.field || r.ErrorField("message") == "" {
+				t.Errorf("got %d %s, want %d naming %q", r.Status, r.Raw, tt.status, tt.field)
+			}
+		})
+	}
+	refs, err := s.DB.ListReferrals(context.Background(), postgres.ListFilter{Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(refs) != 0 {
+		t.Errorf("%d referrals stored from bad submissions", len(refs))
+	}
+}
+
+func TestDuplicateSubmissions(t *testing.T) {
+	s := stacktest.Start(t, fast)
+	body := submission("dup@nhs.example")
+	first := s.Do("POST", "/v1/referrals", "", body, "Idempotency-Key", "abc")
+	replay := s.Do("POST", "/v1/referrals", "", body, "Idempotency-Key", "abc")
+	if first.Status != 202 || replay.Status != 202 || first.Str("id") != replay.Str("id") {
+		t.Fatalf("replay: %d %s then %d %s, want the same referral", first.Status, first.Raw, replay.Status, replay.Raw)
+	}
+	// The replay's new token works and the first one no longer does.
+	if r := s.Do("GET", "/v1/referrals/"+first.Str("id"), replay.Str("token"), nil); r.Status != 200 {
+		t.Errorf("replayed token: %d", r.Status)
+	}
+	if r := s.Do("GET", "/v1/referrals/"+first.Str("id"), first.Str("token"), nil); r.Status != 401 {
+		t.Errorf("first token after replay: %d, want 401", r.Status)
+	}
+	if r := s.Do("POST", "/v1/referrals", "", body); r.Status != 409 || r.ErrorField("code") != "duplicate_referral" {
+		t.Errorf("same email while open: %d %s, want 409", r.Status, r.Raw)
+	}
+	other := submission("other@nhs.example")
+	if r := s.Do("POST", "/v1/referrals", "", other, "Idempotency-Key", "abc"); r.Status != 422 || r.ErrorField("field") != "Idempotency-Key" {
+		t.Errorf("key reused for another referral: %d %s, want 422", r.Status, r.Raw)
+	}
+}
