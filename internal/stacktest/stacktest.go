@@ -33,7 +33,7 @@ const AdminToken = "stacktest-operator-token-0123456789abcdef"
 
 // Stack is a running service.
 type Stack struct {
-	t        *testing.T
+	t        testing.TB
 	DB       *postgres.DB
 	Temporal *temporaltest.TestServer
 	Client   client.Client
@@ -66,7 +66,7 @@ func (b *Buffer) String() string {
 
 // Start brings the stack up with the given timings; everything stops when
 // the test ends.
-func Start(t *testing.T, timings workflows.Timings) *Stack {
+func Start(t testing.TB, timings workflows.Timings) *Stack {
 	t.Helper()
 	ctx := context.Background()
 	url := pgtest.NewDatabase(t)
@@ -81,7 +81,8 @@ func Start(t *testing.T, timings workflows.Timings) *Stack {
 
 	logs := &Buffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	ts := temporaltest.NewServer(temporaltest.WithT(t), temporaltest.WithBaseClientOptions(client.Options{Logger: service.TemporalLogger(logger)}))
+	ts := temporaltest.NewServer(temporaltest.WithBaseClientOptions(client.Options{Logger: service.TemporalLogger(logger)}))
+	t.Cleanup(ts.Stop)
 	c := ts.GetDefaultClient()
 	if err := worker.EnsureSearchAttributes(ctx, c, ts.GetDefaultNamespace()); err != nil {
 		t.Fatal(err)

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestDevRunsEverythingAndCarriesOnAfterRestart is the README's promise:
+// `wmtna dev` alone brings up PostgreSQL, Temporal with its UI, the worker
+// and the API with demo data, and a restart on the same data directory keeps
+// every referral and carries on with it.
+func TestDevRunsEverythingAndCarriesOnAfterRestart(t *testing.T) {
+	t.Setenv("DATABASE_URL", "")
+	t.Setenv("WMTNA_ADMIN_TOKEN", "")
+	dir := filepath.Join(t.TempDir(), "data")
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	args := []string{"--data-dir", dir, "--http-addr", httpAddr,
+		"--temporal-port", fmt.Sprint(freePort(t)), "--ui-port", fmt.Sprint(freePort(t))}
+	api := "http://" + httpAddr
+
+	stop := startDev(t, args)
+	var tokens struct {
+		Operator  string            `json:"operator"`
+		Committee map[string]string `json:"committee"`
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "demo-tokens.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &tokens); err != nil {
+		t.Fatal(err)
+	}
+	status, body := call(t, "POST", api+"/v1/referrals", "", `{"name":"Dev User","email":"dev@nhs.example","programme":"clinical",
+		"employer":"RXT","training_start":"2025-10","concerns":"none","consent":true}`)
+	if status != 202 {
+		t.Fatalf("submit: %d %s", status, body)
+	}
+	var ref struct{ ID string }
+	_ = json.Unmarshal([]byte(body), &ref)
+	waitFor(t, api+"/v1/referrals/"+ref.ID, tokens.Operator, `"status":"awaiting_review"`)
+	stop()
+
+	stop = startDev(t, args)
+	defer stop()
+	status, body = call(t, "POST", api+"/v1/referrals/"+ref.ID+"/review", tokens.Committee["chair"], `{"decision":"approve"}`)
+	if status != 200 || !strings.Contains(body, `"status":"offered"`) {
+		t.Fatalf("approve after restart: %d %s", status, body)
+	}
+	uiURL := "http://127.0.0.1:" + args[7] + "/"
+	if status, body := call(t, "GET", uiURL, "", ""); status != 200 || !strings.Contains(strings.ToLower(body), "<html") {
+		t.Errorf("Temporal UI at %s: %d", uiURL, status)
+	}
+}
+
+// startDev runs `wmtna dev` in this process until the returned stop is
+// called, after it has printed that it is running.
+func startDev(t *testing.T, args []string) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &lockedBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- runDev(ctx, args, out, io.Discard) }()
+	deadline := time.Now().Add(2 * time.Minute)
+	for !strings.Contains(out.String(), "is running") {
+		select {
+		case err := <-done:
+			cancel()
+			t.Fatalf("dev stopped before it was running: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatal("dev did not start within 2 minutes")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, want := range []string{"Temporal UI  http://", "operator ", "committee (chair"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("dev's banner lacks %q:\n%s", want, out.String())
+		}
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("dev stopped with %v", err)
+			}
+		})
+	}
+}
+
+func call(t *testing.T, method, url, token, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func waitFor(t *testing.T, url, token, want string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, body := call(t, "GET", url, token, "")
+		if strings.Contains(body, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never showed %s: %s", url, want, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
