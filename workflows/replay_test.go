@@ -33,4 +33,3 @@ func TestReplayRecordedHistories(t *testing.T) {
 		})
 	}
 }
-
