@@ -2,19 +2,23 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/client"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/wmtna/referrals/internal/codec"
 	"github.com/wmtna/referrals/internal/config"
 	"github.com/wmtna/referrals/internal/demo"
 	"github.com/wmtna/referrals/internal/pgcluster"
@@ -55,6 +59,20 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
+	// Dev encrypts payloads too, with WMTNA_PAYLOAD_KEYS or else a key kept
+	// in the data directory, so a restart reads the histories it wrote.
+	keys := cfg.PayloadKeys
+	if keys == nil {
+		if keys, err = devPayloadKeys(dir); err != nil {
+			return err
+		}
+	}
+	// The embedded UI has no login, so no token to pass to the codec
+	// endpoint: its endpoint carries a secret made for this run instead,
+	// and only reaches the UI, which is itself open to anyone who can reach
+	// it. Operators' bearer tokens work on /codec/ as in production.
+	uiSecret := rand.Text()
+	codecBase := strings.TrimSuffix(cfg.PublicURL, "/") + "/codec"
 
 	if cfg.DatabaseURL == "" {
 		cluster, err := pgcluster.Start(ctx, pgcluster.Options{DataDir: filepath.Join(dir, "postgres"), Logger: logger})
@@ -82,12 +100,16 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	ts, err := temporalserver.Start(ctx, temporalserver.Options{
 		DataDir: filepath.Join(dir, "temporal"), Port: *temporalPort, UIPort: *uiPort,
 		SearchAttributes: worker.SearchAttributes(), Logger: logger,
+		CodecEndpoint: codecBase + "/" + uiSecret,
 	})
 	if err != nil {
 		return fmt.Errorf("start Temporal: %w", err)
 	}
 	defer ts.Stop()
-	c, err := client.DialContext(ctx, client.Options{HostPort: ts.FrontendAddress(), Logger: service.TemporalLogger(quiet(logger))})
+	c, err := client.DialContext(ctx, client.Options{
+		HostPort: ts.FrontendAddress(), Logger: service.TemporalLogger(quiet(logger)),
+		DataConverter: codec.DataConverter(keys),
+	})
 	if err != nil {
 		return fmt.Errorf("connect to Temporal: %w", err)
 	}
@@ -97,6 +119,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return fmt.Errorf("seed demo data: %w", err)
 	}
+	if err := worker.EnsureRetentionSchedule(ctx, c, cfg.Retention); err != nil {
+		return fmt.Errorf("retention schedule: %w", err)
+	}
 	w := service.NewWorker(db, c, cfg, logger)
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
@@ -104,13 +129,16 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	defer w.Stop()
 
 	api := service.NewAPI(db, c, cfg, logger)
+	origins := append(uiOrigins(ts.UIAddress()), cfg.CodecOrigins...)
+	h := withCodec(api.Handler(), codec.Handler(keys, origins,
+		codec.PathSecret(uiSecret, codec.Bearer(operatorToken(db, logger)))))
 	g, gctx := errgroup.WithContext(ctx)
 	go api.ResumeSubmissions(gctx, time.Minute)
 	g.Go(func() error {
-		return service.Serve(gctx, cfg.HTTPAddr, api.Handler(), logger, func(a net.Addr) {
+		return service.Serve(gctx, cfg.HTTPAddr, h, logger, func(a net.Addr) {
 			fmt.Fprintf(stdout, "\nWMTNA referral pipeline (dev) is running. Data: %s\n\n", dir)
 			fmt.Fprintf(stdout, "  API          http://%s   (try GET /healthz, POST /v1/referrals)\n", a)
-			fmt.Fprintf(stdout, "  Temporal UI  %s\n", ts.UIAddress())
+			fmt.Fprintf(stdout, "  Temporal UI  %s   (payloads are encrypted; it decrypts them through %s/)\n", ts.UIAddress(), codecBase)
 			fmt.Fprintf(stdout, "  Temporal     %s (namespace default)\n\n", ts.FrontendAddress())
 			fmt.Fprintf(stdout, "Demo bearer tokens (also in %s):\n", filepath.Join(dir, "demo-tokens.json"))
 			tokens.Print(stdout)
@@ -118,6 +146,61 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		})
 	})
 	return g.Wait()
+}
+
+// devPayloadKeys reads the payload keys kept in <dir>/payload-keys, in the
+// format of WMTNA_PAYLOAD_KEYS, and creates the file with a new key on the
+// first start.
+func devPayloadKeys(dir string) (*codec.Keys, error) {
+	path := filepath.Join(dir, "payload-keys")
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		var entry string
+		if entry, err = codec.GenerateKey("dev1"); err != nil {
+			return nil, err
+		}
+		b = []byte(entry + "\n")
+		err = writeNewFile(path, b)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("payload keys: %w", err)
+	}
+	keys, err := codec.ParseKeys(strings.TrimSpace(string(b)))
+	if err != nil {
+		return nil, fmt.Errorf("payload keys in %s: %w", path, err)
+	}
+	return keys, nil
+}
+
+// writeNewFile creates path, readable by its owner only, and fails if it
+// exists.
+func writeNewFile(path string, b []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(path)
+	}
+	return err
+}
+
+// uiOrigins are the origins a browser shows the Temporal UI at uiAddr
+// under: as given and, for 127.0.0.1, as localhost.
+func uiOrigins(uiAddr string) []string {
+	u, err := url.Parse(uiAddr)
+	if uiAddr == "" || err != nil {
+		return nil
+	}
+	origins := []string{u.Scheme + "://" + u.Host}
+	if u.Hostname() == "127.0.0.1" {
+		origins = append(origins, u.Scheme+"://"+net.JoinHostPort("localhost", u.Port()))
+	}
+	return origins
 }
 
 // quiet keeps the SDK's routine chatter (worker started, polling) out of

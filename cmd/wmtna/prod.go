@@ -5,14 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/contrib/envconfig"
 
+	"github.com/wmtna/referrals/internal/codec"
 	"github.com/wmtna/referrals/internal/config"
 	"github.com/wmtna/referrals/internal/postgres"
+	"github.com/wmtna/referrals/internal/referral"
 	"github.com/wmtna/referrals/internal/service"
 	"github.com/wmtna/referrals/worker"
 )
@@ -38,6 +42,9 @@ func connect(ctx context.Context, logger *slog.Logger) (config.Config, *postgres
 		return cfg, nil, nil, fmt.Errorf("temporal client configuration: %w", err)
 	}
 	opts.Logger = service.TemporalLogger(logger)
+	// With WMTNA_PAYLOAD_KEYS set, every payload is encrypted; without, the
+	// SDK's default converter.
+	opts.DataConverter = codec.DataConverter(cfg.PayloadKeys)
 	c, err := client.DialContext(ctx, opts)
 	if err != nil {
 		db.Close()
@@ -58,8 +65,42 @@ func runAPI(ctx context.Context, logger *slog.Logger) error {
 	}
 	api := service.NewAPI(db, c, cfg, logger)
 	go api.ResumeSubmissions(ctx, time.Minute)
+	h := api.Handler()
+	if cfg.PayloadKeys != nil {
+		h = withCodec(h, codec.Handler(cfg.PayloadKeys, cfg.CodecOrigins, codec.Bearer(operatorToken(db, logger))))
+		logger.Info("payload codec endpoint for operators", "path", "/codec/", "keys", cfg.PayloadKeys.String())
+	}
 	logger.Info("api listening", "addr", cfg.HTTPAddr)
-	return service.Serve(ctx, cfg.HTTPAddr, api.Handler(), logger, nil)
+	return service.Serve(ctx, cfg.HTTPAddr, h, logger, nil)
+}
+
+// withCodec sends /codec/... to the payload codec handler, with the prefix
+// stripped (so /codec/decode reaches it as /decode), and everything else to
+// the API.
+func withCodec(api, codecHandler http.Handler) http.Handler {
+	codecHandler = http.StripPrefix("/codec", codecHandler)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/codec/") {
+			codecHandler.ServeHTTP(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	})
+}
+
+// operatorToken accepts the bearer token of an operator of the API, and
+// nobody else: decoded payloads are for the people who run the service.
+func operatorToken(db *postgres.DB, logger *slog.Logger) func(context.Context, string) bool {
+	return func(ctx context.Context, token string) bool {
+		p, err := db.Authenticate(ctx, token)
+		if err != nil {
+			if !errors.Is(err, referral.ErrNotFound) {
+				logger.ErrorContext(ctx, "codec: authenticate", "err", err)
+			}
+			return false
+		}
+		return p.Role == referral.RoleOperator
+	}
 }
 
 func runWorker(ctx context.Context, logger *slog.Logger) error {
@@ -75,6 +116,9 @@ func runWorker(ctx context.Context, logger *slog.Logger) error {
 		ns = client.DefaultNamespace
 	}
 	if err := worker.EnsureSearchAttributes(ctx, c, ns); err != nil {
+		return err
+	}
+	if err := worker.EnsureRetentionSchedule(ctx, c, cfg.Retention); err != nil {
 		return err
 	}
 	w := service.NewWorker(db, c, cfg, logger)

@@ -4,8 +4,11 @@ package config
 
 import (
 	"fmt"
+	"net/url"
+	"strings"
 	"time"
 
+	"github.com/wmtna/referrals/internal/codec"
 	"github.com/wmtna/referrals/workflows"
 )
 
@@ -19,6 +22,20 @@ type Config struct {
 	Timings     workflows.Timings // WMTNA_REVIEW_REMINDER, WMTNA_OFFER_TTL, WMTNA_WAITLIST_RECHECK
 	// TraineeLinkTTL is how long a trainee's token lasts (WMTNA_TRAINEE_LINK_TTL).
 	TraineeLinkTTL time.Duration
+	// PayloadKeys encrypt every Temporal payload (WMTNA_PAYLOAD_KEYS:
+	// comma-separated id:base64key entries of 32-byte AES-256 keys, the
+	// current key first, older ones kept to read older histories; see
+	// package codec). Nil, when unset, means payloads are not encrypted.
+	// The api and worker processes must have the same keys. With keys, the
+	// api also serves Temporal's codec endpoint at /codec/ for operators.
+	PayloadKeys *codec.Keys
+	// CodecOrigins are the browser origins, such as the Temporal UI's
+	// https://temporal.example.org, allowed to call /codec/
+	// (WMTNA_CODEC_ORIGINS, comma-separated; default none).
+	CodecOrigins []string
+	// Retention is how long a referral's personal details are kept after it
+	// ends, before they are erased (WMTNA_RETENTION).
+	Retention time.Duration
 }
 
 // FromEnv reads the configuration; getenv is os.Getenv outside tests.
@@ -29,6 +46,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		AdminToken:     getenv("WMTNA_ADMIN_TOKEN"),
 		Timings:        workflows.DefaultTimings(),
 		TraineeLinkTTL: 2 * 365 * 24 * time.Hour,
+		Retention:      2 * 365 * 24 * time.Hour,
 	}
 	c.PublicURL = or(getenv("WMTNA_PUBLIC_URL"), "http://"+c.HTTPAddr)
 	for _, d := range []struct {
@@ -39,6 +57,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		{"WMTNA_OFFER_TTL", &c.Timings.OfferTTL},
 		{"WMTNA_WAITLIST_RECHECK", &c.Timings.WaitlistRecheck},
 		{"WMTNA_TRAINEE_LINK_TTL", &c.TraineeLinkTTL},
+		{"WMTNA_RETENTION", &c.Retention},
 	} {
 		v := getenv(d.env)
 		if v == "" {
@@ -49,6 +68,21 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			return c, fmt.Errorf("%s=%q: want a positive Go duration such as 72h or 30s", d.env, v)
 		}
 		*d.dst = parsed
+	}
+	keys, err := codec.KeysFromEnv(getenv)
+	if err != nil {
+		return c, err
+	}
+	c.PayloadKeys = keys
+	for _, o := range strings.Split(getenv("WMTNA_CODEC_ORIGINS"), ",") {
+		if o = strings.TrimSuffix(strings.TrimSpace(o), "/"); o == "" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || u.RawQuery != "" {
+			return c, fmt.Errorf("WMTNA_CODEC_ORIGINS: %q is not an origin such as https://temporal.example.org", o)
+		}
+		c.CodecOrigins = append(c.CodecOrigins, o)
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < 32 {
 		return c, fmt.Errorf("WMTNA_ADMIN_TOKEN is too short: use at least 32 random characters")

@@ -51,14 +51,6 @@ func (s *Server) answerOffer(name string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p, _ := principal(r)
 		id := chi.URLParam(r, "id")
-		reason := ""
-		if name == workflows.UpdateDeclineOffer {
-			var e *apiError
-			if reason, e = optionalReason(w, r); e != nil {
-				writeError(w, e)
-				return
-			}
-		}
 		if !validID(id) {
 			writeError(w, errNotFound)
 			return
@@ -68,8 +60,20 @@ func (s *Server) answerOffer(name string) http.HandlerFunc {
 			s.storeError(w, r, err)
 			return
 		}
+		concerns(r, o.ReferralID)
 		if o.TherapistID != p.Subject {
 			writeError(w, errNotFound)
+			return
+		}
+		reason := ""
+		if name == workflows.UpdateDeclineOffer {
+			var e *apiError
+			if reason, e = optionalReason(w, r); e != nil {
+				writeError(w, e)
+				return
+			}
+		} else if e := noBody(w, r); e != nil {
+			writeError(w, e)
 			return
 		}
 		actor := referral.Actor{Role: referral.RoleTherapist, ID: p.Subject}

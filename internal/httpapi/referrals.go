@@ -113,6 +113,10 @@ type submitResponse struct {
 }
 
 func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
+	if submits, _ := s.limits(); !submits.allow(r) {
+		writeError(w, errTooMany)
+		return
+	}
 	var q submissionRequest
 	if e := decode(w, r, &q); e != nil {
 		writeError(w, e)
@@ -143,6 +147,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 		s.storeError(w, r, err)
 		return
 	}
+	concerns(r, ref.ID)
 	// The row is committed; the workflow start is idempotent (same ID), so a
 	// failure here is repaired by the client retrying with its key.
 	if err := s.startWorkflow(ctx, ref.ID); err != nil {
@@ -415,6 +420,16 @@ func (s *Server) review(w http.ResponseWriter, r *http.Request) {
 	s.update(w, r, id, workflows.UpdateReview, workflows.ReviewRequest{Decision: *q.Decision, Actor: actor, NoteID: noteID})
 }
 
+// noBody refuses a body on a route that takes none, so a client that
+// thinks it is sending something learns otherwise.
+func noBody(w http.ResponseWriter, r *http.Request) *apiError {
+	if r.ContentLength == 0 && r.Header.Get("Content-Type") == "" {
+		return nil
+	}
+	var q struct{}
+	return decode(w, r, &q)
+}
+
 type reasonRequest struct {
 	Reason string `json:"reason"`
 }
@@ -458,11 +473,6 @@ func (s *Server) withdraw(w http.ResponseWriter, r *http.Request) {
 func (s *Server) endTherapy(w http.ResponseWriter, r *http.Request) {
 	p, _ := principal(r)
 	id := chi.URLParam(r, "id")
-	reason, e := optionalReason(w, r)
-	if e != nil {
-		writeError(w, e)
-		return
-	}
 	if !validID(id) {
 		writeError(w, errNotFound)
 		return
@@ -474,6 +484,11 @@ func (s *Server) endTherapy(w http.ResponseWriter, r *http.Request) {
 	}
 	if o == nil || o.TherapistID != p.Subject {
 		writeError(w, errNotFound)
+		return
+	}
+	reason, e := optionalReason(w, r)
+	if e != nil {
+		writeError(w, e)
 		return
 	}
 	actor := referral.Actor{Role: referral.RoleTherapist, ID: p.Subject}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -30,10 +31,17 @@ type Server struct {
 	Timings        workflows.Timings
 	TraineeLinkTTL time.Duration
 	Logger         *slog.Logger
+	// SubmitsPerMinute and AuthFailuresPerMinute limit each client address
+	// on the public submission endpoint and on wrong tokens; 0 means the
+	// defaults (10 and 20).
+	SubmitsPerMinute      int
+	AuthFailuresPerMinute int
+
+	limitsOnce             sync.Once
+	submitLimit, authLimit *perClient
 }
 
-// Handler returns the API's routes. Each route names the roles that may
-// call it; handlers then check ownership of the referral or offer.
+// Handler returns the API's routes, built from the access table (routes).
 func (s *Server) Handler() http.Handler {
 	r := chi.NewRouter()
 	r.Use(s.recoverer, securityHeaders)
@@ -43,21 +51,9 @@ func (s *Server) Handler() http.Handler {
 	r.Get("/readyz", s.ready)
 	r.Route("/v1", func(r chi.Router) {
 		r.Use(s.authenticate)
-		r.Post("/referrals", s.submit)
-		r.With(allow(referral.RoleTrainee, referral.RoleCommittee, referral.RoleOperator, referral.RoleTherapist)).Get("/referrals/{id}", s.getReferral)
-		r.With(allow(referral.RoleCommittee, referral.RoleOperator)).Get("/referrals", s.listReferrals)
-		r.With(allow(referral.RoleCommittee)).Post("/referrals/{id}/review", s.review)
-		r.With(allow(referral.RoleTrainee)).Post("/referrals/{id}/withdraw", s.withdraw)
-		r.With(allow(referral.RoleTherapist)).Post("/referrals/{id}/end", s.endTherapy)
-		r.With(allow(referral.RoleTherapist)).Get("/offers", s.listOffers)
-		r.With(allow(referral.RoleTherapist)).Post("/offers/{id}/accept", s.answerOffer(workflows.UpdateAcceptOffer))
-		r.With(allow(referral.RoleTherapist)).Post("/offers/{id}/decline", s.answerOffer(workflows.UpdateDeclineOffer))
-		r.With(allow(referral.RoleOperator)).Post("/therapists", s.createTherapist)
-		r.With(allow(referral.RoleOperator)).Patch("/therapists/{id}", s.updateTherapist)
-		r.With(allow(referral.RoleOperator, referral.RoleCommittee)).Get("/therapists", s.listTherapists)
-		r.With(allow(referral.RoleOperator)).Post("/committee-members", s.createCommitteeMember)
-		r.With(allow(referral.RoleOperator)).Get("/organisations", s.listOrganisations)
-		r.With(allow(referral.RoleOperator)).Post("/organisations", s.upsertOrganisation)
+		for _, rt := range routes {
+			r.With(allow(rt), s.audited(rt)).Method(rt.Method, strings.TrimPrefix(rt.Pattern, "/v1"), rt.Handler(s))
+		}
 	})
 	r.NotFound(func(w http.ResponseWriter, _ *http.Request) { writeError(w, errNotFound) })
 	r.MethodNotAllowed(func(w http.ResponseWriter, _ *http.Request) {
@@ -90,13 +86,20 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
+		_, failures := s.limits()
+		if failures.exhausted(r) {
+			writeError(w, errTooMany)
+			return
+		}
 		token, ok := strings.CutPrefix(h, "Bearer ")
-		if !ok || token == "" {
+		if !ok || token == "" || len(token) > 200 {
+			failures.allow(r)
 			writeError(w, errUnauthenticated)
 			return
 		}
 		p, err := s.DB.Authenticate(r.Context(), token)
 		if errors.Is(err, referral.ErrNotFound) {
+			failures.allow(r)
 			writeError(w, errUnauthenticated)
 			return
 		}
@@ -112,25 +115,6 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 func principal(r *http.Request) (referral.Principal, bool) {
 	p, ok := r.Context().Value(principalKey{}).(referral.Principal)
 	return p, ok
-}
-
-func allow(roles ...referral.Role) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			p, ok := principal(r)
-			if !ok {
-				writeError(w, errUnauthenticated)
-				return
-			}
-			for _, role := range roles {
-				if p.Role == role {
-					next.ServeHTTP(w, r)
-					return
-				}
-			}
-			writeError(w, errForbidden)
-		})
-	}
 }
 
 func securityHeaders(next http.Handler) http.Handler {

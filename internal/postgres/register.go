@@ -167,3 +167,13 @@ func (db *DB) UpsertOrganisation(ctx context.Context, o referral.Organisation) (
 	}
 	return o, nil
 }
+
+// CommitteeMemberExists is nil when the committee member exists, and
+// referral.ErrNotFound otherwise.
+func (db *DB) CommitteeMemberExists(ctx context.Context, id string) error {
+	var one int
+	if err := db.pool.QueryRow(ctx, `SELECT 1 FROM committee_members WHERE id = $1`, id).Scan(&one); err != nil {
+		return fmt.Errorf("load committee member %s: %w", id, notFound(err))
+	}
+	return nil
+}

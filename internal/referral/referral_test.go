@@ -243,3 +243,40 @@ func mod(a, n int) int {
 	}
 	return r
 }
+
+// FuzzCheckEligibility checks the rules hold for any dates: an eligible
+// referral is always made before its cut-off, from a registered employer, on
+// a known programme, and the reported cut-off is the one Cutoff computes.
+func FuzzCheckEligibility(f *testing.F) {
+	f.Add(2026, 11, 24, "clinical", true, 2024, 10, 0, 0, 0)
+	f.Add(2027, 7, 1, "clinical", true, 2024, 10, 0, 0, 0)
+	f.Add(2027, 6, 30, "forensic", false, 2024, 9, 2027, 10, 1)
+	f.Add(2026, 1, 1, "nursing", true, 2025, 1, 2028, 2, 29)
+	f.Fuzz(func(t *testing.T, ry, rm, rd int, programme string, registered bool, sy, sm, qy, qm, qd int) {
+		referred := DateOf(time.Date(ry%3000, time.Month(rm%13), rd%32, 12, 0, 0, 0, London))
+		start := Date{Year: sy % 3000, Month: time.Month(1 + abs(sm)%12), Day: 1}
+		var expected *Date
+		if qy != 0 {
+			d := DateOf(time.Date(qy%3000, time.Month(qm%13), qd%32, 12, 0, 0, 0, London))
+			expected = &d
+		}
+		e := CheckEligibility(referred, programme, registered, start, expected)
+		cutoff := Cutoff(start, expected)
+		if e.Cutoff != cutoff.String() {
+			t.Fatalf("reported cut-off %s, Cutoff says %s", e.Cutoff, cutoff)
+		}
+		if e.Eligible != (registered && KnownProgramme(programme) && referred.Before(cutoff)) {
+			t.Fatalf("eligible=%v for referred %s, cutoff %s, programme %q, registered %v", e.Eligible, referred, cutoff, programme, registered)
+		}
+		if e.Eligible == (e.Reason != "") {
+			t.Fatalf("eligible=%v with reason %q", e.Eligible, e.Reason)
+		}
+	})
+}
+
+func abs(n int) int {
+	if n < 0 {
+		return -n
+	}
+	return n
+}

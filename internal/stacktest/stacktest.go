@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -20,9 +21,11 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/server/temporaltest"
 
+	"github.com/wmtna/referrals/internal/codec"
 	"github.com/wmtna/referrals/internal/config"
 	"github.com/wmtna/referrals/internal/pgtest"
 	"github.com/wmtna/referrals/internal/postgres"
+	"github.com/wmtna/referrals/internal/referral"
 	"github.com/wmtna/referrals/internal/service"
 	"github.com/wmtna/referrals/worker"
 	"github.com/wmtna/referrals/workflows"
@@ -40,6 +43,11 @@ type Stack struct {
 	Config   config.Config
 	API      *httptest.Server
 	Logs     *Buffer // everything the service logged, for privacy checks
+	// PayloadKeys encrypt every payload of the stack (a random key per
+	// stack), as WMTNA_PAYLOAD_KEYS does in production. The API serves the
+	// codec endpoint at /codec/ for its operators. Nil when
+	// WMTNA_RECORD_HISTORIES=1 (see Start).
+	PayloadKeys *codec.Keys
 
 	mu     sync.Mutex
 	worker sdkworker.Worker
@@ -81,23 +89,71 @@ func Start(t testing.TB, timings workflows.Timings) *Stack {
 
 	logs := &Buffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	ts := temporaltest.NewServer(temporaltest.WithBaseClientOptions(client.Options{Logger: service.TemporalLogger(logger)}))
+	keys := newPayloadKeys(t)
+	ts := temporaltest.NewServer(temporaltest.WithBaseClientOptions(client.Options{
+		Logger:        service.TemporalLogger(logger),
+		DataConverter: codec.DataConverter(keys),
+	}))
 	t.Cleanup(ts.Stop)
 	c := ts.GetDefaultClient()
 	if err := worker.EnsureSearchAttributes(ctx, c, ts.GetDefaultNamespace()); err != nil {
 		t.Fatal(err)
 	}
-	cfg := config.Config{DatabaseURL: url, AdminToken: AdminToken, Timings: timings, TraineeLinkTTL: time.Hour}
+	cfg := config.Config{DatabaseURL: url, AdminToken: AdminToken, Timings: timings, TraineeLinkTTL: time.Hour, PayloadKeys: keys}
 	if err := service.EnsureAdmin(ctx, db, AdminToken); err != nil {
 		t.Fatal(err)
 	}
-	api := httptest.NewServer(service.NewAPI(db, c, cfg, logger).Handler())
+	srv := service.NewAPI(db, c, cfg, logger)
+	// Tests submit many referrals from one address; the limits have their
+	// own test.
+	srv.SubmitsPerMinute, srv.AuthFailuresPerMinute = 100_000, 100_000
+	api := httptest.NewServer(withCodec(srv.Handler(), keys, db))
 	t.Cleanup(api.Close)
 	cfg.PublicURL = api.URL
-	s := &Stack{t: t, DB: db, Temporal: ts, Client: c, Config: cfg, API: api, Logs: logs}
+	s := &Stack{t: t, DB: db, Temporal: ts, Client: c, Config: cfg, API: api, Logs: logs, PayloadKeys: keys}
 	s.StartWorker()
 	t.Cleanup(s.StopWorker)
 	return s
+}
+
+// newPayloadKeys makes a random payload key for one stack, so that every
+// integration test runs with payload encryption on. Recording histories for
+// the replay test (WMTNA_RECORD_HISTORIES=1) turns it off: the replayer
+// reads recorded histories with the default data converter, and a random
+// key would be lost with the stack.
+func newPayloadKeys(t testing.TB) *codec.Keys {
+	t.Helper()
+	if os.Getenv("WMTNA_RECORD_HISTORIES") == "1" {
+		return nil
+	}
+	entry, err := codec.GenerateKey("stacktest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := codec.ParseKeys(entry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
+
+// withCodec serves the payload codec at /codec/ for operators, as
+// `wmtna api` does, when keys are set.
+func withCodec(api http.Handler, keys *codec.Keys, db *postgres.DB) http.Handler {
+	if keys == nil {
+		return api
+	}
+	h := http.StripPrefix("/codec", codec.Handler(keys, nil, codec.Bearer(func(ctx context.Context, token string) bool {
+		p, err := db.Authenticate(ctx, token)
+		return err == nil && p.Role == referral.RoleOperator
+	})))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/codec/") {
+			h.ServeHTTP(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	})
 }
 
 // StartWorker starts a referral worker (a new one after StopWorker, as a

@@ -81,6 +81,13 @@ type Options struct {
 	// number of columns per type (e.g. 9 Keyword, 3 Int, 3 Text), so only
 	// that many of each type can ever exist.
 	SearchAttributes map[string]enums.IndexedValueType
+	// CodecEndpoint is the URL of a remote codec server (Temporal's codec
+	// server protocol: POST <endpoint>/decode and /encode) that the UI
+	// calls, from the browser, to show encoded payloads decoded. The codec
+	// server must allow the UI's origin (UIAddress) by CORS. The UI has no
+	// login here, so it passes no access token: the endpoint itself must
+	// carry whatever authorises it. Empty means none.
+	CodecEndpoint string
 	// Logger receives the server's errors (except while stopping) and
 	// start-up timing at debug level. Everything the server logs at info
 	// and above goes to DataDir/temporal-server.log. Nil means
@@ -421,6 +428,7 @@ func (s *Server) startUI(ctx context.Context, opts Options, dialHost string, res
 		// back, breaking the CSRF token check on every write action.
 		CORS:     uiconfig.CORS{CookieInsecure: true},
 		HideLogs: true,
+		Codec:    uiconfig.Codec{Endpoint: opts.CodecEndpoint},
 	}))
 	// ui.Start blocks until Stop. It also exits the whole process (echo's
 	// Logger.Fatal) if it cannot bind, and offers no way to pass it a

@@ -1,0 +1,60 @@
+package httpapi
+
+import (
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/wmtna/referrals/internal/referral"
+)
+
+// FuzzSubmissionDecoder feeds arbitrary bodies to the submission decoder
+// and validator. Whatever arrives, they must not panic, every refusal must
+// be a 4xx, and whatever they accept must satisfy the contract. The seed
+// corpus is in testdata/fuzz/FuzzSubmissionDecoder; CI runs it briefly.
+func FuzzSubmissionDecoder(f *testing.F) {
+	f.Add(`{"name":"Sam","email":"sam@nhs.example","programme":"clinical","employer":"RXT","training_start":"2025-10","concerns":"stress","consent":true}`)
+	f.Add(`{"name":"Sam","email":"sam@nhs.example","programme":"health","employer":"rrk","training_start":"2024-09","expected_qualification":"2027-10-01","concerns":"x","preferences":{"remote":true,"location":"Coventry"},"consent":true}`)
+	f.Add(`{"name":1}`)
+	f.Add(`{"preferences":{"remote":"yes"}}`)
+	f.Add(`[]`)
+	f.Add(`{"consent":true,"consent":false}`)
+	f.Add("{\"name\":\"\\ud800\"}")
+	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, body string) {
+		req := httptest.NewRequest("POST", "/v1/referrals", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		var q submissionRequest
+		if e := decode(httptest.NewRecorder(), req, &q); e != nil {
+			if e.Status < 400 || e.Status > 499 || e.Message == "" {
+				t.Fatalf("decode refused with %d %q", e.Status, e.Message)
+			}
+			return
+		}
+		s, e := q.validate(now)
+		if e != nil {
+			if e.Status != 422 || e.Field == "" {
+				t.Fatalf("validate refused with %d field %q", e.Status, e.Field)
+			}
+			return
+		}
+		switch {
+		case s.Name == "" || utf8.RuneCountInString(s.Name) > 200:
+			t.Fatalf("accepted name %q", s.Name)
+		case !strings.Contains(s.Email, "@") || len(s.Email) > 254:
+			t.Fatalf("accepted email %q", s.Email)
+		case !orgCodePattern.MatchString(s.Employer) || !programmePattern.MatchString(s.Programme):
+			t.Fatalf("accepted employer %q programme %q", s.Employer, s.Programme)
+		case s.Concerns == "" || utf8.RuneCountInString(s.Concerns) > 5000:
+			t.Fatalf("accepted concerns of %d characters", len(s.Concerns))
+		case q.Consent == nil || !*q.Consent:
+			t.Fatal("accepted without consent")
+		case s.ExpectedQualification != nil && !s.TrainingStart.Before(*s.ExpectedQualification):
+			t.Fatalf("accepted qualification %s before start %s", s.ExpectedQualification, s.TrainingStart)
+		case referral.DateOf(now).AddMonths(12).Before(s.TrainingStart):
+			t.Fatalf("accepted a start %s more than a year ahead", s.TrainingStart)
+		}
+	})
+}
