@@ -52,7 +52,7 @@ func (s *Server) Handler() http.Handler {
 	r.Route("/v1", func(r chi.Router) {
 		r.Use(s.authenticate)
 		for _, rt := range routes {
-			r.With(allow(rt), s.audited(rt)).Method(rt.Method, strings.TrimPrefix(rt.Pattern, "/v1"), rt.Handler(s))
+			r.With(s.audited(rt), allow(rt)).Method(rt.Method, strings.TrimPrefix(rt.Pattern, "/v1"), rt.Handler(s))
 		}
 	})
 	r.NotFound(func(w http.ResponseWriter, _ *http.Request) { writeError(w, errNotFound) })

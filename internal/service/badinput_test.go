@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wmtna/referrals/internal/postgres"
 	"github.com/wmtna/referrals/internal/stacktest"
@@ -92,5 +93,55 @@ func TestDuplicateSubmissions(t *testing.T) {
 	other := submission("other@nhs.example")
 	if r := s.Do("POST", "/v1/referrals", "", other, "Idempotency-Key", "abc"); r.Status != 422 || r.ErrorField("field") != "Idempotency-Key" {
 		t.Errorf("key reused for another referral: %d %s, want 422", r.Status, r.Raw)
+	}
+}
+
+// The other endpoints refuse bad bodies the same way: a 4xx naming the
+// field, and nothing changed.
+func TestBadDecisionsAndRegisterEntries(t *testing.T) {
+	s := stacktest.Start(t, fast)
+	chair := committeeMember(t, s)
+	th := addTherapist(t, s, 1, 1)
+	ref := submit(t, s, "someone@nhs.example")
+	s.WaitStatus(ref.id, "awaiting_review", 10*time.Second)
+	tests := []struct {
+		name, method, path, token string
+		body                      any
+		status                    int
+		field                     string
+	}{
+		{"review without decision", "POST", "/v1/referrals/" + ref.id + "/review", chair, map[string]any{}, 422, "decision"},
+		{"review with made-up decision", "POST", "/v1/referrals/" + ref.id + "/review", chair, map[string]any{"decision": "maybe"}, 422, "decision"},
+		{"decline without reason", "POST", "/v1/referrals/" + ref.id + "/review", chair, map[string]any{"decision": "decline"}, 422, "reason"},
+		{"review decision wrong type", "POST", "/v1/referrals/" + ref.id + "/review", chair, map[string]any{"decision": true}, 422, "decision"},
+		{"withdraw reason too long", "POST", "/v1/referrals/" + ref.id + "/withdraw", ref.token, map[string]any{"reason": strings.Repeat("x", 2001)}, 422, "reason"},
+		{"therapist bad HCPC number", "POST", "/v1/therapists", admin, map[string]any{"name": "X", "email": "x@example.org", "hcpc_number": "AB123", "capacity": 1}, 422, "hcpc_number"},
+		{"therapist negative capacity", "POST", "/v1/therapists", admin, map[string]any{"name": "X", "email": "x@example.org", "hcpc_number": "PYL9", "capacity": -1}, 422, "capacity"},
+		{"therapist capacity as text", "POST", "/v1/therapists", admin, map[string]any{"name": "X", "email": "x@example.org", "hcpc_number": "PYL9", "capacity": "two"}, 422, "capacity"},
+		{"therapist unknown conflict programme", "POST", "/v1/therapists", admin, map[string]any{"name": "X", "email": "x@example.org", "hcpc_number": "PYL9", "capacity": 1, "conflicts": map[string]any{"programmes": []string{"astrology"}}}, 422, "conflicts.programmes"},
+		{"therapist duplicate HCPC", "POST", "/v1/therapists", admin, map[string]any{"name": "X", "email": "x@example.org", "hcpc_number": "PYL00001", "capacity": 1}, 409, "hcpc_number"},
+		{"patch HCPC number", "PATCH", "/v1/therapists/" + th.id, admin, map[string]any{"hcpc_number": "PYL5"}, 422, "hcpc_number"},
+		{"committee made-up role", "POST", "/v1/committee-members", admin, map[string]any{"name": "X", "email": "x@example.org", "role": "king"}, 422, "role"},
+		{"committee bad email", "POST", "/v1/committee-members", admin, map[string]any{"name": "X", "email": "x@", "role": "chair"}, 422, "email"},
+		{"organisation lower-case code", "POST", "/v1/organisations", admin, map[string]any{"code": "rxt", "name": "X", "kind": "nhs_trust"}, 422, "code"},
+		{"organisation made-up kind", "POST", "/v1/organisations", admin, map[string]any{"code": "ABC", "name": "X", "kind": "charity"}, 422, "kind"},
+		{"token for an operator", "POST", "/v1/tokens", admin, map[string]any{"role": "operator", "subject": th.id}, 422, "role"},
+		{"list with made-up status", "GET", "/v1/referrals?status=lost", admin, nil, 400, "status"},
+		{"list with huge limit", "GET", "/v1/referrals?limit=100000", admin, nil, 400, "limit"},
+		{"list with forged cursor", "GET", "/v1/referrals?cursor=abc", admin, nil, 400, "cursor"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := s.Do(tt.method, tt.path, tt.token, tt.body)
+			if r.Status != tt.status || r.ErrorField("field") != tt.field {
+				t.Errorf("got %d %s, want %d naming %q", r.Status, r.Raw, tt.status, tt.field)
+			}
+		})
+	}
+	if r := s.Do("GET", "/v1/referrals/"+ref.id, admin, nil); r.Str("status") != "awaiting_review" || len(r.Body["events"].([]any)) != 2 {
+		t.Errorf("the referral changed: %s", r.Raw)
+	}
+	if r := s.Do("GET", "/v1/therapists", admin, nil); len(r.Body["therapists"].([]any)) != 1 {
+		t.Errorf("a bad therapist was stored: %s", r.Raw)
 	}
 }

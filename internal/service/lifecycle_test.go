@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -169,6 +170,23 @@ func TestReferralLifecycleThroughTheAPI(t *testing.T) {
 
 	checkHistory(t, s, ref.id, "matched-then-ended")
 
+	// Every read and change of the referral is in the audit log, refused
+	// attempts included, with who did it.
+	trail, err := s.DB.AuditTrail(context.Background(), ref.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var audit []string
+	for _, e := range trail {
+		audit = append(audit, fmt.Sprintf("%s %s %d", strings.SplitN(e.Actor, ":", 2)[0], e.Action, e.Status))
+	}
+	for _, want := range []string{"anonymous submit 202", "trainee read 200", "trainee review 403", "committee review 200",
+		"committee review 409", "therapist read 200", "therapist accept 200", "therapist end 200", "trainee withdraw 409", "operator read 200"} {
+		if !slices.Contains(audit, want) {
+			t.Errorf("audit trail lacks %q: %v", want, audit)
+		}
+	}
+
 	// Operators filter referrals by status in Temporal's visibility.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -250,10 +268,14 @@ func TestUnansweredOfferExpiresToTheNextTherapist(t *testing.T) {
 	if r := s.Do("POST", "/v1/referrals/"+ref.id+"/review", chair, map[string]any{"decision": "approve"}); r.Status != 200 {
 		t.Fatalf("approve: %d %s", r.Status, r.Raw)
 	}
-	s.WaitStatus(ref.id, "offered", 10*time.Second)
+	expiredOffer, _ := offerOf(s.WaitStatus(ref.id, "offered", 10*time.Second))
 	s.WaitStatus(ref.id, "waitlisted", 10*time.Second)
 	if r := s.Do("GET", "/v1/offers", slow.token, nil); strings.Contains(r.Raw, ref.id) {
 		t.Errorf("expired offer still open: %s", r.Raw)
+	}
+	// Accepting the expired offer is refused, and changes nothing.
+	if r := s.Do("POST", "/v1/offers/"+expiredOffer+"/accept", slow.token, nil); r.Status != 409 || r.ErrorField("current_status") != "waitlisted" {
+		t.Errorf("accept after expiry: %d %s, want 409 waitlisted", r.Status, r.Raw)
 	}
 	// The therapist who let it expire is not offered it again; a new one is.
 	next := addTherapist(t, s, 2, 1)
