@@ -7,8 +7,10 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"time"
 
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/wmtna/referrals/internal/postgres"
@@ -30,6 +32,33 @@ type Activities struct {
 	Logger    *slog.Logger
 	// Now is the clock for eligibility; nil means time.Now.
 	Now func() time.Time
+}
+
+// logger returns a.Logger with the referral_id and workflow_id of the
+// referral a line is about, so an operator can go from any line to the
+// workflow in the Temporal UI and back. Inside an activity, workflow_id is
+// the workflow running it (activity.GetInfo); a referral's workflow ID is
+// "referral-<id>", which gives referral_id when referralID is "". Erasure
+// activities run in "erase-<id>" workflows and name their referral. No
+// personal details go in: IDs only.
+func (a *Activities) logger(ctx context.Context, referralID string) *slog.Logger {
+	workflowID := ""
+	if activity.IsActivity(ctx) {
+		workflowID = activity.GetInfo(ctx).WorkflowExecution.ID
+		if id, ok := strings.CutPrefix(workflowID, workflows.WorkflowID("")); ok && referralID == "" {
+			referralID = id
+		}
+	} else if referralID != "" {
+		workflowID = workflows.WorkflowID(referralID)
+	}
+	var attrs []any
+	if referralID != "" {
+		attrs = append(attrs, "referral_id", referralID)
+	}
+	if workflowID != "" {
+		attrs = append(attrs, "workflow_id", workflowID)
+	}
+	return a.Logger.With(attrs...)
 }
 
 func (a *Activities) now() time.Time {
@@ -56,7 +85,7 @@ func (a *Activities) RecordTransition(ctx context.Context, t referral.Transition
 		return refusal(err)
 	}
 	if recorded {
-		a.Logger.InfoContext(ctx, "referral transition", "referral_id", t.ReferralID, "seq", t.Seq,
+		a.logger(ctx, t.ReferralID).InfoContext(ctx, "referral transition", "seq", t.Seq,
 			"from", t.From, "to", t.To, "actor", t.Actor.String(), "reason", t.Reason, "messages", len(ids))
 	}
 	a.logMessages(ctx, t.ReferralID, msgs, ids)
@@ -89,7 +118,7 @@ func (a *Activities) Enqueue(ctx context.Context, referralID string) (*referral.
 // CloseOffer closes an open offer as declined or expired and returns the
 // referral's next offer, if any; the freed place goes to the queue.
 func (a *Activities) CloseOffer(ctx context.Context, in workflows.CloseOfferInput) (*referral.Offer, error) {
-	next, err := a.DB.CloseOffer(ctx, in.OfferID, in.Outcome)
+	next, err := a.DB.CloseOffer(ctx, in.OfferID, in.Outcome, in.ReasonCode)
 	if err != nil {
 		return nil, refusal(err)
 	}

@@ -20,7 +20,7 @@ func (a *Activities) EraseReferral(ctx context.Context, in workflows.EraseInput)
 		return false, refusal(err)
 	}
 	if erased {
-		a.Logger.InfoContext(ctx, "referral erased", "referral_id", in.ReferralID, "reason", in.Reason, "requested_by", in.RequestedBy)
+		a.logger(ctx, in.ReferralID).InfoContext(ctx, "referral erased", "reason", in.Reason, "requested_by", in.RequestedBy)
 	}
 	return erased, nil
 }
@@ -36,7 +36,7 @@ func (a *Activities) ExpiredReferrals(ctx context.Context, in workflows.Retentio
 		return nil, err
 	}
 	if len(ids) > 0 {
-		a.Logger.InfoContext(ctx, "referrals past retention", "count", len(ids), "retention", in.Retention.String())
+		a.logger(ctx, "").InfoContext(ctx, "referrals past retention", "count", len(ids), "retention", in.Retention.String())
 	}
 	return ids, nil
 }

@@ -28,7 +28,7 @@ func (a *Activities) messagesFor(ctx context.Context, t referral.Transition) ([]
 		return postgres.Message{
 			Key:       fmt.Sprintf("%s/%d/trainee", t.ReferralID, t.Seq),
 			Recipient: r.Email, Kind: "trainee." + string(t.To),
-			Subject: subject, Body: "Dear " + r.Name + ",\n\n" + body + "\n\nYour referral: " + followLink + "\n\nWest Midlands Therapy Network Association",
+			Subject: subject, Body: "Dear " + r.Name + ",\n\n" + body + "\n\nYour referral: " + followLink + "\n\n" + referral.CrisisSupport + "\n\nWest Midlands Therapy Network Association",
 		}
 	}
 	therapist := func(subject, body string) ([]postgres.Message, error) {
@@ -51,6 +51,16 @@ func (a *Activities) messagesFor(ctx context.Context, t referral.Transition) ([]
 			"A new self-referral has passed the eligibility check and is waiting for the committee's review:\n\n"+followLink)
 		if err != nil {
 			return nil, err
+		}
+		if r.AtRisk {
+			// Same-day attention: a separate message that says no more
+			// than that, so it is safe in any inbox.
+			urgent, err := a.committeeMessages(ctx, t.ReferralID, "urgent", t.Seq, "Same-day attention: a referral is flagged",
+				"A new self-referral is flagged for same-day attention by the committee. Please look at it today:\n\n"+followLink)
+			if err != nil {
+				return nil, err
+			}
+			msgs = append(msgs, urgent...)
 		}
 		return append(msgs, trainee("We have received your referral",
 			"Thank you for referring yourself. You are eligible for the network, and the committee will review your referral soon. "+
@@ -80,7 +90,7 @@ func (a *Activities) messagesFor(ctx context.Context, t referral.Transition) ([]
 		return append(msgs, trainee("A therapist has accepted your referral",
 			"Good news: a therapist from the network has accepted your referral and will contact you to arrange your first session.")), nil
 	case referral.StatusMatching:
-		if t.Reason != "offer_expired" {
+		if t.Reason != referral.CodeOfferExpired {
 			return nil, nil
 		}
 		return therapist("An offer has expired", "An offer made to you was not answered in time, so it has been passed to another therapist.")
@@ -98,6 +108,10 @@ func (a *Activities) messagesFor(ctx context.Context, t referral.Transition) ([]
 			msgs = append(msgs, m...)
 		}
 		return msgs, nil
+	case referral.StatusClosedNoResponse:
+		return []postgres.Message{trainee("Your referral has closed",
+			"We asked whether you still wanted a place and did not hear back, so we have closed your referral. "+
+				"If you would still like therapy, you are welcome to refer yourself again while you are eligible.\n\n"+signposting)}, nil
 	case referral.StatusLapsed:
 		return []postgres.Message{trainee("Your referral has closed",
 			"We are sorry: no place became free before your eligibility ended (three months before you are due to qualify), so your referral has closed.\n\n"+signposting)}, nil
@@ -137,5 +151,5 @@ func (a *Activities) logMessages(ctx context.Context, referralID string, msgs []
 	for _, m := range msgs {
 		kinds = append(kinds, m.Kind)
 	}
-	a.Logger.InfoContext(ctx, "messages written to outbox", "referral_id", referralID, "outbox_ids", ids, "kinds", kinds)
+	a.logger(ctx, referralID).InfoContext(ctx, "messages written to outbox", "outbox_ids", ids, "kinds", kinds)
 }

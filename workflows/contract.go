@@ -33,6 +33,9 @@ const (
 	UpdateAcceptOffer  = "accept-offer"
 	UpdateDeclineOffer = "decline-offer"
 	UpdateEndTherapy   = "end-therapy"
+	// UpdateCheckIn is a waiting trainee's answer to "do you still want a
+	// place?".
+	UpdateCheckIn = "check-in"
 	// SignalPlaceFreed nudges a waiting referral: a place may have been
 	// offered to it. It carries nothing; the workflow asks Postgres.
 	SignalPlaceFreed = "place-freed"
@@ -49,6 +52,8 @@ const (
 	ActivityAcceptOffer      = "AcceptOffer"
 	ActivityLeave            = "Leave"
 	ActivityReconcile        = "Reconcile"
+	ActivityAskCheckIn       = "AskCheckIn"
+	ActivityWarnLapse        = "WarnLapse"
 )
 
 // Search attributes set at every transition so operators can filter
@@ -77,12 +82,24 @@ type Timings struct {
 	// HistoryLimit is the number of events after which a long wait continues
 	// as new; 0 uses the server's suggestion alone.
 	HistoryLimit int `json:"history_limit,omitempty"`
+	// CheckInInterval is how often a waiting trainee is asked whether they
+	// still want a place, and CheckInGrace how long they have to answer
+	// before the referral closes as closed_no_response. LapseWarning is how
+	// long before the cut-off a waiting trainee is warned that their
+	// eligibility ends. Zero turns each off (referrals started before they
+	// existed carry zeros).
+	CheckInInterval time.Duration `json:"check_in_interval,omitempty"`
+	CheckInGrace    time.Duration `json:"check_in_grace,omitempty"`
+	LapseWarning    time.Duration `json:"lapse_warning,omitempty"`
 }
 
 // DefaultTimings suit production: committee reminders every 3 days, a week
-// for a therapist to answer, a daily backstop check of the waitlist.
+// for a therapist to answer, a daily backstop check of the waitlist, a
+// check-in every 12 weeks (NHS England's waiting-list validation practice)
+// with two weeks to answer, and a warning 4 weeks before the cut-off.
 func DefaultTimings() Timings {
-	return Timings{ReviewReminder: 72 * time.Hour, OfferTTL: 7 * 24 * time.Hour, WaitlistRecheck: 24 * time.Hour, HistoryLimit: 2000}
+	return Timings{ReviewReminder: 72 * time.Hour, OfferTTL: 7 * 24 * time.Hour, WaitlistRecheck: 24 * time.Hour, HistoryLimit: 2000,
+		CheckInInterval: 12 * 7 * 24 * time.Hour, CheckInGrace: 14 * 24 * time.Hour, LapseWarning: 4 * 7 * 24 * time.Hour}
 }
 
 // Validate refuses timings a workflow could not run with.
@@ -114,6 +131,13 @@ type State struct {
 	Offer         *referral.Offer `json:"offer,omitempty"`
 	OfferDeadline time.Time       `json:"offer_deadline,omitzero"`
 	Reminders     int             `json:"reminders,omitempty"`
+	// Waiting well: when the next check-in is due, the deadline of the one
+	// asked (zero when none is open), how many were asked, and whether the
+	// lapse warning has gone out.
+	NextCheckIn     time.Time `json:"next_check_in,omitzero"`
+	CheckInDeadline time.Time `json:"check_in_deadline,omitzero"`
+	CheckIns        int       `json:"check_ins,omitempty"`
+	LapseWarned     bool      `json:"lapse_warned,omitempty"`
 }
 
 // StatusView answers the status query and every update.
@@ -134,6 +158,8 @@ type ReviewRequest struct {
 	Decision string         `json:"decision"` // approve or decline
 	Actor    referral.Actor `json:"actor"`
 	NoteID   int64          `json:"note_id,omitempty"`
+	// ReasonCode is one of referral.CommitteeDeclineCodes, for a decline.
+	ReasonCode string `json:"reason_code,omitempty"`
 }
 
 // Review decisions.
@@ -148,6 +174,27 @@ type OfferAnswer struct {
 	OfferID string         `json:"offer_id,omitempty"`
 	Actor   referral.Actor `json:"actor"`
 	NoteID  int64          `json:"note_id,omitempty"`
+	// ReasonCode is one of referral.TherapistDeclineCodes, for a decline.
+	ReasonCode string `json:"reason_code,omitempty"`
+}
+
+// CheckInAnswer is a waiting trainee's answer to a check-in.
+type CheckInAnswer struct {
+	StillWaiting bool           `json:"still_waiting"`
+	Actor        referral.Actor `json:"actor"`
+}
+
+// CheckInInput asks a waiting trainee whether they still want a place.
+type CheckInInput struct {
+	ReferralID string    `json:"referral_id"`
+	N          int       `json:"n"`
+	Deadline   time.Time `json:"deadline"`
+}
+
+// LapseWarningInput warns a waiting trainee that their eligibility ends.
+type LapseWarningInput struct {
+	ReferralID string `json:"referral_id"`
+	Cutoff     string `json:"cutoff"`
 }
 
 // WithdrawRequest is the trainee withdrawing.
@@ -160,6 +207,8 @@ type WithdrawRequest struct {
 type CloseOfferInput struct {
 	OfferID string `json:"offer_id"`
 	Outcome string `json:"outcome"`
+	// ReasonCode is the therapist's coded reason, for a decline.
+	ReasonCode string `json:"reason_code,omitempty"`
 }
 
 // ReminderInput asks the committee again to review a referral.

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"errors"
+	"slices"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -15,11 +16,12 @@ import (
 // by the handlers themselves, so a decision and a timer (an offer expiring,
 // a cut-off passing) can never act on the referral at the same moment.
 type command struct {
-	name   string
-	review ReviewRequest
-	answer OfferAnswer
-	actor  referral.Actor
-	noteID int64
+	name    string
+	review  ReviewRequest
+	answer  OfferAnswer
+	checkIn CheckInAnswer
+	actor   referral.Actor
+	noteID  int64
 
 	done bool
 	err  error
@@ -75,6 +77,9 @@ func (w *referralWorkflow) register(ctx workflow.Context) error {
 				if r.Decision != DecisionApprove && r.Decision != DecisionDecline {
 					return temporal.NewApplicationError(`decision must be "approve" or "decline"`, ErrTypeInvalidRequest)
 				}
+				if r.ReasonCode != "" && (r.Decision != DecisionDecline || !slices.Contains(referral.CommitteeDeclineCodes, r.ReasonCode)) {
+					return temporal.NewApplicationError("reason_code is not a committee decline reason", ErrTypeInvalidRequest)
+				}
 				return w.acceptable(UpdateReview, referral.StatusAwaitingReview)
 			}},
 		{UpdateWithdraw,
@@ -96,7 +101,25 @@ func (w *referralWorkflow) register(ctx workflow.Context) error {
 			func(ctx workflow.Context, a OfferAnswer) (StatusView, error) {
 				return w.submit(ctx, &command{name: UpdateDeclineOffer, answer: a, actor: a.Actor, noteID: a.NoteID})
 			},
-			func(ctx workflow.Context, a OfferAnswer) error { return w.validateAnswer(UpdateDeclineOffer, a) }},
+			func(ctx workflow.Context, a OfferAnswer) error {
+				if !slices.Contains(referral.TherapistDeclineCodes, a.ReasonCode) {
+					return temporal.NewApplicationError("a decline needs a therapist decline reason_code", ErrTypeInvalidRequest)
+				}
+				return w.validateAnswer(UpdateDeclineOffer, a)
+			}},
+		{UpdateCheckIn,
+			func(ctx workflow.Context, a CheckInAnswer) (StatusView, error) {
+				return w.submit(ctx, &command{name: UpdateCheckIn, checkIn: a, actor: a.Actor})
+			},
+			func(ctx workflow.Context, a CheckInAnswer) error {
+				if err := w.acceptable(UpdateCheckIn, referral.StatusWaitlisted); err != nil {
+					return err
+				}
+				if w.state.CheckInDeadline.IsZero() {
+					return temporal.NewApplicationError("no check-in is open for this referral", ErrTypeInvalidState, w.view())
+				}
+				return nil
+			}},
 		{UpdateEndTherapy,
 			func(ctx workflow.Context, a OfferAnswer) (StatusView, error) {
 				return w.submit(ctx, &command{name: UpdateEndTherapy, answer: a, actor: a.Actor, noteID: a.NoteID})
@@ -224,7 +247,7 @@ func (w *referralWorkflow) start(ctx workflow.Context) error {
 	if !e.Eligible {
 		return w.transition(ctx, referral.StatusIneligible, referral.System, e.Reason, 0)
 	}
-	return w.transition(ctx, referral.StatusAwaitingReview, referral.System, "eligible", 0)
+	return w.transition(ctx, referral.StatusAwaitingReview, referral.System, referral.CodeEligible, 0)
 }
 
 func (w *referralWorkflow) awaitReview(ctx workflow.Context) error {
@@ -247,8 +270,12 @@ func (w *referralWorkflow) awaitReview(ctx workflow.Context) error {
 		switch c.name {
 		case UpdateReview:
 			if c.review.Decision == DecisionDecline {
-				err = w.transition(ctx, referral.StatusDeclined, c.actor, "committee_declined", c.noteID)
-			} else if err = w.transition(ctx, referral.StatusMatching, c.actor, "approved", c.noteID); err == nil {
+				code := c.review.ReasonCode
+				if code == "" {
+					code = referral.CodeCommitteeDeclined
+				}
+				err = w.transition(ctx, referral.StatusDeclined, c.actor, code, c.noteID)
+			} else if err = w.transition(ctx, referral.StatusMatching, c.actor, referral.CodeApproved, c.noteID); err == nil {
 				// Matching is quick (one allocation), so the committee member
 				// learns whether the referral was offered or waitlisted.
 				err = w.match(ctx)
@@ -291,11 +318,11 @@ func (w *referralWorkflow) match(ctx workflow.Context) error {
 func (w *referralWorkflow) offerOrWait(ctx workflow.Context, offer *referral.Offer) error {
 	if offer == nil {
 		w.state.Offer = nil
-		return w.transition(ctx, referral.StatusWaitlisted, referral.System, "no_free_place", 0)
+		return w.transition(ctx, referral.StatusWaitlisted, referral.System, referral.CodeNoFreePlace, 0)
 	}
 	w.state.Offer = offer
 	w.state.OfferDeadline = workflow.Now(ctx).Add(w.in.Timings.OfferTTL)
-	return w.transition(ctx, referral.StatusOffered, referral.System, "place_reserved", 0)
+	return w.transition(ctx, referral.StatusOffered, referral.System, referral.CodePlaceReserved, 0)
 }
 
 func (w *referralWorkflow) awaitAnswer(ctx workflow.Context) error {
@@ -309,7 +336,7 @@ func (w *referralWorkflow) awaitAnswer(ctx workflow.Context) error {
 			}
 		}
 		if !got {
-			if err := w.closeOffer(ctx, referral.OfferExpired, referral.System, "offer_expired", 0); err != nil {
+			if err := w.closeOffer(ctx, referral.OfferExpired, referral.System, referral.CodeOfferExpired, 0); err != nil {
 				return err
 			}
 			continue
@@ -320,10 +347,10 @@ func (w *referralWorkflow) awaitAnswer(ctx workflow.Context) error {
 		case UpdateAcceptOffer:
 			err = workflow.ExecuteActivity(activityCtx(ctx), ActivityAcceptOffer, w.state.Offer.ID).Get(ctx, nil)
 			if err == nil {
-				err = w.transition(ctx, referral.StatusMatched, c.actor, "offer_accepted", 0)
+				err = w.transition(ctx, referral.StatusMatched, c.actor, referral.CodeOfferAccepted, 0)
 			}
 		case UpdateDeclineOffer:
-			err = w.closeOffer(ctx, referral.OfferDeclined, c.actor, "offer_declined", c.noteID)
+			err = w.closeOffer(ctx, referral.OfferDeclined, c.actor, c.answer.ReasonCode, c.noteID)
 		case UpdateWithdraw:
 			err = w.withdraw(ctx, c)
 		default:
@@ -340,7 +367,7 @@ func (w *referralWorkflow) awaitAnswer(ctx workflow.Context) error {
 // referral going back to matching, and takes the next offer or waits.
 func (w *referralWorkflow) closeOffer(ctx workflow.Context, outcome string, actor referral.Actor, reason string, noteID int64) error {
 	var next *referral.Offer
-	in := CloseOfferInput{OfferID: w.state.Offer.ID, Outcome: outcome}
+	in := CloseOfferInput{OfferID: w.state.Offer.ID, Outcome: outcome, ReasonCode: reason}
 	if err := workflow.ExecuteActivity(activityCtx(ctx), ActivityCloseOffer, in).Get(ctx, &next); err != nil {
 		return err
 	}
@@ -360,6 +387,12 @@ func (w *referralWorkflow) wait(ctx workflow.Context) error {
 	if err != nil {
 		return temporal.NewNonRetryableApplicationError("referral has no valid cut-off", ErrTypeInvalidState, err)
 	}
+	// Check-ins and the lapse warning came after the first referrals were
+	// already waiting; their histories replay without them.
+	well := workflow.GetVersion(ctx, "waiting-well", workflow.DefaultVersion, 1) >= 1
+	if well && w.in.Timings.CheckInInterval > 0 && w.state.NextCheckIn.IsZero() && w.state.CheckInDeadline.IsZero() {
+		w.state.NextCheckIn = workflow.Now(ctx).Add(w.in.Timings.CheckInInterval)
+	}
 	seen := w.nudges
 	// A run that continued as new may have been nudged just before: look
 	// once straight away rather than wait for the next nudge or recheck.
@@ -368,11 +401,24 @@ func (w *referralWorkflow) wait(ctx workflow.Context) error {
 		if err := w.continueAsNewIfLong(ctx); err != nil {
 			return err
 		}
-		untilCutoff := cutoff.Start().Sub(workflow.Now(ctx))
+		now := workflow.Now(ctx)
+		untilCutoff := cutoff.Start().Sub(now)
 		if untilCutoff <= 0 {
-			return w.leave(ctx, referral.StatusLapsed, referral.System, "eligibility_lapsed", 0)
+			return w.leave(ctx, referral.StatusLapsed, referral.System, referral.CodeEligibilityLapsed, 0)
 		}
 		timeout := min(w.in.Timings.WaitlistRecheck, untilCutoff)
+		if well {
+			due, next, err := w.waitingWell(ctx, now, cutoff)
+			if err != nil || due {
+				if err != nil {
+					return err
+				}
+				continue
+			}
+			if !next.IsZero() {
+				timeout = min(timeout, next.Sub(now))
+			}
+		}
 		got := lookNow
 		if !lookNow {
 			if got, err = workflow.AwaitWithTimeout(ctx, timeout, func() bool { return len(w.pending) > 0 || w.nudges != seen }); err != nil {
@@ -382,9 +428,18 @@ func (w *referralWorkflow) wait(ctx workflow.Context) error {
 		lookNow = false
 		if len(w.pending) > 0 {
 			c := w.next()
-			if c.name == UpdateWithdraw {
+			switch {
+			case c.name == UpdateWithdraw:
 				err = w.withdraw(ctx, c)
-			} else {
+			case c.name == UpdateCheckIn && !c.checkIn.StillWaiting:
+				err = w.leave(ctx, referral.StatusWithdrawn, c.actor, referral.CodeWithdrawnByTrainee, 0)
+			case c.name == UpdateCheckIn:
+				// Still waiting: the place in the queue, taken at approval,
+				// is kept; the next check-in is an interval from now.
+				w.state.CheckInDeadline = time.Time{}
+				w.state.NextCheckIn = workflow.Now(ctx).Add(w.in.Timings.CheckInInterval)
+				err = w.transition(ctx, referral.StatusWaitlisted, c.actor, referral.CodeStillWaiting, 0)
+			default:
 				err = invalidState(w.state.Status, c.name)
 			}
 			if done := w.settle(c, err); done != nil {
@@ -394,20 +449,61 @@ func (w *referralWorkflow) wait(ctx workflow.Context) error {
 		}
 		if got {
 			seen = w.nudges
-		} else if !workflow.Now(ctx).Before(cutoff.Start()) {
-			continue // the loop's top ends it as lapsed
+		} else if !workflow.Now(ctx).Before(cutoff.Start()) || (well && w.wellDue(workflow.Now(ctx), cutoff)) {
+			continue // the loop's top acts on it
 		}
 		var offer *referral.Offer
 		if err := workflow.ExecuteActivity(activityCtx(ctx), ActivityReconcile, w.in.ReferralID).Get(ctx, &offer); err != nil {
 			return err
 		}
 		if offer != nil {
+			w.state.CheckInDeadline, w.state.NextCheckIn = time.Time{}, time.Time{}
 			if err := w.offerOrWait(ctx, offer); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// waitingWell does what is due for a waiting trainee at now: close the
+// referral when a check-in went unanswered, ask a check-in, or warn that the
+// cut-off is near. due says it acted (the caller loops); next is when the
+// next of these falls due, zero when none will.
+func (w *referralWorkflow) waitingWell(ctx workflow.Context, now time.Time, cutoff referral.Date) (due bool, next time.Time, err error) {
+	t := w.in.Timings
+	switch {
+	case !w.state.CheckInDeadline.IsZero() && !now.Before(w.state.CheckInDeadline):
+		return true, next, w.leave(ctx, referral.StatusClosedNoResponse, referral.System, referral.CodeNoResponse, 0)
+	case w.state.CheckInDeadline.IsZero() && !w.state.NextCheckIn.IsZero() && !now.Before(w.state.NextCheckIn):
+		w.state.CheckIns++
+		w.state.NextCheckIn, w.state.CheckInDeadline = time.Time{}, now.Add(t.CheckInGrace)
+		in := CheckInInput{ReferralID: w.in.ReferralID, N: w.state.CheckIns, Deadline: w.state.CheckInDeadline}
+		return true, next, workflow.ExecuteActivity(activityCtx(ctx), ActivityAskCheckIn, in).Get(ctx, nil)
+	case t.LapseWarning > 0 && !w.state.LapseWarned && !now.Before(cutoff.Start().Add(-t.LapseWarning)):
+		w.state.LapseWarned = true
+		in := LapseWarningInput{ReferralID: w.in.ReferralID, Cutoff: w.state.Cutoff}
+		return true, next, workflow.ExecuteActivity(activityCtx(ctx), ActivityWarnLapse, in).Get(ctx, nil)
+	}
+	for _, at := range []time.Time{w.state.CheckInDeadline, w.state.NextCheckIn} {
+		if !at.IsZero() && (next.IsZero() || at.Before(next)) {
+			next = at
+		}
+	}
+	if t.LapseWarning > 0 && !w.state.LapseWarned {
+		if at := cutoff.Start().Add(-t.LapseWarning); next.IsZero() || at.Before(next) {
+			next = at
+		}
+	}
+	return false, next, nil
+}
+
+// wellDue reports whether waitingWell has something to do at now.
+func (w *referralWorkflow) wellDue(now time.Time, cutoff referral.Date) bool {
+	t := w.in.Timings
+	return (!w.state.CheckInDeadline.IsZero() && !now.Before(w.state.CheckInDeadline)) ||
+		(w.state.CheckInDeadline.IsZero() && !w.state.NextCheckIn.IsZero() && !now.Before(w.state.NextCheckIn)) ||
+		(t.LapseWarning > 0 && !w.state.LapseWarned && !now.Before(cutoff.Start().Add(-t.LapseWarning)))
 }
 
 func (w *referralWorkflow) awaitEnd(ctx workflow.Context) error {
@@ -419,7 +515,7 @@ func (w *referralWorkflow) awaitEnd(ctx workflow.Context) error {
 		var err error
 		switch c.name {
 		case UpdateEndTherapy:
-			err = w.leave(ctx, referral.StatusEnded, c.actor, "therapy_ended", c.noteID)
+			err = w.leave(ctx, referral.StatusEnded, c.actor, referral.CodeTherapyEnded, c.noteID)
 		case UpdateWithdraw:
 			err = w.withdraw(ctx, c)
 		default:
@@ -433,7 +529,7 @@ func (w *referralWorkflow) awaitEnd(ctx workflow.Context) error {
 }
 
 func (w *referralWorkflow) withdraw(ctx workflow.Context, c *command) error {
-	return w.leave(ctx, referral.StatusWithdrawn, c.actor, "withdrawn_by_trainee", c.noteID)
+	return w.leave(ctx, referral.StatusWithdrawn, c.actor, referral.CodeWithdrawnByTrainee, c.noteID)
 }
 
 // leave takes the referral out of the queue for good, freeing any place it

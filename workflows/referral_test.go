@@ -154,11 +154,13 @@ func TestMatchedThenEnded(t *testing.T) {
 func TestDeclinedOfferGoesToTheNextTherapist(t *testing.T) {
 	h := newHarness(t, eligible())
 	h.env.OnActivity(workflows.ActivityEnqueue, mock.Anything, "r1").Return(offer("o1", "t1"), nil)
-	h.env.OnActivity(workflows.ActivityCloseOffer, mock.Anything, workflows.CloseOfferInput{OfferID: "o1", Outcome: referral.OfferDeclined}).Return(offer("o2", "t2"), nil).Once()
+	h.env.OnActivity(workflows.ActivityCloseOffer, mock.Anything, workflows.CloseOfferInput{OfferID: "o1", Outcome: referral.OfferDeclined, ReasonCode: referral.CodeTherapistCapacity}).Return(offer("o2", "t2"), nil).Once()
 	h.env.OnActivity(workflows.ActivityAcceptOffer, mock.Anything, "o2").Return(nil).Once()
 	h.env.OnActivity(workflows.ActivityLeave, mock.Anything, "r1").Return(nil)
 	h.at(time.Hour, workflows.UpdateReview, approve())
-	h.at(2*time.Hour, workflows.UpdateDeclineOffer, answer("o1", "t1"))
+	decline := answer("o1", "t1")
+	decline.ReasonCode = referral.CodeTherapistCapacity
+	h.at(2*time.Hour, workflows.UpdateDeclineOffer, decline)
 	// The first therapist can no longer accept; the second can.
 	h.at(3*time.Hour, workflows.UpdateAcceptOffer, answer("o1", "t1"))
 	h.at(4*time.Hour, workflows.UpdateAcceptOffer, answer("o2", "t2"))
@@ -171,7 +173,7 @@ func TestDeclinedOfferGoesToTheNextTherapist(t *testing.T) {
 func TestUnansweredOfferExpiresAndWaitlistWakesOnSignal(t *testing.T) {
 	h := newHarness(t, eligible())
 	h.env.OnActivity(workflows.ActivityEnqueue, mock.Anything, "r1").Return(offer("o1", "t1"), nil)
-	h.env.OnActivity(workflows.ActivityCloseOffer, mock.Anything, workflows.CloseOfferInput{OfferID: "o1", Outcome: referral.OfferExpired}).Return(nil, nil).Once()
+	h.env.OnActivity(workflows.ActivityCloseOffer, mock.Anything, workflows.CloseOfferInput{OfferID: "o1", Outcome: referral.OfferExpired, ReasonCode: referral.CodeOfferExpired}).Return(nil, nil).Once()
 	h.env.OnActivity(workflows.ActivityReconcile, mock.Anything, "r1").Return(offer("o2", "t2"), nil).Once()
 	h.env.OnActivity(workflows.ActivityAcceptOffer, mock.Anything, "o2").Return(nil)
 	h.env.OnActivity(workflows.ActivityLeave, mock.Anything, "r1").Return(nil)
@@ -243,7 +245,9 @@ func TestWrongDecisionsAreRefusedBeforeTheyAct(t *testing.T) {
 	h.at(2*time.Minute, workflows.UpdateEndTherapy, workflows.OfferAnswer{Actor: therapist})
 	h.at(time.Hour, workflows.UpdateReview, workflows.ReviewRequest{Decision: "maybe", Actor: committee})
 	h.at(2*time.Hour, workflows.UpdateReview, approve())
-	h.at(3*time.Hour, workflows.UpdateDeclineOffer, answer("o1", "someone-else"))
+	wrong := answer("o1", "someone-else")
+	wrong.ReasonCode = referral.CodeTherapistCapacity
+	h.at(3*time.Hour, workflows.UpdateDeclineOffer, wrong)
 	h.at(4*time.Hour, workflows.UpdateWithdraw, workflows.WithdrawRequest{Actor: trainee})
 	h.want(h.run(), withdrawn, submitted, review, matching, offered, withdrawn)
 	assertRefused(t, h.rejected[workflows.UpdateAcceptOffer], workflows.ErrTypeInvalidState)

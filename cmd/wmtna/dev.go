@@ -21,6 +21,7 @@ import (
 	"github.com/wmtna/referrals/internal/codec"
 	"github.com/wmtna/referrals/internal/config"
 	"github.com/wmtna/referrals/internal/demo"
+	"github.com/wmtna/referrals/internal/metrics"
 	"github.com/wmtna/referrals/internal/pgcluster"
 	"github.com/wmtna/referrals/internal/postgres"
 	"github.com/wmtna/referrals/internal/service"
@@ -106,9 +107,13 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return fmt.Errorf("start Temporal: %w", err)
 	}
 	defer ts.Stop()
+	// One registry for the whole dev process: the API's requests, the
+	// pipeline's figures and the SDK's metrics (API and worker), all at the
+	// API's /metrics.
+	reg := metrics.NewRegistry()
 	c, err := client.DialContext(ctx, client.Options{
 		HostPort: ts.FrontendAddress(), Logger: service.TemporalLogger(quiet(logger)),
-		DataConverter: codec.DataConverter(keys),
+		DataConverter: codec.DataConverter(keys), MetricsHandler: metrics.NewTemporalHandler(reg),
 	})
 	if err != nil {
 		return fmt.Errorf("connect to Temporal: %w", err)
@@ -129,6 +134,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	defer w.Stop()
 
 	api := service.NewAPI(db, c, cfg, logger)
+	service.InstrumentAPI(api, db, reg, cfg.MetricsToken)
 	origins := append(uiOrigins(ts.UIAddress()), cfg.CodecOrigins...)
 	h := withCodec(api.Handler(), codec.Handler(keys, origins,
 		codec.PathSecret(uiSecret, codec.Bearer(operatorToken(db, logger)))))
@@ -138,6 +144,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return service.Serve(gctx, cfg.HTTPAddr, h, logger, func(a net.Addr) {
 			fmt.Fprintf(stdout, "\nWMTNA referral pipeline (dev) is running. Data: %s\n\n", dir)
 			fmt.Fprintf(stdout, "  API          http://%s   (try GET /healthz, POST /v1/referrals)\n", a)
+			fmt.Fprintf(stdout, "  Metrics      http://%s/metrics   (API, worker and pipeline figures)\n", a)
 			fmt.Fprintf(stdout, "  Temporal UI  %s   (payloads are encrypted; it decrypts them through %s/)\n", ts.UIAddress(), codecBase)
 			fmt.Fprintf(stdout, "  Temporal     %s (namespace default)\n\n", ts.FrontendAddress())
 			fmt.Fprintf(stdout, "Demo bearer tokens (also in %s):\n", filepath.Join(dir, "demo-tokens.json"))

@@ -23,6 +23,7 @@ import (
 func TestDevRunsEverythingAndCarriesOnAfterRestart(t *testing.T) {
 	t.Setenv("DATABASE_URL", "")
 	t.Setenv("WMTNA_ADMIN_TOKEN", "")
+	t.Setenv("WMTNA_METRICS_TOKEN", "")
 	dir := filepath.Join(t.TempDir(), "data")
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	args := []string{"--data-dir", dir, "--http-addr", httpAddr,
@@ -60,6 +61,14 @@ func TestDevRunsEverythingAndCarriesOnAfterRestart(t *testing.T) {
 	uiURL := "http://127.0.0.1:" + args[7] + "/"
 	if status, body := call(t, "GET", uiURL, "", ""); status != 200 || !strings.Contains(strings.ToLower(body), "<html") {
 		t.Errorf("Temporal UI at %s: %d", uiURL, status)
+	}
+	// One /metrics for the dev process: the API's, the worker's and the figures.
+	_, metrics := call(t, "GET", api+"/metrics", "", "")
+	for _, want := range []string{`wmtna_http_requests_total{method="POST",route="/v1/referrals/{id}/review",status="200"} 1`,
+		`temporal_activity_execution_latency_count{activity_type="Enqueue"`, `wmtna_referrals{status="offered"} 1`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/wmtna/referrals/internal/codec"
 	"github.com/wmtna/referrals/internal/config"
+	"github.com/wmtna/referrals/internal/metrics"
 	"github.com/wmtna/referrals/internal/postgres"
 	"github.com/wmtna/referrals/internal/referral"
 	"github.com/wmtna/referrals/internal/service"
@@ -24,7 +25,8 @@ import (
 // connect reads the configuration and opens Postgres and Temporal, as the
 // production processes do: Temporal through the SDK's standard environment
 // configuration (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TLS).
-func connect(ctx context.Context, logger *slog.Logger) (config.Config, *postgres.DB, client.Client, error) {
+// The SDK's metrics go to mh.
+func connect(ctx context.Context, logger *slog.Logger, mh client.MetricsHandler) (config.Config, *postgres.DB, client.Client, error) {
 	cfg, err := config.FromEnv(os.Getenv)
 	if err != nil {
 		return cfg, nil, nil, err
@@ -42,6 +44,7 @@ func connect(ctx context.Context, logger *slog.Logger) (config.Config, *postgres
 		return cfg, nil, nil, fmt.Errorf("temporal client configuration: %w", err)
 	}
 	opts.Logger = service.TemporalLogger(logger)
+	opts.MetricsHandler = mh
 	// With WMTNA_PAYLOAD_KEYS set, every payload is encrypted; without, the
 	// SDK's default converter.
 	opts.DataConverter = codec.DataConverter(cfg.PayloadKeys)
@@ -54,7 +57,8 @@ func connect(ctx context.Context, logger *slog.Logger) (config.Config, *postgres
 }
 
 func runAPI(ctx context.Context, logger *slog.Logger) error {
-	cfg, db, c, err := connect(ctx, logger)
+	reg := metrics.NewRegistry()
+	cfg, db, c, err := connect(ctx, logger, metrics.NewTemporalHandler(reg))
 	if err != nil {
 		return err
 	}
@@ -64,6 +68,7 @@ func runAPI(ctx context.Context, logger *slog.Logger) error {
 		return err
 	}
 	api := service.NewAPI(db, c, cfg, logger)
+	service.InstrumentAPI(api, db, reg, cfg.MetricsToken)
 	go api.ResumeSubmissions(ctx, time.Minute)
 	h := api.Handler()
 	if cfg.PayloadKeys != nil {
@@ -104,7 +109,8 @@ func operatorToken(db *postgres.DB, logger *slog.Logger) func(context.Context, s
 }
 
 func runWorker(ctx context.Context, logger *slog.Logger) error {
-	cfg, db, c, err := connect(ctx, logger)
+	reg := metrics.NewRegistry()
+	cfg, db, c, err := connect(ctx, logger, metrics.NewTemporalHandler(reg))
 	if err != nil {
 		return err
 	}
@@ -125,10 +131,20 @@ func runWorker(ctx context.Context, logger *slog.Logger) error {
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
-	logger.Info("worker polling", "namespace", ns)
-	<-ctx.Done()
+	// The SDK's metrics, on WMTNA_METRICS_ADDR.
+	served := make(chan error, 1)
+	go func() {
+		served <- service.Serve(ctx, cfg.MetricsAddr, metrics.Handler(reg, cfg.MetricsToken, logger), logger, nil)
+	}()
+	logger.Info("worker polling", "namespace", ns, "metrics", "http://"+cfg.MetricsAddr+"/metrics")
+	select {
+	case err := <-served: // the metrics server could not start
+		w.Stop()
+		return err
+	case <-ctx.Done():
+	}
 	w.Stop()
-	return nil
+	return <-served
 }
 
 func runMigrate(ctx context.Context, logger *slog.Logger) error {

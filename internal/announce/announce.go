@@ -45,7 +45,8 @@ func (a *Announcer) Announce(ctx context.Context) error {
 			if err := a.DB.MarkAnnounced(ctx, o.ID); err != nil {
 				return err
 			}
-			a.Logger.InfoContext(ctx, "place offered from the waitlist", "referral_id", o.ReferralID, "offer_id", o.ID, "therapist_id", o.TherapistID)
+			a.Logger.InfoContext(ctx, "place offered from the waitlist", "referral_id", o.ReferralID, "workflow_id", workflows.WorkflowID(o.ReferralID),
+				"offer_id", o.ID, "therapist_id", o.TherapistID)
 		}
 	}
 }

@@ -19,7 +19,7 @@ type Config struct {
 	HTTPAddr    string            // WMTNA_HTTP_ADDR, default 127.0.0.1:8080
 	PublicURL   string            // WMTNA_PUBLIC_URL, where people reach the API; links in messages
 	AdminToken  string            // WMTNA_ADMIN_TOKEN: an operator with this token exists at start-up
-	Timings     workflows.Timings // WMTNA_REVIEW_REMINDER, WMTNA_OFFER_TTL, WMTNA_WAITLIST_RECHECK
+	Timings     workflows.Timings // WMTNA_REVIEW_REMINDER, WMTNA_OFFER_TTL, WMTNA_WAITLIST_RECHECK, WMTNA_CHECK_IN_INTERVAL, WMTNA_CHECK_IN_GRACE, WMTNA_LAPSE_WARNING
 	// TraineeLinkTTL is how long a trainee's token lasts (WMTNA_TRAINEE_LINK_TTL).
 	TraineeLinkTTL time.Duration
 	// PayloadKeys encrypt every Temporal payload (WMTNA_PAYLOAD_KEYS:
@@ -36,6 +36,13 @@ type Config struct {
 	// Retention is how long a referral's personal details are kept after it
 	// ends, before they are erased (WMTNA_RETENTION).
 	Retention time.Duration
+	// MetricsAddr is where `wmtna worker` serves GET /metrics
+	// (WMTNA_METRICS_ADDR, default 127.0.0.1:9090); the api serves its
+	// metrics on its own address.
+	MetricsAddr string
+	// MetricsToken, when set, is the bearer token GET /metrics needs
+	// (WMTNA_METRICS_TOKEN); unset, /metrics is public like /healthz.
+	MetricsToken string
 }
 
 // FromEnv reads the configuration; getenv is os.Getenv outside tests.
@@ -44,6 +51,8 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		DatabaseURL:    getenv("DATABASE_URL"),
 		HTTPAddr:       or(getenv("WMTNA_HTTP_ADDR"), "127.0.0.1:8080"),
 		AdminToken:     getenv("WMTNA_ADMIN_TOKEN"),
+		MetricsAddr:    or(getenv("WMTNA_METRICS_ADDR"), "127.0.0.1:9090"),
+		MetricsToken:   getenv("WMTNA_METRICS_TOKEN"),
 		Timings:        workflows.DefaultTimings(),
 		TraineeLinkTTL: 2 * 365 * 24 * time.Hour,
 		Retention:      2 * 365 * 24 * time.Hour,
@@ -56,6 +65,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		{"WMTNA_REVIEW_REMINDER", &c.Timings.ReviewReminder},
 		{"WMTNA_OFFER_TTL", &c.Timings.OfferTTL},
 		{"WMTNA_WAITLIST_RECHECK", &c.Timings.WaitlistRecheck},
+		{"WMTNA_CHECK_IN_INTERVAL", &c.Timings.CheckInInterval},
+		{"WMTNA_CHECK_IN_GRACE", &c.Timings.CheckInGrace},
+		{"WMTNA_LAPSE_WARNING", &c.Timings.LapseWarning},
 		{"WMTNA_TRAINEE_LINK_TTL", &c.TraineeLinkTTL},
 		{"WMTNA_RETENTION", &c.Retention},
 	} {

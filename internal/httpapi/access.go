@@ -42,6 +42,7 @@ var routes = []route{
 	{"GET", "/v1/referrals/{id}", roles(trainee, committee, therapist, operator), "read", func(s *Server) http.HandlerFunc { return s.getReferral }},
 	{"POST", "/v1/referrals/{id}/review", roles(committee), "review", func(s *Server) http.HandlerFunc { return s.review }},
 	{"POST", "/v1/referrals/{id}/withdraw", roles(trainee), "withdraw", func(s *Server) http.HandlerFunc { return s.withdraw }},
+	{"POST", "/v1/referrals/{id}/check-in", roles(trainee), "check-in", func(s *Server) http.HandlerFunc { return s.checkIn }},
 	{"POST", "/v1/referrals/{id}/end", roles(therapist), "end", func(s *Server) http.HandlerFunc { return s.endTherapy }},
 	{"POST", "/v1/referrals/{id}/erase", roles(operator), "erase", func(s *Server) http.HandlerFunc { return s.eraseReferral }},
 	{"GET", "/v1/offers", roles(therapist), "list-offers", func(s *Server) http.HandlerFunc { return s.listOffers }},
@@ -55,6 +56,7 @@ var routes = []route{
 	{"POST", "/v1/organisations", roles(operator), "", func(s *Server) http.HandlerFunc { return s.upsertOrganisation }},
 	{"POST", "/v1/tokens", roles(operator), "", func(s *Server) http.HandlerFunc { return s.issueToken }},
 	{"DELETE", "/v1/tokens/{role}/{subject}", roles(operator), "", func(s *Server) http.HandlerFunc { return s.revokeTokens }},
+	{"GET", "/v1/reports/summary", roles(committee, operator), "report", func(s *Server) http.HandlerFunc { return s.report }},
 }
 
 func roles(rs ...referral.Role) []referral.Role { return rs }

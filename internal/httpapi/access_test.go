@@ -45,6 +45,7 @@ func matrix(a, offer, t1 string) map[string]struct {
 		"GET /v1/referrals/{id}":             {"/v1/referrals/" + a, traineeOwns | offeredTo},
 		"POST /v1/referrals/{id}/review":     {"/v1/referrals/" + a + "/review", anyones},
 		"POST /v1/referrals/{id}/withdraw":   {"/v1/referrals/" + a + "/withdraw", traineeOwns},
+		"POST /v1/referrals/{id}/check-in":   {"/v1/referrals/" + a + "/check-in", traineeOwns},
 		"POST /v1/referrals/{id}/end":        {"/v1/referrals/" + a + "/end", offeredTo},
 		"POST /v1/referrals/{id}/erase":      {"/v1/referrals/" + a + "/erase", anyones},
 		"GET /v1/offers":                     {"/v1/offers", anyones},
@@ -58,6 +59,7 @@ func matrix(a, offer, t1 string) map[string]struct {
 		"POST /v1/organisations":             {"/v1/organisations", anyones},
 		"POST /v1/tokens":                    {"/v1/tokens", anyones},
 		"DELETE /v1/tokens/{role}/{subject}": {"/v1/tokens/therapist/00000000-0000-4000-8000-000000000000", anyones},
+		"GET /v1/reports/summary":            {"/v1/reports/summary", anyones},
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/wmtna/referrals/internal/postgres"
 	"github.com/wmtna/referrals/internal/referral"
+	"github.com/wmtna/referrals/workflows"
 )
 
 type auditKey struct{}
@@ -57,8 +58,17 @@ func (s *Server) audited(rt route) func(http.Handler) http.Handler {
 			// silent, but the caller's answer is already on its way.
 			entry := postgres.AuditEntry{Actor: actor, Action: rt.Audit, ReferralID: note.referralID, Status: status}
 			if err := s.DB.Audit(context.WithoutCancel(r.Context()), entry); err != nil {
-				s.Logger.ErrorContext(r.Context(), "audit log write failed", "action", rt.Audit, "referral_id", note.referralID, "err", err)
+				s.Logger.ErrorContext(r.Context(), "audit log write failed", "action", rt.Audit, "referral_id", note.referralID, "workflow_id", referralWorkflowID(note.referralID), "err", err)
 			}
 		})
 	}
+}
+
+// referralWorkflowID is the workflow ID of the referral a log line is about,
+// or "" when the call named none.
+func referralWorkflowID(referralID string) string {
+	if referralID == "" {
+		return ""
+	}
+	return workflows.WorkflowID(referralID)
 }

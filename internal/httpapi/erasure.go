@@ -66,7 +66,7 @@ func (s *Server) eraseReferral(w http.ResponseWriter, r *http.Request) {
 		err = run.Get(wctx, &erased)
 	}
 	if err == nil {
-		s.Logger.InfoContext(ctx, "erasure requested", "referral_id", id, "erased", erased, "by", actor.String())
+		s.Logger.InfoContext(ctx, "erasure requested", "referral_id", id, "workflow_id", workflows.ErasureWorkflowID(id), "erased", erased, "by", actor.String())
 		writeJSON(w, http.StatusOK, eraseResponse{ID: id, Erased: erased})
 		return
 	}
@@ -79,11 +79,11 @@ func (s *Server) eraseReferral(w http.ResponseWriter, r *http.Request) {
 		}
 		writeError(w, stillOpen(current))
 	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
-		s.Logger.WarnContext(ctx, "erasure still running", "referral_id", id)
+		s.Logger.WarnContext(ctx, "erasure still running", "referral_id", id, "workflow_id", workflows.ErasureWorkflowID(id))
 		writeError(w, &apiError{Status: http.StatusServiceUnavailable, Code: "unavailable",
 			Message: "the erasure has been requested and will complete; ask again to learn its outcome"})
 	default:
-		s.Logger.ErrorContext(ctx, "erase referral", "referral_id", id, "err", err)
+		s.Logger.ErrorContext(ctx, "erase referral", "referral_id", id, "workflow_id", workflows.ErasureWorkflowID(id), "err", err)
 		writeError(w, errUnavailable)
 	}
 }

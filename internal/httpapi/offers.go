@@ -2,7 +2,10 @@ package httpapi
 
 import (
 	"net/http"
+	"slices"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 
@@ -45,6 +48,14 @@ func (s *Server) listOffers(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string][]offerView{"offers": out})
 }
 
+// declineRequest is a therapist's decline: a coded reason (capacity, or a
+// conflict of interest, which keeps them from this trainee for good) and
+// optional free text for the committee.
+type declineRequest struct {
+	ReasonCode string `json:"reason_code"`
+	Reason     string `json:"reason"`
+}
+
 // answerOffer accepts or declines an offer on behalf of the therapist it
 // was made to; an offer made to someone else is 404 to them.
 func (s *Server) answerOffer(name string) http.HandlerFunc {
@@ -65,22 +76,30 @@ func (s *Server) answerOffer(name string) http.HandlerFunc {
 			writeError(w, errNotFound)
 			return
 		}
-		reason := ""
+		var q declineRequest
 		if name == workflows.UpdateDeclineOffer {
-			var e *apiError
-			if reason, e = optionalReason(w, r); e != nil {
+			if e := decode(w, r, &q); e != nil {
 				writeError(w, e)
+				return
+			}
+			if !slices.Contains(referral.TherapistDeclineCodes, q.ReasonCode) {
+				writeError(w, badField("reason_code", "reason_code must be one of %s", strings.Join(referral.TherapistDeclineCodes, ", ")))
+				return
+			}
+			if utf8.RuneCountInString(q.Reason) > 2000 {
+				writeError(w, badField("reason", "reason must be at most 2000 characters"))
 				return
 			}
 		} else if e := noBody(w, r); e != nil {
 			writeError(w, e)
 			return
 		}
+		reason := strings.TrimSpace(q.Reason)
 		actor := referral.Actor{Role: referral.RoleTherapist, ID: p.Subject}
 		noteID, ok := s.note(w, r, o.ReferralID, actor, reason)
 		if !ok {
 			return
 		}
-		s.update(w, r, o.ReferralID, name, workflows.OfferAnswer{OfferID: o.ID, Actor: actor, NoteID: noteID})
+		s.update(w, r, o.ReferralID, name, workflows.OfferAnswer{OfferID: o.ID, Actor: actor, NoteID: noteID, ReasonCode: q.ReasonCode})
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/mail"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -34,6 +35,8 @@ type submissionRequest struct {
 	Concerns              *string               `json:"concerns"`
 	Preferences           *referral.Preferences `json:"preferences"`
 	Consent               *bool                 `json:"consent"`
+	// AtRisk answers "are you currently at risk of harming yourself?".
+	AtRisk *bool `json:"at_risk"`
 }
 
 var (
@@ -100,6 +103,7 @@ func (q submissionRequest) validate(now time.Time) (referral.Submission, *apiErr
 			return s, badField("preferences.location", "preferences.location must be at most 100 characters")
 		}
 	}
+	s.AtRisk = q.AtRisk != nil && *q.AtRisk
 	if q.Consent == nil || !*q.Consent {
 		return s, badField("consent", "consent must be true: we need your consent to store and share your referral with the committee and a therapist")
 	}
@@ -110,6 +114,10 @@ type submitResponse struct {
 	ID     string          `json:"id"`
 	Status referral.Status `json:"status"`
 	Token  string          `json:"token"`
+	// Urgent is set when the trainee said they are at risk: the committee
+	// is asked to look at the referral today.
+	Urgent        bool   `json:"urgent,omitempty"`
+	CrisisSupport string `json:"crisis_support"`
 }
 
 func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
@@ -151,7 +159,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 	// The row is committed; the workflow start is idempotent (same ID), so a
 	// failure here is repaired by the client retrying with its key.
 	if err := s.startWorkflow(ctx, ref.ID); err != nil {
-		s.Logger.ErrorContext(ctx, "start referral workflow", "referral_id", ref.ID, "err", err)
+		s.Logger.ErrorContext(ctx, "start referral workflow", "referral_id", ref.ID, "workflow_id", workflows.WorkflowID(ref.ID), "err", err)
 		writeError(w, &apiError{Status: http.StatusServiceUnavailable, Code: "unavailable",
 			Message: "your referral is saved but could not be started; retry with the same Idempotency-Key"})
 		return
@@ -171,8 +179,8 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 		s.storeError(w, r, err)
 		return
 	}
-	s.Logger.InfoContext(ctx, "referral submitted", "referral_id", ref.ID, "replay", !created)
-	writeJSON(w, http.StatusAccepted, submitResponse{ID: ref.ID, Status: ref.Status, Token: token})
+	s.Logger.InfoContext(ctx, "referral submitted", "referral_id", ref.ID, "workflow_id", workflows.WorkflowID(ref.ID), "replay", !created)
+	writeJSON(w, http.StatusAccepted, submitResponse{ID: ref.ID, Status: ref.Status, Token: token, Urgent: ref.AtRisk, CrisisSupport: referral.CrisisSupport})
 }
 
 func fingerprint(s referral.Submission) string {
@@ -195,10 +203,10 @@ func (s *Server) ResumeSubmissions(ctx context.Context, interval time.Duration) 
 		}
 		for _, id := range ids {
 			if err := s.startWorkflow(ctx, id); err != nil {
-				s.Logger.ErrorContext(ctx, "restart referral workflow", "referral_id", id, "err", err)
+				s.Logger.ErrorContext(ctx, "restart referral workflow", "referral_id", id, "workflow_id", workflows.WorkflowID(id), "err", err)
 				continue
 			}
-			s.Logger.InfoContext(ctx, "started workflow of a stuck submission", "referral_id", id)
+			s.Logger.InfoContext(ctx, "started workflow of a stuck submission", "referral_id", id, "workflow_id", workflows.WorkflowID(id))
 		}
 		select {
 		case <-ctx.Done():
@@ -235,6 +243,11 @@ type referralView struct {
 	Concerns              string               `json:"concerns,omitempty"`
 	Offer                 *referral.Offer      `json:"offer,omitempty"`
 	Events                []referral.Event     `json:"events,omitempty"`
+	// Urgent marks a referral flagged for same-day attention; shown to those
+	// who may see its personal details.
+	Urgent bool `json:"urgent,omitempty"`
+	// CrisisSupport is shown to the trainee on every response about them.
+	CrisisSupport string `json:"crisis_support,omitempty"`
 }
 
 type eligibilityView struct {
@@ -310,7 +323,10 @@ func (s *Server) getReferral(w http.ResponseWriter, r *http.Request) {
 	v := view(ref)
 	v.Offer = offer
 	if personal {
-		v.Name, v.Email, v.Concerns = ref.Name, ref.Email, ref.Concerns
+		v.Name, v.Email, v.Concerns, v.Urgent = ref.Name, ref.Email, ref.Concerns, ref.AtRisk
+	}
+	if p.Role == referral.RoleTrainee {
+		v.CrisisSupport = referral.CrisisSupport
 	}
 	if p.Role != referral.RoleTherapist {
 		if v.Events, err = s.DB.Events(ctx, id); err != nil {
@@ -359,7 +375,9 @@ func (s *Server) listReferrals(w http.ResponseWriter, r *http.Request) {
 	}
 	resp := listResponse{Referrals: make([]referralView, 0, len(refs))}
 	for _, ref := range refs {
-		resp.Referrals = append(resp.Referrals, view(ref))
+		v := view(ref)
+		v.Urgent = ref.AtRisk
+		resp.Referrals = append(resp.Referrals, v)
 	}
 	if len(refs) == f.Limit {
 		last := refs[len(refs)-1]
@@ -386,8 +404,9 @@ var uuidPattern = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a
 func validID(id string) bool { return uuidPattern.MatchString(id) }
 
 type reviewRequest struct {
-	Decision *string `json:"decision"`
-	Reason   string  `json:"reason"`
+	Decision   *string `json:"decision"`
+	Reason     string  `json:"reason"`
+	ReasonCode string  `json:"reason_code"`
 }
 
 func (s *Server) review(w http.ResponseWriter, r *http.Request) {
@@ -408,6 +427,9 @@ func (s *Server) review(w http.ResponseWriter, r *http.Request) {
 	case utf8.RuneCountInString(q.Reason) > 2000:
 		writeError(w, badField("reason", "reason must be at most 2000 characters"))
 		return
+	case q.ReasonCode != "" && (*q.Decision != workflows.DecisionDecline || !slices.Contains(referral.CommitteeDeclineCodes, q.ReasonCode)):
+		writeError(w, badField("reason_code", "reason_code goes with a decline and must be one of %s", strings.Join(referral.CommitteeDeclineCodes, ", ")))
+		return
 	}
 	if !s.referralExists(w, r, id) {
 		return
@@ -417,7 +439,7 @@ func (s *Server) review(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	s.update(w, r, id, workflows.UpdateReview, workflows.ReviewRequest{Decision: *q.Decision, Actor: actor, NoteID: noteID})
+	s.update(w, r, id, workflows.UpdateReview, workflows.ReviewRequest{Decision: *q.Decision, Actor: actor, NoteID: noteID, ReasonCode: q.ReasonCode})
 }
 
 // noBody refuses a body on a route that takes none, so a client that
@@ -526,8 +548,9 @@ func (s *Server) note(w http.ResponseWriter, r *http.Request, referralID string,
 }
 
 // forTrainee shows a trainee their timeline without naming who in the
-// committee or which therapist acted, and with only the committee's
-// reasons: a therapist's reason for declining is for the committee.
+// committee or which therapist acted, and with only the committee's notes:
+// a therapist's reason for declining (a conflict of interest, say) is for
+// the committee.
 func forTrainee(events []referral.Event) []referral.Event {
 	out := make([]referral.Event, len(events))
 	for i, e := range events {
@@ -535,8 +558,35 @@ func forTrainee(events []referral.Event) []referral.Event {
 		if role != string(referral.RoleCommittee) {
 			e.Note = ""
 		}
+		if role == string(referral.RoleTherapist) {
+			e.Reason = "" // why a therapist declined is for the committee
+		}
 		e.Actor = role
 		out[i] = e
 	}
 	return out
+}
+
+type checkInRequest struct {
+	StillWaiting *bool `json:"still_waiting"`
+}
+
+// checkIn is a waiting trainee's answer to "do you still want a place?".
+func (s *Server) checkIn(w http.ResponseWriter, r *http.Request) {
+	p, _ := principal(r)
+	id := chi.URLParam(r, "id")
+	if p.Subject != id {
+		writeError(w, errNotFound)
+		return
+	}
+	var q checkInRequest
+	if e := decode(w, r, &q); e != nil {
+		writeError(w, e)
+		return
+	}
+	if q.StillWaiting == nil {
+		writeError(w, badField("still_waiting", "still_waiting must be true (keep my place) or false (withdraw)"))
+		return
+	}
+	s.update(w, r, id, workflows.UpdateCheckIn, workflows.CheckInAnswer{StillWaiting: *q.StillWaiting, Actor: referral.Actor{Role: referral.RoleTrainee}})
 }

@@ -36,6 +36,10 @@ type Server struct {
 	// defaults (10 and 20).
 	SubmitsPerMinute      int
 	AuthFailuresPerMinute int
+	// Metrics, when set, counts every request and serves GET /metrics,
+	// public like /healthz unless MetricsToken (WMTNA_METRICS_TOKEN) is set.
+	Metrics      *Metrics
+	MetricsToken string
 
 	limitsOnce             sync.Once
 	submitLimit, authLimit *perClient
@@ -44,11 +48,17 @@ type Server struct {
 // Handler returns the API's routes, built from the access table (routes).
 func (s *Server) Handler() http.Handler {
 	r := chi.NewRouter()
+	if s.Metrics != nil {
+		r.Use(s.Metrics.instrument)
+	}
 	r.Use(s.recoverer, securityHeaders)
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	r.Get("/readyz", s.ready)
+	if s.Metrics != nil {
+		r.Method(http.MethodGet, "/metrics", s.Metrics.handler(s.MetricsToken, s.Logger))
+	}
 	r.Route("/v1", func(r chi.Router) {
 		r.Use(s.authenticate)
 		for _, rt := range routes {

@@ -42,7 +42,7 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, referralID, name
 		err = h.Get(ctx, &v)
 	}
 	if err == nil {
-		s.Logger.InfoContext(ctx, "decision applied", "referral_id", referralID, "update", name, "status", v.Status)
+		s.Logger.InfoContext(ctx, "decision applied", "referral_id", referralID, "workflow_id", workflows.WorkflowID(referralID), "update", name, "status", v.Status)
 		writeJSON(w, http.StatusOK, v)
 		return
 	}
@@ -66,13 +66,13 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, referralID, name
 			return
 		}
 		if !ref.Status.Terminal() {
-			s.Logger.ErrorContext(ctx, "referral workflow missing", "referral_id", referralID, "status", ref.Status)
+			s.Logger.ErrorContext(ctx, "referral workflow missing", "referral_id", referralID, "workflow_id", workflows.WorkflowID(referralID), "status", ref.Status)
 			writeError(w, errUnavailable)
 			return
 		}
 		writeError(w, &apiError{Status: http.StatusConflict, Code: "invalid_state", Message: "the referral has ended", Current: string(ref.Status)})
 	default:
-		s.Logger.ErrorContext(ctx, "update referral workflow", "referral_id", referralID, "update", name, "err", err)
+		s.Logger.ErrorContext(ctx, "update referral workflow", "referral_id", referralID, "workflow_id", workflows.WorkflowID(referralID), "update", name, "err", err)
 		writeError(w, errUnavailable)
 	}
 }

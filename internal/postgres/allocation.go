@@ -70,6 +70,7 @@ func offerForReferral(ctx context.Context, tx pgx.Tx, referralID string) (*refer
 		  AND NOT (r.programme = ANY (t.conflict_programmes))
 		  AND NOT (r.employer = ANY (t.conflict_employers))
 		  AND NOT EXISTS (SELECT 1 FROM exclusions x WHERE x.referral_id = r.id AND x.therapist_id = t.id)
+		  AND NOT EXISTS (SELECT 1 FROM conflicts_of_interest c WHERE c.therapist_id = t.id AND c.email_hash = encode(sha256(convert_to(r.email_key, 'UTF8')), 'hex'))
 		ORDER BY
 		  (CASE WHEN r.pref_remote AND t.remote THEN 1 ELSE 0 END) +
 		  (CASE WHEN r.pref_location <> '' AND EXISTS (SELECT 1 FROM unnest(t.locations) l WHERE lower(l) = lower(r.pref_location)) THEN 1 ELSE 0 END) DESC,
@@ -138,6 +139,7 @@ func fillPlaces(ctx context.Context, tx pgx.Tx, therapistID string) error {
 			  AND NOT (r.programme = ANY (t.conflict_programmes))
 			  AND NOT (r.employer = ANY (t.conflict_employers))
 			  AND NOT EXISTS (SELECT 1 FROM exclusions x WHERE x.referral_id = r.id AND x.therapist_id = t.id)
+			  AND NOT EXISTS (SELECT 1 FROM conflicts_of_interest c WHERE c.therapist_id = t.id AND c.email_hash = encode(sha256(convert_to(r.email_key, 'UTF8')), 'hex'))
 			ORDER BY q.position LIMIT 1`, therapistID).Scan(&referralID)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
@@ -192,12 +194,13 @@ func (db *DB) Reconcile(ctx context.Context, referralID string) (offer *referral
 }
 
 // CloseOffer ends an open offer that was declined or expired: the therapist
-// is not offered this referral again, their place goes to the head of the
+// is not offered this referral again (nor, for a declared conflict of
+// interest, this trainee ever again), their place goes to the head of the
 // queue, and the referral (which keeps its place in line) is offered the
 // next free therapist if there is one. It returns that next offer, or nil
 // when the referral now waits. Closing an offer already closed is not an
 // error, so a retried activity converges on the same result.
-func (db *DB) CloseOffer(ctx context.Context, offerID, outcome string) (next *referral.Offer, err error) {
+func (db *DB) CloseOffer(ctx context.Context, offerID, outcome, reasonCode string) (next *referral.Offer, err error) {
 	if outcome != referral.OfferDeclined && outcome != referral.OfferExpired {
 		return nil, fmt.Errorf("close offer %s: outcome %q is not declined or expired", offerID, outcome)
 	}
@@ -213,6 +216,14 @@ func (db *DB) CloseOffer(ctx context.Context, offerID, outcome string) (next *re
 			}
 			if _, err := tx.Exec(ctx, `INSERT INTO exclusions (referral_id, therapist_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, referralID, therapistID); err != nil {
 				return fmt.Errorf("exclude therapist: %w", err)
+			}
+			if reasonCode == referral.CodeTherapistConflict {
+				if _, err := tx.Exec(ctx, `
+					INSERT INTO conflicts_of_interest (therapist_id, email_hash)
+					SELECT $2, encode(sha256(convert_to(email_key, 'UTF8')), 'hex') FROM referrals WHERE id = $1
+					ON CONFLICT DO NOTHING`, referralID, therapistID); err != nil {
+					return fmt.Errorf("record conflict of interest: %w", err)
+				}
 			}
 			if _, err := tx.Exec(ctx, `UPDATE queue SET state = 'waiting' WHERE referral_id = $1 AND state = 'offered'`, referralID); err != nil {
 				return fmt.Errorf("back to waiting: %w", err)

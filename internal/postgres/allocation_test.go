@@ -434,7 +434,7 @@ func TestCloseOfferDeclined(t *testing.T) {
 			y = th
 		}
 	}
-	next, err := s.CloseOffer(ctx, o1.ID, referral.OfferDeclined)
+	next, err := s.CloseOffer(ctx, o1.ID, referral.OfferDeclined, referral.CodeTherapistCapacity)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -448,7 +448,7 @@ func TestCloseOfferDeclined(t *testing.T) {
 	wantPlaces(t, s, y, 1)
 
 	// A retried close converges: the same next offer, no place moved.
-	again, err := s.CloseOffer(ctx, o1.ID, referral.OfferDeclined)
+	again, err := s.CloseOffer(ctx, o1.ID, referral.OfferDeclined, referral.CodeTherapistCapacity)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -471,7 +471,7 @@ func TestCloseOfferDeclined(t *testing.T) {
 	// ahead of r3 in line but y is now excluded for r1, so r3 gets it, and
 	// r1 (nothing left for it) waits.
 	second := next
-	next, err = s.CloseOffer(ctx, second.ID, referral.OfferDeclined)
+	next, err = s.CloseOffer(ctx, second.ID, referral.OfferDeclined, referral.CodeTherapistCapacity)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -481,7 +481,7 @@ func TestCloseOfferDeclined(t *testing.T) {
 	if s.liveWith(r3) != y.ID || s.liveWith(r1) != "" {
 		t.Fatalf("after second decline: r3=%q r1=%q, want r3 with %s, r1 waiting", s.liveWith(r3), s.liveWith(r1), y.Name)
 	}
-	again, err = s.CloseOffer(ctx, second.ID, referral.OfferDeclined)
+	again, err = s.CloseOffer(ctx, second.ID, referral.OfferDeclined, referral.CodeTherapistCapacity)
 	if err != nil || again != nil {
 		t.Fatalf("repeat CloseOffer = %+v, %v; want nil, nil", again, err)
 	}
@@ -517,17 +517,17 @@ func TestCloseOfferOutcomes(t *testing.T) {
 	o := s.enqueue(s.referral(anyTrainee))
 	// Only a decline or a lapse closes an offer this way.
 	for _, bad := range []string{referral.OfferAccepted, referral.OfferWithdrawn, ""} {
-		if _, err := s.CloseOffer(ctx, o.ID, bad); err == nil {
+		if _, err := s.CloseOffer(ctx, o.ID, bad, ""); err == nil {
 			t.Errorf("CloseOffer(%q) succeeded", bad)
 		}
 	}
-	if _, err := s.CloseOffer(ctx, o.ID, referral.OfferExpired); err != nil {
+	if _, err := s.CloseOffer(ctx, o.ID, referral.OfferExpired, ""); err != nil {
 		t.Fatal(err)
 	}
 	if st := s.offerState(o.ID); st != referral.OfferExpired {
 		t.Errorf("state = %s, want expired", st)
 	}
-	if _, err := s.CloseOffer(ctx, postgres.NewID(), referral.OfferDeclined); !errors.Is(err, referral.ErrNotFound) {
+	if _, err := s.CloseOffer(ctx, postgres.NewID(), referral.OfferDeclined, referral.CodeTherapistCapacity); !errors.Is(err, referral.ErrNotFound) {
 		t.Errorf("CloseOffer(unknown) = %v, want ErrNotFound", err)
 	}
 }
@@ -600,7 +600,7 @@ func TestAcceptDeclinedOfferConflicts(t *testing.T) {
 	ctx := context.Background()
 	s.therapist("A", 1)
 	o := s.enqueue(s.referral(anyTrainee))
-	if _, err := s.CloseOffer(ctx, o.ID, referral.OfferDeclined); err != nil {
+	if _, err := s.CloseOffer(ctx, o.ID, referral.OfferDeclined, referral.CodeTherapistCapacity); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.AcceptOffer(ctx, o.ID); !errors.Is(err, referral.ErrConflict) {

@@ -18,7 +18,7 @@ const (
 )
 
 // terminalStatuses is referral.Status.Terminal as SQL.
-const terminalStatuses = `('ineligible', 'declined', 'ended', 'withdrawn', 'lapsed')`
+const terminalStatuses = `('ineligible', 'declined', 'ended', 'withdrawn', 'lapsed', 'closed_no_response')`
 
 // EraseReferral erases a finished referral's personal details in one
 // transaction: the trainee's name, email, concerns and preferred location,

@@ -35,10 +35,10 @@ func (db *DB) CreateReferral(ctx context.Context, s referral.Submission, idemKey
 	id := NewID()
 	_, err = db.pool.Exec(ctx, `
 		INSERT INTO referrals (id, name, email, email_key, programme, employer, training_start,
-			expected_qualification, concerns, pref_remote, pref_location, idempotency_key, request_fingerprint)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+			expected_qualification, concerns, pref_remote, pref_location, idempotency_key, request_fingerprint, at_risk)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 		id, s.Name, s.Email, strings.ToLower(s.Email), s.Programme, s.Employer, pgDate(&s.TrainingStart),
-		pgDate(s.ExpectedQualification), s.Concerns, s.Preferences.Remote, s.Preferences.Location, key, fingerprint)
+		pgDate(s.ExpectedQualification), s.Concerns, s.Preferences.Remote, s.Preferences.Location, key, fingerprint, s.AtRisk)
 	switch {
 	case err == nil:
 		r, err = db.Referral(ctx, id)
@@ -60,7 +60,7 @@ func (db *DB) CreateReferral(ctx context.Context, s referral.Submission, idemKey
 }
 
 const referralColumns = `id, name, email, programme, employer, training_start, expected_qualification, concerns,
-	pref_remote, pref_location, status, eligible, eligibility_reason, cutoff, submitted_at, updated_at`
+	pref_remote, pref_location, status, eligible, eligibility_reason, cutoff, submitted_at, updated_at, at_risk`
 
 func scanReferral(row pgx.Row) (referral.Referral, error) {
 	var r referral.Referral
@@ -69,7 +69,7 @@ func scanReferral(row pgx.Row) (referral.Referral, error) {
 	var status string
 	err := row.Scan(&r.ID, &r.Name, &r.Email, &r.Programme, &r.Employer, &start, &expected, &r.Concerns,
 		&r.Preferences.Remote, &r.Preferences.Location, &status, &r.Eligible, &r.EligibilityReason, &cutoff,
-		&r.SubmittedAt, &r.UpdatedAt)
+		&r.SubmittedAt, &r.UpdatedAt, &r.AtRisk)
 	if err != nil {
 		return r, err
 	}

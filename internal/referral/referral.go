@@ -24,13 +24,16 @@ const (
 	StatusEnded          Status = "ended"
 	StatusWithdrawn      Status = "withdrawn"
 	StatusLapsed         Status = "lapsed"
+	// StatusClosedNoResponse ends a waiting referral whose trainee did not
+	// answer a check-in in time.
+	StatusClosedNoResponse Status = "closed_no_response"
 )
 
 // Statuses lists every status in lifecycle order.
 var Statuses = []Status{
 	StatusSubmitted, StatusIneligible, StatusAwaitingReview, StatusDeclined,
 	StatusMatching, StatusOffered, StatusWaitlisted, StatusMatched,
-	StatusEnded, StatusWithdrawn, StatusLapsed,
+	StatusEnded, StatusWithdrawn, StatusLapsed, StatusClosedNoResponse,
 }
 
 // Valid reports whether s is one of the known statuses.
@@ -47,7 +50,7 @@ func (s Status) Valid() bool {
 // can happen to it and its workflow has completed.
 func (s Status) Terminal() bool {
 	switch s {
-	case StatusIneligible, StatusDeclined, StatusEnded, StatusWithdrawn, StatusLapsed:
+	case StatusIneligible, StatusDeclined, StatusEnded, StatusWithdrawn, StatusLapsed, StatusClosedNoResponse:
 		return true
 	}
 	return false
@@ -187,9 +190,9 @@ func Cutoff(trainingStart Date, expectedQualification *Date) Date {
 // Reasons an eligibility check can fail; stable codes the API and the
 // workflow carry instead of prose.
 const (
-	ReasonUnknownEmployer  = "employer_not_registered"
-	ReasonUnknownProgramme = "programme_not_eligible"
-	ReasonPastCutoff       = "past_cutoff"
+	ReasonUnknownEmployer  = CodeIneligibleEmployer
+	ReasonUnknownProgramme = CodeIneligibleProgramme
+	ReasonPastCutoff       = CodeIneligibleCutoff
 )
 
 // Eligibility is the outcome of checking a referral against the rules.

@@ -31,6 +31,9 @@ type Submission struct {
 	ExpectedQualification *Date
 	Concerns              string
 	Preferences           Preferences
+	// AtRisk is the trainee's answer to "are you currently at risk of
+	// harming yourself?": yes flags the referral for same-day attention.
+	AtRisk bool
 }
 
 // Referral is the stored referral. Concerns, Name and Email are personal and
@@ -46,6 +49,7 @@ type Referral struct {
 	ExpectedQualification *Date
 	Concerns              string
 	Preferences           Preferences
+	AtRisk                bool
 	Status                Status
 	Eligible              *bool
 	EligibilityReason     string

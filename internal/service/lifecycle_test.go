@@ -226,7 +226,7 @@ func TestWaitlistIsFirstComeFirstServed(t *testing.T) {
 
 	// A's therapist declines: the place goes to B, who waited longest among
 	// those the therapist may take; A goes back to waiting, ahead of C.
-	if r := s.Do("POST", "/v1/offers/"+offerA+"/decline", first.token, map[string]any{"reason": "full this term"}); r.Status != 200 {
+	if r := s.Do("POST", "/v1/offers/"+offerA+"/decline", first.token, map[string]any{"reason_code": "therapist-capacity", "reason": "full this term"}); r.Status != 200 {
 		t.Fatalf("decline: %d %s", r.Status, r.Raw)
 	}
 	if _, th := offerOf(s.WaitStatus(b.id, "offered", 10*time.Second)); th != first.id {

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 	sdkworker "go.temporal.io/sdk/worker"
@@ -20,6 +21,7 @@ import (
 	"github.com/wmtna/referrals/internal/announce"
 	"github.com/wmtna/referrals/internal/config"
 	"github.com/wmtna/referrals/internal/httpapi"
+	"github.com/wmtna/referrals/internal/metrics"
 	"github.com/wmtna/referrals/internal/postgres"
 	"github.com/wmtna/referrals/internal/referral"
 	"github.com/wmtna/referrals/worker"
@@ -49,6 +51,15 @@ func NewAPI(db *postgres.DB, c client.Client, cfg config.Config, logger *slog.Lo
 		TraineeLinkTTL: cfg.TraineeLinkTTL,
 		Logger:         logger,
 	}
+}
+
+// InstrumentAPI has the API count its requests in reg and serve reg at
+// GET /metrics (behind token when set), with the pipeline's figures read
+// from db at each scrape.
+func InstrumentAPI(api *httpapi.Server, db *postgres.DB, reg *prometheus.Registry, token string) {
+	api.Metrics = httpapi.NewMetrics(reg)
+	api.MetricsToken = token
+	reg.MustRegister(metrics.NewDomain(db))
 }
 
 // EnsureAdmin makes the operator token from WMTNA_ADMIN_TOKEN valid.

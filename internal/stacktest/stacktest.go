@@ -17,12 +17,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/server/temporaltest"
 
 	"github.com/wmtna/referrals/internal/codec"
 	"github.com/wmtna/referrals/internal/config"
+	"github.com/wmtna/referrals/internal/metrics"
 	"github.com/wmtna/referrals/internal/pgtest"
 	"github.com/wmtna/referrals/internal/postgres"
 	"github.com/wmtna/referrals/internal/referral"
@@ -48,6 +50,9 @@ type Stack struct {
 	// codec endpoint at /codec/ for its operators. Nil when
 	// WMTNA_RECORD_HISTORIES=1 (see Start).
 	PayloadKeys *codec.Keys
+	// Metrics is the stack's registry, served at the API's /metrics: the
+	// API's requests, the pipeline's figures and the SDK's metrics.
+	Metrics *prometheus.Registry
 
 	mu     sync.Mutex
 	worker sdkworker.Worker
@@ -90,9 +95,11 @@ func Start(t testing.TB, timings workflows.Timings) *Stack {
 	logs := &Buffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	keys := newPayloadKeys(t)
+	reg := metrics.NewRegistry()
 	ts := temporaltest.NewServer(temporaltest.WithBaseClientOptions(client.Options{
-		Logger:        service.TemporalLogger(logger),
-		DataConverter: codec.DataConverter(keys),
+		Logger:         service.TemporalLogger(logger),
+		DataConverter:  codec.DataConverter(keys),
+		MetricsHandler: metrics.NewTemporalHandler(reg),
 	}))
 	t.Cleanup(ts.Stop)
 	c := ts.GetDefaultClient()
@@ -104,13 +111,14 @@ func Start(t testing.TB, timings workflows.Timings) *Stack {
 		t.Fatal(err)
 	}
 	srv := service.NewAPI(db, c, cfg, logger)
+	service.InstrumentAPI(srv, db, reg, "")
 	// Tests submit many referrals from one address; the limits have their
 	// own test.
 	srv.SubmitsPerMinute, srv.AuthFailuresPerMinute = 100_000, 100_000
 	api := httptest.NewServer(withCodec(srv.Handler(), keys, db))
 	t.Cleanup(api.Close)
 	cfg.PublicURL = api.URL
-	s := &Stack{t: t, DB: db, Temporal: ts, Client: c, Config: cfg, API: api, Logs: logs, PayloadKeys: keys}
+	s := &Stack{t: t, DB: db, Temporal: ts, Client: c, Config: cfg, API: api, Logs: logs, PayloadKeys: keys, Metrics: reg}
 	s.StartWorker()
 	t.Cleanup(s.StopWorker)
 	return s

@@ -1,0 +1,182 @@
+package deploy
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"testing"
+
+	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/types"
+)
+
+const (
+	composeFile = "../../docker-compose.yml"
+	configGo    = "../config/config.go"
+	adminToken  = "compose-test-admin-token-0123456789abcdef"
+	payloadKeys = "k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+)
+
+// notPassed lists, per service, the settings of package config it need not
+// get, and why. Every other WMTNA_* setting must be in its environment.
+var notPassed = map[string]map[string]string{
+	"api": {
+		"WMTNA_METRICS_ADDR": "the worker's metrics address; the api serves /metrics on WMTNA_HTTP_ADDR",
+	},
+	"worker": {
+		"WMTNA_HTTP_ADDR":     "the worker serves no API",
+		"WMTNA_ADMIN_TOKEN":   "only the api creates the operator at start-up",
+		"WMTNA_CODEC_ORIGINS": "the codec endpoint is the api's",
+	},
+}
+
+// required are the settings api and worker cannot run without in
+// production: set, and not empty.
+var required = map[string][]string{
+	"api":    {"DATABASE_URL", "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "WMTNA_PAYLOAD_KEYS", "WMTNA_ADMIN_TOKEN"},
+	"worker": {"DATABASE_URL", "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "WMTNA_PAYLOAD_KEYS"},
+}
+
+func loadCompose(t *testing.T) *types.Project {
+	t.Helper()
+	path, err := filepath.Abs(composeFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Only the variables the file says must be set; nothing from the
+	// machine running the test, and no .env file.
+	opts, err := cli.NewProjectOptions([]string{path},
+		cli.WithName("wmtna"),
+		cli.WithWorkingDirectory(filepath.Dir(path)),
+		cli.WithEnv([]string{"WMTNA_ADMIN_TOKEN=" + adminToken, "WMTNA_PAYLOAD_KEYS=" + payloadKeys}),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := opts.LoadProject(context.Background())
+	if err != nil {
+		t.Fatalf("load %s: %v", composeFile, err)
+	}
+	return p
+}
+
+// configSettings are the WMTNA_* variables named in package config's
+// source, where every setting of the api and worker is read.
+func configSettings(t *testing.T) []string {
+	t.Helper()
+	src, err := os.ReadFile(configGo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, m := range regexp.MustCompile(`\bWMTNA_[A-Z0-9_]*[A-Z0-9]\b`).FindAllString(string(src), -1) {
+		if !slices.Contains(names, m) {
+			names = append(names, m)
+		}
+	}
+	sort.Strings(names)
+	if len(names) < 5 || !slices.Contains(names, "WMTNA_PAYLOAD_KEYS") {
+		t.Fatalf("found only %v in %s: has the way settings are read changed?", names, configGo)
+	}
+	return names
+}
+
+func service(t *testing.T, p *types.Project, name string) types.ServiceConfig {
+	t.Helper()
+	s, ok := p.Services[name]
+	if !ok {
+		t.Fatalf("service %s is missing from %s", name, composeFile)
+	}
+	return s
+}
+
+func TestComposeServices(t *testing.T) {
+	p := loadCompose(t)
+	for _, name := range []string{"postgres", "temporal", "temporal-ui", "migrate", "api", "worker"} {
+		service(t, p, name)
+	}
+
+	published := func(s types.ServiceConfig, port string) bool {
+		for _, pc := range s.Ports {
+			if pc.Published == port {
+				return true
+			}
+		}
+		return false
+	}
+	if api := service(t, p, "api"); !published(api, "8080") {
+		t.Errorf("api does not publish 8080: %+v", api.Ports)
+	}
+	if ui := service(t, p, "temporal-ui"); !published(ui, "8233") {
+		t.Errorf("temporal-ui does not publish 8233: %+v", ui.Ports)
+	}
+
+	pg := service(t, p, "postgres")
+	if pg.HealthCheck == nil || pg.HealthCheck.Disable || len(pg.HealthCheck.Test) == 0 {
+		t.Errorf("postgres has no healthcheck: %+v", pg.HealthCheck)
+	}
+
+	for _, name := range []string{"postgres", "temporal", "temporal-ui", "api", "worker"} {
+		switch r := service(t, p, name).Restart; r {
+		case types.RestartPolicyAlways, types.RestartPolicyUnlessStopped, types.RestartPolicyOnFailure:
+		default:
+			t.Errorf("%s is long-running but has restart policy %q", name, r)
+		}
+	}
+
+	migrate := service(t, p, "migrate")
+	if !slices.Equal(migrate.Command, types.ShellCommand{"migrate"}) {
+		t.Errorf("migrate runs %q, want [migrate]", migrate.Command)
+	}
+	if r := migrate.Restart; r == types.RestartPolicyAlways || r == types.RestartPolicyUnlessStopped {
+		t.Errorf("migrate runs once, but has restart policy %q", r)
+	}
+	for _, name := range []string{"api", "worker"} {
+		s := service(t, p, name)
+		if !slices.Equal(s.Command, types.ShellCommand{name}) {
+			t.Errorf("%s runs %q, want [%s]", name, s.Command, name)
+		}
+		if dep, ok := s.DependsOn["migrate"]; !ok || dep.Condition != types.ServiceConditionCompletedSuccessfully {
+			t.Errorf("%s does not wait for migrate to complete: %+v", name, s.DependsOn)
+		}
+	}
+}
+
+func TestComposePassesEverySetting(t *testing.T) {
+	p := loadCompose(t)
+	settings := configSettings(t)
+	for svc, excluded := range notPassed {
+		for name := range excluded {
+			if !slices.Contains(settings, name) {
+				t.Errorf("notPassed[%s] names %s, which package config no longer reads", svc, name)
+			}
+		}
+	}
+	for _, svc := range []string{"api", "worker"} {
+		env := service(t, p, svc).Environment
+		for _, name := range required[svc] {
+			if v := env[name]; v == nil || *v == "" {
+				t.Errorf("%s: %s is not set", svc, name)
+			}
+		}
+		for _, name := range settings {
+			if _, ok := env[name]; ok {
+				continue
+			}
+			if _, ok := notPassed[svc][name]; !ok {
+				t.Errorf("%s: %s is read by package config but not passed in docker-compose.yml (pass it, or add it to notPassed with a reason)", svc, name)
+			}
+		}
+	}
+	// Both processes encrypt and decrypt payloads: the same keys.
+	api, worker := service(t, p, "api").Environment, service(t, p, "worker").Environment
+	if a, w := api["WMTNA_PAYLOAD_KEYS"], worker["WMTNA_PAYLOAD_KEYS"]; a == nil || w == nil || *a != payloadKeys || *w != payloadKeys {
+		t.Errorf("api and worker do not both get WMTNA_PAYLOAD_KEYS from the environment")
+	}
+	if a := api["WMTNA_ADMIN_TOKEN"]; a == nil || *a != adminToken {
+		t.Errorf("api does not get WMTNA_ADMIN_TOKEN from the environment")
+	}
+}
