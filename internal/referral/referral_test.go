@@ -160,6 +160,7 @@ func TestParseMonth(t *testing.T) {
 func TestStatus(t *testing.T) {
 	terminal := map[Status]bool{
 		StatusIneligible: true, StatusDeclined: true, StatusEnded: true, StatusWithdrawn: true, StatusLapsed: true,
+		StatusClosedNoResponse: true,
 	}
 	for _, s := range Statuses {
 		if !s.Valid() {

@@ -38,7 +38,11 @@ func NewWorker(db *postgres.DB, c client.Client, cfg config.Config, logger *slog
 		PublicURL: cfg.PublicURL,
 		Logger:    logger,
 	}
-	return worker.New(c, acts, sdkworker.Options{})
+	return worker.New(c, acts, sdkworker.Options{
+		// A worker stopping for a deploy lets running activities finish,
+		// rather than leaving them to time out and retry 30 s later.
+		WorkerStopTimeout: 10 * time.Second,
+	})
 }
 
 // NewAPI returns the API server's handler state.
