@@ -36,6 +36,7 @@ import (
 	"github.com/wmtna/referrals/internal/pgcluster"
 	"github.com/wmtna/referrals/internal/pgtest"
 	"github.com/wmtna/referrals/internal/postgres"
+	"github.com/wmtna/referrals/internal/postgres/postgrestest"
 	"github.com/wmtna/referrals/internal/service"
 	"github.com/wmtna/referrals/internal/stacktest"
 	"github.com/wmtna/referrals/worker"
@@ -565,17 +566,7 @@ type stack struct {
 func newStack(t *testing.T, dbURL string) *stack {
 	t.Helper()
 	ctx := context.Background()
-	if dbURL == "" {
-		dbURL = pgtest.NewDatabase(t)
-	}
-	if err := postgres.Migrate(ctx, dbURL); err != nil {
-		t.Fatal(err)
-	}
-	db, err := postgres.Open(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Close)
+	db, dbURL := postgrestest.Open(t, dbURL)
 	entry, err := codec.GenerateKey("faulttest")
 	if err != nil {
 		t.Fatal(err)
@@ -919,23 +910,8 @@ func (w *workerProc) waitOutput(s string, timeout time.Duration) error {
 	return nil
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// syncBuffer is stacktest's goroutine-safe log sink, with tail.
+type syncBuffer struct{ stacktest.Buffer }
 
 // tail returns the last n lines written.
 func (b *syncBuffer) tail(n int) string {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/wmtna/referrals/internal/pgtest"
 	"github.com/wmtna/referrals/internal/postgres"
+	"github.com/wmtna/referrals/internal/postgres/postgrestest"
 	"github.com/wmtna/referrals/internal/referral"
 )
 
@@ -34,15 +35,7 @@ func newStore(t *testing.T) *store {
 	t.Helper()
 	t.Parallel()
 	ctx := context.Background()
-	url := pgtest.NewDatabase(t)
-	if err := postgres.Migrate(ctx, url); err != nil {
-		t.Fatal(err)
-	}
-	db, err := postgres.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Close)
+	db, url := postgrestest.Open(t, "")
 	raw, err := pgxpool.New(ctx, url)
 	if err != nil {
 		t.Fatal(err)

@@ -25,8 +25,8 @@ import (
 	"github.com/wmtna/referrals/internal/codec"
 	"github.com/wmtna/referrals/internal/config"
 	"github.com/wmtna/referrals/internal/metrics"
-	"github.com/wmtna/referrals/internal/pgtest"
 	"github.com/wmtna/referrals/internal/postgres"
+	"github.com/wmtna/referrals/internal/postgres/postgrestest"
 	"github.com/wmtna/referrals/internal/referral"
 	"github.com/wmtna/referrals/internal/service"
 	"github.com/wmtna/referrals/worker"
@@ -82,15 +82,7 @@ func (b *Buffer) String() string {
 func Start(t testing.TB, timings workflows.Timings) *Stack {
 	t.Helper()
 	ctx := context.Background()
-	url := pgtest.NewDatabase(t)
-	if err := postgres.Migrate(ctx, url); err != nil {
-		t.Fatal(err)
-	}
-	db, err := postgres.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Close)
+	db, url := postgrestest.Open(t, "")
 
 	logs := &Buffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
