@@ -54,10 +54,7 @@ func ReferralWorkflow(ctx workflow.Context, in Input) (Result, error) {
 	if werr := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); werr != nil && err == nil {
 		err = werr
 	}
-	if err != nil {
-		return Result{Status: w.state.Status}, err
-	}
-	return Result{Status: w.state.Status}, nil
+	return Result{Status: w.state.Status}, err
 }
 
 func (w *referralWorkflow) register(ctx workflow.Context) error {
@@ -74,6 +71,9 @@ func (w *referralWorkflow) register(ctx workflow.Context) error {
 				return w.submit(ctx, &command{name: UpdateReview, review: r, actor: r.Actor, noteID: r.NoteID})
 			},
 			func(ctx workflow.Context, r ReviewRequest) error {
+				if r.Actor.Role != referral.RoleCommittee {
+					return temporal.NewApplicationError("only the committee reviews referrals", ErrTypeInvalidRequest)
+				}
 				if r.Decision != DecisionApprove && r.Decision != DecisionDecline {
 					return temporal.NewApplicationError(`decision must be "approve" or "decline"`, ErrTypeInvalidRequest)
 				}
