@@ -40,7 +40,9 @@ var (
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // JSON for programs: "A&E", not "A\u0026E"
+	_ = enc.Encode(v)
 }
 
 func writeError(w http.ResponseWriter, e *apiError) {
