@@ -33,6 +33,11 @@ type referralWorkflow struct {
 	state   State
 	pending []*command
 	nudges  int // place-freed signals received
+	// looked is nudges as of the last look for an offer. A nudge can arrive
+	// while the referral is still on its way to the waitlist (its place was
+	// filled between Enqueue and the waitlisted transition), so it is kept
+	// here, not reset on entering the wait.
+	looked int
 }
 
 // ReferralWorkflow runs one referral from submission to its end.
@@ -393,7 +398,6 @@ func (w *referralWorkflow) wait(ctx workflow.Context) error {
 	if well && w.in.Timings.CheckInInterval > 0 && w.state.NextCheckIn.IsZero() && w.state.CheckInDeadline.IsZero() {
 		w.state.NextCheckIn = workflow.Now(ctx).Add(w.in.Timings.CheckInInterval)
 	}
-	seen := w.nudges
 	// A run that continued as new may have been nudged just before: look
 	// once straight away rather than wait for the next nudge or recheck.
 	lookNow := w.in.Resume != nil
@@ -421,7 +425,7 @@ func (w *referralWorkflow) wait(ctx workflow.Context) error {
 		}
 		got := lookNow
 		if !lookNow {
-			if got, err = workflow.AwaitWithTimeout(ctx, timeout, func() bool { return len(w.pending) > 0 || w.nudges != seen }); err != nil {
+			if got, err = workflow.AwaitWithTimeout(ctx, timeout, func() bool { return len(w.pending) > 0 || w.nudges != w.looked }); err != nil {
 				return err
 			}
 		}
@@ -448,7 +452,7 @@ func (w *referralWorkflow) wait(ctx workflow.Context) error {
 			continue
 		}
 		if got {
-			seen = w.nudges
+			w.looked = w.nudges
 		} else if !workflow.Now(ctx).Before(cutoff.Start()) || (well && w.wellDue(workflow.Now(ctx), cutoff)) {
 			continue // the loop's top acts on it
 		}

@@ -114,3 +114,17 @@ func TestReferralsWithoutWaitingWellTimingsWaitAsBefore(t *testing.T) {
 		t.Errorf("check-ins %d, warnings %d, want none", len(*asked), *warned)
 	}
 }
+
+// A place can be offered to a referral between Enqueue finding none and the
+// referral reaching the waitlist; the nudge for it must not be lost, or the
+// offer would sit unseen until the next daily recheck.
+func TestNudgeBeforeTheWaitIsNotLost(t *testing.T) {
+	h := newHarness(t, eligible())
+	h.env.OnActivity(workflows.ActivityEnqueue, mock.Anything, "r1").Return(nil, nil)
+	h.env.OnActivity(workflows.ActivityReconcile, mock.Anything, "r1").Return(offer("o1", "t1"), nil).Once()
+	h.env.OnActivity(workflows.ActivityLeave, mock.Anything, "r1").Return(nil)
+	h.env.RegisterDelayedCallback(func() { h.env.SignalWorkflow(workflows.SignalPlaceFreed, nil) }, 30*time.Minute)
+	h.at(time.Hour, workflows.UpdateReview, approve())
+	h.at(2*time.Hour, workflows.UpdateWithdraw, workflows.WithdrawRequest{Actor: trainee})
+	h.want(h.run(), withdrawn, submitted, review, matching, waiting, offered, withdrawn)
+}
