@@ -131,11 +131,18 @@ func liveOffer(ctx context.Context, tx pgx.Tx, referralID string) (*referral.Off
 // referral the therapist can take. The new offers are left unannounced: their
 // referrals' workflows are told by Unannounced/MarkAnnounced after commit.
 func fillPlaces(ctx context.Context, tx pgx.Tx, therapistID string) error {
-	for {
+	// Count the free places first: asking the queue for a therapist who is
+	// full would walk every waiting referral to find none.
+	var free int
+	err := tx.QueryRow(ctx, `SELECT CASE WHEN active THEN capacity - places_used ELSE 0 END FROM therapists WHERE id = $1`, therapistID).Scan(&free)
+	if err != nil {
+		return fmt.Errorf("free places of %s: %w", therapistID, notFound(err))
+	}
+	for ; free > 0; free-- {
 		var referralID string
 		err := tx.QueryRow(ctx, `
 			SELECT q.referral_id FROM therapists t, queue q JOIN referrals r ON r.id = q.referral_id
-			WHERE t.id = $1 AND t.active AND t.places_used < t.capacity AND q.state = 'waiting'
+			WHERE t.id = $1 AND q.state = 'waiting'
 			  AND NOT (r.programme = ANY (t.conflict_programmes))
 			  AND NOT (r.employer = ANY (t.conflict_employers))
 			  AND NOT EXISTS (SELECT 1 FROM exclusions x WHERE x.referral_id = r.id AND x.therapist_id = t.id)
@@ -151,6 +158,7 @@ func fillPlaces(ctx context.Context, tx pgx.Tx, therapistID string) error {
 			return err
 		}
 	}
+	return nil
 }
 
 // fillAll fills the free places of every therapist, oldest registration
