@@ -210,23 +210,23 @@ func driveToMatched(t *testing.T, api apiClient, i int, chair string, therapists
 		t.Errorf("referral %d: submit: %v %d %s", i, err, sub.Status, sub.Raw)
 		return ""
 	}
-	id := sub.str("id")
+	id := sub.Str("id")
 	if r, err := api.waitStatus(id, "awaiting_review", deadline); err != nil {
 		t.Errorf("referral %d (%s): %v: %s", i, id, err, r.Raw)
 		return ""
 	}
 	approved, err := api.retry(deadline, "POST", "/v1/referrals/"+id+"/review", chair, map[string]any{"decision": "approve"}, "Idempotency-Key", "approve-"+id)
-	if err != nil || approved.Status != http.StatusOK || approved.str("status") != "offered" || approved.str("offer_id") == "" {
+	if err != nil || approved.Status != http.StatusOK || approved.Str("status") != "offered" || approved.Str("offer_id") == "" {
 		t.Errorf("referral %d (%s): approve: %v %d %s", i, id, err, approved.Status, approved.Raw)
 		return ""
 	}
-	token, ok := therapists[approved.str("therapist_id")]
+	token, ok := therapists[approved.Str("therapist_id")]
 	if !ok {
 		t.Errorf("referral %d (%s): offered to unknown therapist: %s", i, id, approved.Raw)
 		return ""
 	}
-	accepted, err := api.retry(deadline, "POST", "/v1/offers/"+approved.str("offer_id")+"/accept", token, nil, "Idempotency-Key", "accept-"+id)
-	if err != nil || accepted.Status != http.StatusOK || accepted.str("status") != "matched" {
+	accepted, err := api.retry(deadline, "POST", "/v1/offers/"+approved.Str("offer_id")+"/accept", token, nil, "Idempotency-Key", "accept-"+id)
+	if err != nil || accepted.Status != http.StatusOK || accepted.Str("status") != "matched" {
 		t.Errorf("referral %d (%s): accept: %v %d %s", i, id, err, accepted.Status, accepted.Raw)
 		return ""
 	}
@@ -280,7 +280,7 @@ func TestPostgresOutageAnswers503AndRecovers(t *testing.T) {
 		if r.Status != http.StatusAccepted {
 			t.Fatalf("submit: %d %s", r.Status, r.Raw)
 		}
-		ids = append(ids, r.str("id"))
+		ids = append(ids, r.Str("id"))
 	}
 
 	stopped := time.Now()
@@ -306,7 +306,7 @@ func TestPostgresOutageAnswers503AndRecovers(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s %s while postgres is down: %v", c.method, c.path, err)
 		}
-		if r.Status != http.StatusServiceUnavailable || r.errField("code") != "unavailable" || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+		if r.Status != http.StatusServiceUnavailable || r.ErrorField("code") != "unavailable" || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
 			t.Errorf("%s %s while postgres is down: %d %q %s, want 503 with a JSON error", c.method, c.path, r.Status, r.Header.Get("Content-Type"), r.Raw)
 		}
 	}
@@ -314,7 +314,7 @@ func TestPostgresOutageAnswers503AndRecovers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ready.Status != http.StatusServiceUnavailable || ready.str("postgres") != "unavailable" || ready.str("temporal") != "ok" {
+	if ready.Status != http.StatusServiceUnavailable || ready.Str("postgres") != "unavailable" || ready.Str("temporal") != "ok" {
 		t.Errorf("/readyz while postgres is down: %d %s, want 503 naming postgres", ready.Status, ready.Raw)
 	}
 	if live, err := api.do("GET", "/healthz", "", nil); err != nil || live.Status != http.StatusOK {
@@ -354,7 +354,7 @@ func TestPostgresOutageAnswers503AndRecovers(t *testing.T) {
 	if err != nil || r.Status != http.StatusAccepted {
 		t.Fatalf("submit after the outage: %v %d %s", err, r.Status, r.Raw)
 	}
-	ids = append(ids, r.str("id"))
+	ids = append(ids, r.Str("id"))
 	deadline = time.Now().Add(45 * time.Second)
 	for _, id := range ids {
 		if r, err := api.waitStatus(id, "awaiting_review", deadline); err != nil {
@@ -500,7 +500,7 @@ func TestAPIRestartWithDecisionInFlightAppliesItOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r.Status != http.StatusOK || r.str("status") != "offered" || (c.offer != "" && r.str("offer_id") != c.offer) {
+		if r.Status != http.StatusOK || r.Str("status") != "offered" || (c.offer != "" && r.Str("offer_id") != c.offer) {
 			t.Errorf("retry of %s: %d %s, want 200 offered (offer %q)", c.key, r.Status, r.Raw, c.offer)
 		}
 	}
@@ -510,7 +510,7 @@ func TestAPIRestartWithDecisionInFlightAppliesItOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r.Status != http.StatusConflict || r.errField("current_status") != "offered" {
+		if r.Status != http.StatusConflict || r.ErrorField("current_status") != "offered" {
 			t.Errorf("a second approval: %d %s, want 409 offered", r.Status, r.Raw)
 		}
 	}
@@ -688,10 +688,10 @@ func (s *stack) sql(t *testing.T) *pgx.Conn {
 func (s *stack) committeeMember(t *testing.T) string {
 	t.Helper()
 	r := s.do(t, "POST", "/v1/committee-members", adminToken, map[string]any{"name": "Chair Person", "email": "chair@example.org", "role": "chair"})
-	if r.Status != http.StatusCreated || r.str("token") == "" {
+	if r.Status != http.StatusCreated || r.Str("token") == "" {
 		t.Fatalf("create committee member: %d %s", r.Status, r.Raw)
 	}
-	return r.str("token")
+	return r.Str("token")
 }
 
 func (s *stack) therapist(t *testing.T, n, capacity int) (id, token string) {
@@ -700,10 +700,10 @@ func (s *stack) therapist(t *testing.T, n, capacity int) (id, token string) {
 		"name": fmt.Sprintf("Dr Therapist %d", n), "email": fmt.Sprintf("t%d@example.org", n), "hcpc_number": fmt.Sprintf("PYL%05d", n+1),
 		"capacity": capacity, "remote": true, "locations": []string{"Birmingham"},
 	})
-	if r.Status != http.StatusCreated || r.str("id") == "" || r.str("token") == "" {
+	if r.Status != http.StatusCreated || r.Str("id") == "" || r.Str("token") == "" {
 		t.Fatalf("create therapist: %d %s", r.Status, r.Raw)
 	}
-	return r.str("id"), r.str("token")
+	return r.Str("id"), r.Str("token")
 }
 
 func submission(email string) map[string]any {
@@ -922,24 +922,8 @@ func (b *syncBuffer) tail(n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// response is an API answer.
-type response struct {
-	Status int
-	Header http.Header
-	Body   map[string]any
-	Raw    string
-}
-
-func (r response) str(field string) string {
-	v, _ := r.Body[field].(string)
-	return v
-}
-
-func (r response) errField(name string) string {
-	e, _ := r.Body["error"].(map[string]any)
-	v, _ := e[name].(string)
-	return v
-}
+// response is an API answer, as stacktest reads it.
+type response = stacktest.Response
 
 // apiClient calls the API; unlike stacktest's, it returns transport errors,
 // so it can be used from any goroutine and across restarts.
@@ -1006,11 +990,11 @@ func (c apiClient) retry(deadline time.Time, method, path, token string, body an
 func (c apiClient) waitStatus(id, want string, deadline time.Time) (response, error) {
 	for {
 		r, err := c.do("GET", "/v1/referrals/"+id, adminToken, nil)
-		if err == nil && r.str("status") == want {
+		if err == nil && r.Str("status") == want {
 			return r, nil
 		}
 		if time.Now().After(deadline) {
-			return r, fmt.Errorf("status %q at the deadline, want %q (last error: %v)", r.str("status"), want, err)
+			return r, fmt.Errorf("status %q at the deadline, want %q (last error: %v)", r.Str("status"), want, err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -182,6 +182,7 @@ func (s *Stack) StopWorker() {
 // Response is an API answer.
 type Response struct {
 	Status int
+	Header http.Header
 	Body   map[string]any
 	Raw    string
 }
@@ -234,7 +235,7 @@ func (s *Stack) Do(method, path, token string, body any, headers ...string) Resp
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	r := Response{Status: resp.StatusCode, Raw: string(raw)}
+	r := Response{Status: resp.StatusCode, Header: resp.Header, Raw: string(raw)}
 	_ = json.Unmarshal(raw, &r.Body)
 	return r
 }
