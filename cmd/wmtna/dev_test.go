@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wmtna/referrals/internal/stacktest"
 )
 
 // TestDevRunsEverythingAndCarriesOnAfterRestart is the README's promise:
@@ -110,25 +112,18 @@ func startDev(t *testing.T, args []string) (stop func()) {
 	}
 }
 
+// call sends a JSON body (none when "") and returns the status and body.
 func call(t *testing.T, method, url, token, body string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
+	var payload any
 	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
+		payload = body
 	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
+	r, err := stacktest.Call(http.DefaultClient, "", method, url, token, payload)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return r.Status, r.Raw
 }
 
 func waitFor(t *testing.T, url, token, want string) {

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
@@ -28,19 +27,15 @@ func TestRateLimits(t *testing.T) {
 	srv := httptest.NewServer(api.Handler())
 	defer srv.Close()
 	do := func(method, path, token, body string) int {
-		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		var payload any
 		if body != "" {
-			req.Header.Set("Content-Type", "application/json")
+			payload = body
 		}
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := http.DefaultClient.Do(req)
+		r, err := stacktest.Call(http.DefaultClient, srv.URL, method, path, token, payload)
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
-		return resp.StatusCode
+		return r.Status
 	}
 	for i, want := range []int{400, 400, 400, 429, 429} {
 		if got := do("POST", "/v1/referrals", "", "{"); got != want {

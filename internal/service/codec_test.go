@@ -3,7 +3,6 @@ package service_test
 import (
 	"bytes"
 	"context"
-	"io"
 	"log/slog"
 	"net/http"
 	"testing"
@@ -119,18 +118,11 @@ func TestPayloadsAreEncryptedInTemporal(t *testing.T) {
 		t.Fatal(err)
 	}
 	codecPost := func(token string) (int, []byte) {
-		req, _ := http.NewRequest("POST", s.API.URL+"/codec/decode", bytes.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := http.DefaultClient.Do(req)
+		r, err := stacktest.Call(http.DefaultClient, s.API.URL, "POST", "/codec/decode", token, string(body))
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, b
+		return r.Status, []byte(r.Raw)
 	}
 	for name, token := range map[string]string{"no token": "", "trainee": traineeToken, "unknown": "not-a-token-0123456789abcdef0123"} {
 		if status, b := codecPost(token); status != http.StatusUnauthorized || bytes.Contains(b, []byte(id)) {

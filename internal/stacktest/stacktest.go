@@ -201,9 +201,20 @@ func (r Response) ErrorField(name string) string {
 }
 
 // Do calls the API with an optional bearer token and JSON body (a string is
-// sent as is).
+// sent as is), failing the test if the request cannot be made.
 func (s *Stack) Do(method, path, token string, body any, headers ...string) Response {
 	s.t.Helper()
+	r, err := Call(http.DefaultClient, s.API.URL, method, path, token, body, headers...)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return r
+}
+
+// Call makes one API request and reads its answer; headers are name, value
+// pairs. Unlike Do it returns transport errors, for tests that expect them
+// (a server restarting) or call from several goroutines.
+func Call(hc *http.Client, base, method, path, token string, body any, headers ...string) (Response, error) {
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -212,13 +223,13 @@ func (s *Stack) Do(method, path, token string, body any, headers ...string) Resp
 	default:
 		j, err := json.Marshal(b)
 		if err != nil {
-			s.t.Fatal(err)
+			return Response{}, err
 		}
 		rd = bytes.NewReader(j)
 	}
-	req, err := http.NewRequest(method, s.API.URL+path, rd)
+	req, err := http.NewRequest(method, base+path, rd)
 	if err != nil {
-		s.t.Fatal(err)
+		return Response{}, err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -229,15 +240,18 @@ func (s *Stack) Do(method, path, token string, body any, headers ...string) Resp
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
-		s.t.Fatal(err)
+		return Response{}, err
 	}
 	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return Response{}, err
+	}
 	r := Response{Status: resp.StatusCode, Header: resp.Header, Raw: string(raw)}
 	_ = json.Unmarshal(raw, &r.Body)
-	return r
+	return r, nil
 }
 
 // WaitStatus polls a referral (as the operator) until it reaches want, and
