@@ -40,9 +40,17 @@ type Server struct {
 	// public like /healthz unless MetricsToken (WMTNA_METRICS_TOKEN) is set.
 	Metrics      *Metrics
 	MetricsToken string
+	// Postman, when set, starts delivery of messages the API writes to the
+	// outbox itself (sign-in links); the worker's sweep is the backstop.
+	Postman Postman
 
 	limitsOnce             sync.Once
 	submitLimit, authLimit *perClient
+}
+
+// Postman starts the delivery of outbox messages not yet on their way.
+type Postman interface {
+	Dispatch(ctx context.Context) error
 }
 
 // Handler returns the API's routes, built from the access table (routes).
