@@ -48,6 +48,7 @@ var routes = []route{
 	{"GET", "/v1/offers", roles(therapist), "list-offers", func(s *Server) http.HandlerFunc { return s.listOffers }},
 	{"POST", "/v1/offers/{id}/accept", roles(therapist), "accept", func(s *Server) http.HandlerFunc { return s.answerOffer(workflows.UpdateAcceptOffer) }},
 	{"POST", "/v1/offers/{id}/decline", roles(therapist), "decline", func(s *Server) http.HandlerFunc { return s.answerOffer(workflows.UpdateDeclineOffer) }},
+	{"GET", "/v1/waitlist", roles(committee, operator), "", func(s *Server) http.HandlerFunc { return s.waitlist }},
 	{"GET", "/v1/therapists", roles(committee, operator), "", func(s *Server) http.HandlerFunc { return s.listTherapists }},
 	{"POST", "/v1/therapists", roles(operator), "", func(s *Server) http.HandlerFunc { return s.createTherapist }},
 	{"PATCH", "/v1/therapists/{id}", roles(operator), "", func(s *Server) http.HandlerFunc { return s.updateTherapist }},

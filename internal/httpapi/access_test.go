@@ -52,6 +52,7 @@ func matrix(a, offer, t1 string) map[string]struct {
 		"POST /v1/offers/{id}/accept":        {"/v1/offers/" + offer + "/accept", offeredTo},
 		"POST /v1/offers/{id}/decline":       {"/v1/offers/" + offer + "/decline", offeredTo},
 		"GET /v1/therapists":                 {"/v1/therapists", anyones},
+		"GET /v1/waitlist":                   {"/v1/waitlist", anyones},
 		"POST /v1/therapists":                {"/v1/therapists", anyones},
 		"PATCH /v1/therapists/{id}":          {"/v1/therapists/" + t1, anyones},
 		"POST /v1/committee-members":         {"/v1/committee-members", anyones},

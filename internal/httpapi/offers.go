@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/wmtna/referrals/internal/postgres"
 	"github.com/wmtna/referrals/internal/referral"
 	"github.com/wmtna/referrals/workflows"
 )
@@ -24,11 +25,21 @@ type offerView struct {
 }
 
 // listOffers shows a therapist their open offers with what they need to
-// decide (programme, preferences) and nothing personal.
+// decide (programme, preferences) and nothing personal; with
+// ?state=accepted, the referrals they have accepted (their clients).
 func (s *Server) listOffers(w http.ResponseWriter, r *http.Request) {
 	p, _ := principal(r)
 	ctx := r.Context()
-	offers, err := s.DB.OpenOffers(ctx, p.Subject)
+	state := r.URL.Query().Get("state")
+	switch state {
+	case "":
+		state = referral.OfferOpen
+	case referral.OfferOpen, referral.OfferAccepted:
+	default:
+		writeError(w, &apiError{Status: http.StatusBadRequest, Code: "invalid_parameter", Field: "state", Message: `state must be "open" (the default) or "accepted"`})
+		return
+	}
+	offers, err := s.DB.TherapistOffers(ctx, p.Subject, state)
 	if err != nil {
 		s.storeError(w, r, err)
 		return
@@ -102,4 +113,19 @@ func (s *Server) answerOffer(name string) http.HandlerFunc {
 		}
 		s.update(w, r, o.ReferralID, name, workflows.OfferAnswer{OfferID: o.ID, Actor: actor, NoteID: noteID, ReasonCode: q.ReasonCode})
 	}
+}
+
+// waitlist shows the committee who is waiting for a place, longest first,
+// with when each was approved: the order places are offered in. IDs and
+// programme only; a referral's details are a click away for those entitled.
+func (s *Server) waitlist(w http.ResponseWriter, r *http.Request) {
+	list, err := s.DB.Waitlist(r.Context(), 500)
+	if err != nil {
+		s.storeError(w, r, err)
+		return
+	}
+	if list == nil {
+		list = []postgres.WaitingReferral{}
+	}
+	writeJSON(w, http.StatusOK, map[string][]postgres.WaitingReferral{"waitlist": list})
 }

@@ -44,70 +44,93 @@ var (
 	orgCodePattern   = regexp.MustCompile(`^[A-Z0-9]{3,6}$`)
 )
 
-// validate checks the shape of a submission. Whether the trainee is
-// eligible is not its business: that is decided by the workflow, with a
-// reason the trainee is told.
+// validate checks the shape of a submission and returns the first problem.
+// Whether the trainee is eligible is not its business: that is decided by
+// the workflow, with a reason the trainee is told.
 func (q submissionRequest) validate(now time.Time) (referral.Submission, *apiError) {
+	s, problems := q.check(now)
+	if len(problems) > 0 {
+		return s, problems[0]
+	}
+	return s, nil
+}
+
+// check returns every problem with a submission, in the form's order, so
+// the referral page can show each beside its field.
+func (q submissionRequest) check(now time.Time) (referral.Submission, []*apiError) {
 	var s referral.Submission
-	required := []struct {
-		name string
-		v    *string
-		max  int
-	}{{"name", q.Name, 200}, {"email", q.Email, 254}, {"programme", q.Programme, 40}, {"employer", q.Employer, 6},
-		{"training_start", q.TrainingStart, 7}, {"concerns", q.Concerns, 5000}}
-	for _, f := range required {
-		if f.v == nil || strings.TrimSpace(*f.v) == "" {
-			return s, badField(f.name, "%s is required", f.name)
+	var problems []*apiError
+	bad := func(field, format string, args ...any) { problems = append(problems, badField(field, format, args...)) }
+	given := func(name string, v *string, max int) (string, bool) {
+		switch {
+		case v == nil || strings.TrimSpace(*v) == "":
+			bad(name, "%s is required", name)
+		case utf8.RuneCountInString(*v) > max:
+			bad(name, "%s must be at most %d characters", name, max)
+		default:
+			return strings.TrimSpace(*v), true
 		}
-		if utf8.RuneCountInString(*f.v) > f.max {
-			return s, badField(f.name, "%s must be at most %d characters", f.name, f.max)
+		return "", false
+	}
+	s.Name, _ = given("name", q.Name, 200)
+	if email, ok := given("email", q.Email, 254); ok {
+		addr, err := mail.ParseAddress(email)
+		if err != nil || addr.Address != email || addr.Name != "" {
+			bad("email", "email must be a plain email address such as name@nhs.net")
+		} else {
+			s.Email = addr.Address
 		}
 	}
-	s.Name, s.Concerns = strings.TrimSpace(*q.Name), strings.TrimSpace(*q.Concerns)
-	addr, err := mail.ParseAddress(*q.Email)
-	if err != nil || addr.Address != strings.TrimSpace(*q.Email) || addr.Name != "" {
-		return s, badField("email", "email must be a plain email address such as name@nhs.net")
+	if programme, ok := given("programme", q.Programme, 40); ok {
+		if !programmePattern.MatchString(programme) {
+			bad("programme", "programme must be a programme code such as clinical; the network's programmes are %s", strings.Join(referral.Programmes, ", "))
+		} else {
+			s.Programme = programme
+		}
 	}
-	s.Email = addr.Address
-	if !programmePattern.MatchString(*q.Programme) {
-		return s, badField("programme", "programme must be a programme code such as clinical; the network's programmes are %s", strings.Join(referral.Programmes, ", "))
+	if employer, ok := given("employer", q.Employer, 6); ok {
+		s.Employer = strings.ToUpper(employer)
+		if !orgCodePattern.MatchString(s.Employer) {
+			bad("employer", "employer must be the NHS ODS code of your organisation, such as RXT")
+		}
 	}
-	s.Programme = *q.Programme
-	s.Employer = strings.ToUpper(strings.TrimSpace(*q.Employer))
-	if !orgCodePattern.MatchString(s.Employer) {
-		return s, badField("employer", "employer must be the NHS ODS code of your organisation, such as RXT")
+	startOK := false
+	if month, ok := given("training_start", q.TrainingStart, 7); ok {
+		start, err := referral.ParseMonth(month)
+		today := referral.DateOf(now)
+		switch {
+		case err != nil:
+			bad("training_start", "training_start must be a month of the form YYYY-MM")
+		case start.Year < 2000 || today.AddMonths(12).Before(start):
+			bad("training_start", "training_start must be between 2000 and a year from now")
+		default:
+			s.TrainingStart, startOK = start, true
+		}
 	}
-	start, err := referral.ParseMonth(*q.TrainingStart)
-	if err != nil {
-		return s, badField("training_start", "training_start must be a month of the form YYYY-MM")
-	}
-	today := referral.DateOf(now)
-	if start.Year < 2000 || today.AddMonths(12).Before(start) {
-		return s, badField("training_start", "training_start must be between 2000 and a year from now")
-	}
-	s.TrainingStart = start
 	if q.ExpectedQualification != nil && *q.ExpectedQualification != "" {
 		eq, err := referral.ParseDate(*q.ExpectedQualification)
-		if err != nil {
-			return s, badField("expected_qualification", "expected_qualification must be a real date of the form YYYY-MM-DD")
+		switch {
+		case err != nil:
+			bad("expected_qualification", "expected_qualification must be a real date of the form YYYY-MM-DD")
+		case startOK && !s.TrainingStart.Before(eq):
+			bad("expected_qualification", "expected_qualification must be after training_start")
+		default:
+			s.ExpectedQualification = &eq
 		}
-		if !start.Before(eq) {
-			return s, badField("expected_qualification", "expected_qualification must be after training_start")
-		}
-		s.ExpectedQualification = &eq
 	}
+	s.Concerns, _ = given("concerns", q.Concerns, 5000)
 	if q.Preferences != nil {
 		s.Preferences = *q.Preferences
 		s.Preferences.Location = strings.TrimSpace(s.Preferences.Location)
 		if utf8.RuneCountInString(s.Preferences.Location) > 100 {
-			return s, badField("preferences.location", "preferences.location must be at most 100 characters")
+			bad("preferences.location", "preferences.location must be at most 100 characters")
 		}
 	}
 	s.AtRisk = q.AtRisk != nil && *q.AtRisk
 	if q.Consent == nil || !*q.Consent {
-		return s, badField("consent", "consent must be true: we need your consent to store and share your referral with the committee and a therapist")
+		bad("consent", "consent must be true: we need your consent to store and share your referral with the committee and a therapist")
 	}
-	return s, nil
+	return s, problems
 }
 
 type submitResponse struct {

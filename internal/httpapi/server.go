@@ -43,6 +43,12 @@ type Server struct {
 	// Postman, when set, starts delivery of messages the API writes to the
 	// outbox itself (sign-in links); the worker's sweep is the backstop.
 	Postman Postman
+	// PublicURL is where people reach the service: the base of the links
+	// in sign-in emails.
+	PublicURL string
+
+	handlerOnce sync.Once
+	handler     http.Handler
 
 	limitsOnce             sync.Once
 	submitLimit, authLimit *perClient
@@ -53,8 +59,14 @@ type Postman interface {
 	Dispatch(ctx context.Context) error
 }
 
-// Handler returns the API's routes, built from the access table (routes).
+// Handler returns the API's routes, built from the access table (routes),
+// and the web pages. It is built once: the pages call the API through it.
 func (s *Server) Handler() http.Handler {
+	s.handlerOnce.Do(func() { s.handler = s.routes() })
+	return s.handler
+}
+
+func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
 	if s.Metrics != nil {
 		r.Use(s.Metrics.instrument)
@@ -73,7 +85,14 @@ func (s *Server) Handler() http.Handler {
 			r.With(s.audited(rt), allow(rt)).Method(rt.Method, strings.TrimPrefix(rt.Pattern, "/v1"), rt.Handler(s))
 		}
 	})
-	r.NotFound(func(w http.ResponseWriter, _ *http.Request) { writeError(w, errNotFound) })
+	r.Group(s.pageRoutes)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/v1/") || !strings.Contains(r.Header.Get("Accept"), "text/html") {
+			writeError(w, errNotFound)
+			return
+		}
+		pageHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.pageError(w, r, errNotFound) })).ServeHTTP(w, r)
+	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, &apiError{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Message: "this method is not allowed here"})
 	})

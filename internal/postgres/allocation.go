@@ -353,9 +353,15 @@ func (db *DB) Offer(ctx context.Context, offerID string) (referral.Offer, error)
 
 // OpenOffers lists a therapist's open offers, oldest first.
 func (db *DB) OpenOffers(ctx context.Context, therapistID string) ([]referral.Offer, error) {
-	rows, err := db.pool.Query(ctx, `SELECT `+offerColumns+` FROM offers WHERE therapist_id = $1 AND state = 'open' ORDER BY created_at`, therapistID)
+	return db.TherapistOffers(ctx, therapistID, referral.OfferOpen)
+}
+
+// TherapistOffers lists a therapist's offers in one state (open offers, or
+// accepted ones: their current clients), oldest first.
+func (db *DB) TherapistOffers(ctx context.Context, therapistID, state string) ([]referral.Offer, error) {
+	rows, err := db.pool.Query(ctx, `SELECT `+offerColumns+` FROM offers WHERE therapist_id = $1 AND state = $2 ORDER BY created_at`, therapistID, state)
 	if err != nil {
-		return nil, fmt.Errorf("open offers of %s: %w", therapistID, err)
+		return nil, fmt.Errorf("%s offers of %s: %w", state, therapistID, err)
 	}
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (referral.Offer, error) { return scanOffer(row) })
 }

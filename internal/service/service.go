@@ -53,6 +53,7 @@ func NewAPI(db *postgres.DB, c client.Client, cfg config.Config, logger *slog.Lo
 		Announcer:      &announce.Announcer{DB: db, Temporal: c, Logger: logger},
 		Timings:        cfg.Timings,
 		TraineeLinkTTL: cfg.TraineeLinkTTL,
+		PublicURL:      cfg.PublicURL,
 		Logger:         logger,
 	}
 }

@@ -109,7 +109,7 @@ func Start(t testing.TB, timings workflows.Timings) *Stack {
 	srv.SubmitsPerMinute, srv.AuthFailuresPerMinute = 100_000, 100_000
 	api := httptest.NewServer(withCodec(srv.Handler(), keys, db))
 	t.Cleanup(api.Close)
-	cfg.PublicURL = api.URL
+	cfg.PublicURL, srv.PublicURL = api.URL, api.URL
 	s := &Stack{t: t, DB: db, Temporal: ts, Client: c, Config: cfg, API: api, Logs: logs, PayloadKeys: keys, Metrics: reg}
 	s.StartWorker()
 	t.Cleanup(s.StopWorker)

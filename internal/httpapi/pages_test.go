@@ -1,0 +1,259 @@
+//go:build !fuzzing
+
+package httpapi_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/wmtna/referrals/internal/stacktest"
+	"github.com/wmtna/referrals/workflows"
+)
+
+// browser is a cookie-keeping HTTP client that does not follow redirects,
+// so a test sees each step of a page flow.
+type browser struct {
+	t    *testing.T
+	base string
+	hc   *http.Client
+}
+
+var testLogs interface{ String() string }
+
+func newBrowser(t *testing.T, base string) *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{t: t, base: base, hc: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+type page struct {
+	Status   int
+	Location string
+	Body     string
+	Header   http.Header
+}
+
+func (b *browser) do(method, path string, form url.Values, headers ...string) page {
+	b.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, b.base+path, body)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	req.Header.Set("Accept", "text/html")
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := b.hc.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return page{Status: resp.StatusCode, Location: resp.Header.Get("Location"), Body: string(raw), Header: resp.Header}
+}
+
+func (b *browser) get(path string) page                   { b.t.Helper(); return b.do("GET", path, nil) }
+func (b *browser) post(path string, form url.Values) page { b.t.Helper(); return b.do("POST", path, form) }
+
+var csrfPattern = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// csrf returns the CSRF token of the first form on the page.
+func (p page) csrf(t *testing.T) string {
+	t.Helper()
+	m := csrfPattern.FindStringSubmatch(p.Body)
+	if m == nil {
+		t.Fatalf("no CSRF token on the page:\n%s", p.Body)
+	}
+	return m[1]
+}
+
+func (p page) want(t *testing.T, status int, contains ...string) {
+	t.Helper()
+	if p.Status != status {
+		if testLogs != nil {
+			t.Log(testLogs.String())
+		}
+		t.Fatalf("status %d, want %d; body:\n%s", p.Status, status, p.Body)
+	}
+	for _, c := range contains {
+		if !strings.Contains(p.Body, c) {
+			t.Fatalf("page does not contain %q:\n%s", c, p.Body)
+		}
+	}
+}
+
+// lastSignInLink reads the newest sign-in link written for an address: what
+// the email carries.
+func lastSignInLink(t *testing.T, s *stacktest.Stack, email string) string {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), s.Config.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var body string
+	err = conn.QueryRow(context.Background(), `SELECT body FROM outbox WHERE recipient = $1 AND kind LIKE 'sign-in.%' ORDER BY id DESC LIMIT 1`, email).Scan(&body)
+	if err != nil {
+		t.Fatalf("no sign-in email to %s: %v", email, err)
+	}
+	m := regexp.MustCompile(`/sign-in/[A-Za-z0-9_-]+`).FindString(body)
+	if m == "" {
+		t.Fatalf("no link in the sign-in email: %s", body)
+	}
+	return m
+}
+
+func referForm(email string) url.Values {
+	return url.Values{
+		"key": {"form-key-" + email}, "name": {"Alex Trainee"}, "email": {email}, "programme": {"clinical"}, "employer": {"RXT"},
+		"training_start": {time.Now().AddDate(-1, 0, 0).Format("2006-01")}, "concerns": {"secret-health-detail-" + email},
+		"at_risk": {"no"}, "consent": {"yes"}, "location": {"Birmingham"},
+	}
+}
+
+// TestPagesJourney walks the whole journey through the pages, as a browser
+// without JavaScript would: a trainee refers themselves, a committee member
+// signs in by emailed link and approves, a therapist signs in and accepts,
+// and the trainee sees "Matched".
+func TestPagesJourney(t *testing.T) {
+	s := stacktest.Start(t, workflows.Timings{ReviewReminder: time.Hour, OfferTTL: time.Hour, WaitlistRecheck: time.Hour})
+	admin := stacktest.AdminToken
+	testLogs = s.Logs
+	s.Do("POST", "/v1/committee-members", admin, map[string]any{"name": "Chair", "email": "chair@example.org", "role": "chair"})
+	s.Do("POST", "/v1/therapists", admin, map[string]any{"name": "Dr Free", "email": "free@example.org", "hcpc_number": "PYL7", "capacity": 1})
+
+	trainee := newBrowser(t, s.API.URL)
+	trainee.get("/").want(t, 200, "Refer yourself", "3 months before you are due to qualify", "cannot promise you a therapist", "116 123")
+	form := trainee.get("/refer")
+	form.want(t, 200, `<label for="name">`, `<label for="concerns">`, "Are you currently at risk", "Birmingham and Solihull")
+	if csp := form.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "form-action 'self'") || strings.Contains(csp, "script-src") {
+		t.Errorf("page CSP = %q", csp)
+	}
+
+	// Every problem beside its field, and what was typed kept.
+	bad := referForm("not-an-address")
+	bad.Del("concerns")
+	bad.Del("at_risk")
+	bad.Del("consent")
+	trainee.post("/refer", bad).want(t, 422, "There is a problem", `href="#email"`, `href="#concerns"`, `href="#at_risk"`, `href="#consent"`,
+		`id="email-error"`, `value="not-an-address"`, `value="Alex Trainee"`, `value="Birmingham"`)
+
+	// A good referral signs the trainee in and sends a private link.
+	done := trainee.post("/refer", referForm("alex@nhs.net"))
+	if done.Status != http.StatusSeeOther || done.Location != "/my-referral?welcome=1" {
+		t.Fatalf("refer: %d %q\n%s", done.Status, done.Location, done.Body)
+	}
+	cookie := done.Header.Get("Set-Cookie")
+	for _, attr := range []string{"HttpOnly", "SameSite=Lax", "Path=/"} {
+		if !strings.Contains(cookie, attr) {
+			t.Errorf("session cookie %q lacks %s", cookie, attr)
+		}
+	}
+	trainee.get("/my-referral?welcome=1").want(t, 200, "your referral is in", "Withdraw my referral")
+	if link := lastSignInLink(t, s, "alex@nhs.net"); link == "" {
+		t.Fatal("no private link emailed")
+	}
+
+	// The committee member signs in by emailed link; the link works once.
+	committee := newBrowser(t, s.API.URL)
+	committee.get("/committee").want(t, 303)
+	committee.post("/sign-in", url.Values{"email": {"Chair@Example.org"}}).want(t, 200, "Check your email")
+	link := lastSignInLink(t, s, "Chair@Example.org")
+	committee.get(link).want(t, 200, "Continue")
+	if p := committee.post(link, url.Values{}); p.Status != 303 || p.Location != "/committee" {
+		t.Fatalf("sign in: %d %q", p.Status, p.Location)
+	}
+	newBrowser(t, s.API.URL).post(link, url.Values{}).want(t, http.StatusGone, "expired or has already been used")
+
+	var id string
+	deadline := time.Now().Add(20 * time.Second)
+	for id == "" {
+		dash := committee.get("/committee")
+		dash.want(t, 200, "Waiting for review", "Therapist register", "Dr Free")
+		if m := regexp.MustCompile(`/committee/referrals/([0-9a-f-]{36})`).FindStringSubmatch(dash.Body); m != nil {
+			id = m[1]
+		} else if time.Now().After(deadline) {
+			t.Fatalf("the referral never reached the committee page:\n%s", dash.Body)
+		} else {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	review := committee.get("/committee/referrals/" + id)
+	review.want(t, 200, "Alex Trainee", "secret-health-detail-alex@nhs.net", "Approve", "Decline")
+	// A form without its CSRF token, and one posted from another site, are refused.
+	committee.post("/committee/referrals/"+id+"/review", url.Values{"decision": {"approve"}}).want(t, 403)
+	committee.do("POST", "/committee/referrals/"+id+"/review", url.Values{"decision": {"approve"}, "csrf": {review.csrf(t)}},
+		"Sec-Fetch-Site", "cross-site").want(t, 403)
+	// Declining needs a reason, shown beside its field.
+	committee.post("/committee/referrals/"+id+"/review", url.Values{"decision": {"decline"}, "csrf": {review.csrf(t)}, "key": {"k1"}}).
+		want(t, 422, `href="#reason"`, "A reason is required to decline")
+	approved := committee.post("/committee/referrals/"+id+"/review", url.Values{"decision": {"approve"}, "csrf": {review.csrf(t)}, "key": {"k2"}})
+	if approved.Status != 303 {
+		t.Fatalf("approve: %d\n%s", approved.Status, approved.Body)
+	}
+	committee.get(approved.Location).want(t, 200, "Referral approved.")
+
+	// The therapist signs in and accepts; before accepting they see no name.
+	therapist := newBrowser(t, s.API.URL)
+	therapist.post("/sign-in", url.Values{"email": {"free@example.org"}}).want(t, 200)
+	if p := therapist.post(lastSignInLink(t, s, "free@example.org"), url.Values{}); p.Location != "/therapist" {
+		t.Fatalf("therapist sign in went to %q", p.Location)
+	}
+	offers := therapist.get("/therapist")
+	offers.want(t, 200, "Offers waiting for your answer (1)", "Accept")
+	if strings.Contains(offers.Body, "Alex Trainee") {
+		t.Error("the therapist sees the trainee's name before accepting")
+	}
+	offerID := regexp.MustCompile(`/therapist/offers/([0-9a-f-]{36})/accept`).FindStringSubmatch(offers.Body)[1]
+	accepted := therapist.post("/therapist/offers/"+offerID+"/accept", url.Values{"csrf": {offers.csrf(t)}})
+	if accepted.Status != 303 {
+		t.Fatalf("accept: %d\n%s", accepted.Status, accepted.Body)
+	}
+	therapist.get(accepted.Location).want(t, 200, "you have accepted", "Your current clients (1)", "Alex Trainee")
+
+	trainee.get("/my-referral").want(t, 200, "Matched: a therapist has accepted your referral")
+
+	// Signing out ends the session on the server too.
+	home := trainee.get("/my-referral")
+	trainee.post("/sign-out", url.Values{"csrf": {home.csrf(t)}}).want(t, 303)
+	trainee.get("/my-referral").want(t, 303)
+
+	// No health detail in the logs.
+	if strings.Contains(s.Logs.String(), "secret-health-detail") {
+		t.Error("the logs hold a trainee's concerns")
+	}
+}
+
+// TestSignInDoesNotRevealAccounts answers the same for a known and an
+// unknown address.
+func TestSignInDoesNotRevealAccounts(t *testing.T) {
+	s := stacktest.Start(t, workflows.Timings{ReviewReminder: time.Hour, OfferTTL: time.Hour, WaitlistRecheck: time.Hour})
+	s.Do("POST", "/v1/committee-members", stacktest.AdminToken, map[string]any{"name": "Sec", "email": "sec@example.org", "role": "secretary"})
+	b := newBrowser(t, s.API.URL)
+	known := b.post("/sign-in", url.Values{"email": {"sec@example.org"}})
+	unknown := b.post("/sign-in", url.Values{"email": {"nobody@example.org"}})
+	known.want(t, 200)
+	if known.Body != unknown.Body || known.Status != unknown.Status {
+		t.Errorf("a known and an unknown address get different answers")
+	}
+	b.post("/sign-in", url.Values{"email": {"not an address"}}).want(t, 422, `id="email-error"`)
+	b.get("/sign-in/not-a-real-link").want(t, 200, "Continue") // spends nothing
+	b.post("/sign-in/not-a-real-link", url.Values{}).want(t, http.StatusGone)
+	b.get("/committee/referrals/00000000-0000-4000-8000-000000000000").want(t, 303)
+	b.get("/no-such-page").want(t, 404, "Page not found")
+}
