@@ -96,7 +96,7 @@ func (a *Activities) RecordTransition(ctx context.Context, t referral.Transition
 func (a *Activities) RemindCommittee(ctx context.Context, in workflows.ReminderInput) error {
 	msgs, err := a.committeeMessages(ctx, in.ReferralID, "reminder", in.N,
 		"Reminder: a referral is waiting for review",
-		"A referral has been waiting for the committee's review. Please approve or decline it:\n\n"+a.link("/v1/referrals/"+in.ReferralID))
+		"A referral has been waiting for the committee's review. Please approve or decline it:\n\n"+a.link("/committee/referrals/"+in.ReferralID))
 	if err != nil {
 		return err
 	}

@@ -23,7 +23,8 @@ func (a *Activities) messagesFor(ctx context.Context, t referral.Transition) ([]
 	if err != nil {
 		return nil, err
 	}
-	followLink := a.link("/v1/referrals/" + t.ReferralID)
+	// Links go to the pages; whoever follows one signs in by email first.
+	followLink, reviewLink := a.link("/my-referral"), a.link("/committee/referrals/"+t.ReferralID)
 	trainee := func(subject, body string) postgres.Message {
 		return postgres.Message{
 			Key:       fmt.Sprintf("%s/%d/trainee", t.ReferralID, t.Seq),
@@ -48,7 +49,7 @@ func (a *Activities) messagesFor(ctx context.Context, t referral.Transition) ([]
 	switch t.To {
 	case referral.StatusAwaitingReview:
 		msgs, err := a.committeeMessages(ctx, t.ReferralID, "review", t.Seq, "A referral is waiting for review",
-			"A new self-referral has passed the eligibility check and is waiting for the committee's review:\n\n"+followLink)
+			"A new self-referral has passed the eligibility check and is waiting for the committee's review:\n\n"+reviewLink)
 		if err != nil {
 			return nil, err
 		}
@@ -56,7 +57,7 @@ func (a *Activities) messagesFor(ctx context.Context, t referral.Transition) ([]
 			// Same-day attention: a separate message that says no more
 			// than that, so it is safe in any inbox.
 			urgent, err := a.committeeMessages(ctx, t.ReferralID, "urgent", t.Seq, "Same-day attention: a referral is flagged",
-				"A new self-referral is flagged for same-day attention by the committee. Please look at it today:\n\n"+followLink)
+				"A new self-referral is flagged for same-day attention by the committee. Please look at it today:\n\n"+reviewLink)
 			if err != nil {
 				return nil, err
 			}
@@ -80,10 +81,10 @@ func (a *Activities) messagesFor(ctx context.Context, t referral.Transition) ([]
 				"We will offer you the first suitable place that frees up, but we cannot promise a date.\n\n"+signposting)}, nil
 	case referral.StatusOffered:
 		return therapist("A referral is offered to you",
-			"A trainee's referral has been offered to you. Please accept or decline it:\n\n"+a.link("/v1/offers"))
+			"A trainee's referral has been offered to you. Please accept or decline it:\n\n"+a.link("/therapist"))
 	case referral.StatusMatched:
 		msgs, err := therapist("You have accepted a referral",
-			"Thank you for accepting. The referral's details are available to you now:\n\n"+followLink)
+			"Thank you for accepting. The referral's details are available to you now:\n\n"+a.link("/therapist"))
 		if err != nil {
 			return nil, err
 		}

@@ -16,7 +16,7 @@ func (a *Activities) AskCheckIn(ctx context.Context, in workflows.CheckInInput) 
 	if err != nil {
 		return refusal(err)
 	}
-	answer := a.link("/v1/referrals/" + in.ReferralID + "/check-in")
+	answer := a.link("/my-referral/check-in")
 	msg := postgres.Message{
 		Key:       fmt.Sprintf("%s/check-in/%d", in.ReferralID, in.N),
 		Recipient: r.Email, Kind: "trainee.check_in",

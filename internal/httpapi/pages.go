@@ -15,6 +15,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 	_ "time/tzdata" // pages show times in Europe/London on any machine
@@ -143,6 +144,8 @@ func (s *Server) pageRoutes(r chi.Router) {
 	r.With(s.signedIn(referral.RoleTrainee)).Get("/my-referral", s.myReferralPage)
 	r.With(s.signedIn(referral.RoleTrainee)).Get("/my-referral/withdraw", s.withdrawPage)
 	r.With(s.signedIn(referral.RoleTrainee)).Post("/my-referral/withdraw", s.withdrawSubmit)
+	r.With(s.signedIn(referral.RoleTrainee)).Get("/my-referral/check-in", s.checkInPage)
+	r.With(s.signedIn(referral.RoleTrainee)).Post("/my-referral/check-in", s.checkInSubmit)
 	r.With(s.signedIn(referral.RoleCommittee)).Get("/committee", s.committeePage)
 	r.With(s.signedIn(referral.RoleCommittee)).Get("/committee/referrals/{id}", s.committeeReferralPage)
 	r.With(s.signedIn(referral.RoleCommittee)).Post("/committee/referrals/{id}/review", s.reviewSubmit)
@@ -217,7 +220,7 @@ func (s *Server) signedIn(roles ...referral.Role) func(http.Handler) http.Handle
 			sess, ok := currentSession(r)
 			if !ok {
 				if r.Method == http.MethodGet {
-					http.Redirect(w, r, "/sign-in?next="+r.URL.Path, http.StatusSeeOther)
+					http.Redirect(w, r, "/sign-in?next="+url.QueryEscape(r.URL.Path), http.StatusSeeOther)
 					return
 				}
 				s.pageError(w, r, &apiError{Status: http.StatusUnauthorized, Code: "unauthenticated", Message: "Your session has ended. Please sign in again."})

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/mail"
+	"net/url"
 	"strings"
 	"time"
 
@@ -27,7 +28,28 @@ const (
 
 type signInForm struct {
 	Email string
+	Next  string
 	Sent  bool
+}
+
+// nextFor returns where to go after signing in: next, if it is a page of
+// p's own area (so a link cannot send anyone off-site), else p's home.
+func nextFor(p referral.Principal, next string) string {
+	home := session{Principal: p}.Home()
+	if next == home || strings.HasPrefix(next, home+"/") {
+		if u, err := url.Parse(next); err == nil && u.Host == "" && u.Scheme == "" && !strings.Contains(next, "//") && !strings.Contains(next, `\`) {
+			return next
+		}
+	}
+	return home
+}
+
+// cleanNext keeps a next path only if it is a plain path on this site.
+func cleanNext(next string) string {
+	if len(next) > 200 || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, `\?#`) {
+		return ""
+	}
+	return next
 }
 
 func (s *Server) signInPage(w http.ResponseWriter, r *http.Request) {
@@ -35,7 +57,7 @@ func (s *Server) signInPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, sess.Home(), http.StatusSeeOther)
 		return
 	}
-	s.render(w, r, http.StatusOK, "sign-in", page{Title: "Sign in", Data: signInForm{}})
+	s.render(w, r, http.StatusOK, "sign-in", page{Title: "Sign in", Data: signInForm{Next: cleanNext(r.URL.Query().Get("next"))}})
 }
 
 // signInRequest emails a sign-in link to each account with the address,
@@ -47,9 +69,9 @@ func (s *Server) signInRequest(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, &apiError{Status: http.StatusBadRequest, Code: "malformed_form", Message: "The form could not be read."})
 		return
 	}
-	email := strings.TrimSpace(r.PostForm.Get("email"))
+	email, next := strings.TrimSpace(r.PostForm.Get("email")), cleanNext(r.PostForm.Get("next"))
 	if addr, err := mail.ParseAddress(email); err != nil || addr.Address != email || len(email) > 254 {
-		s.render(w, r, http.StatusUnprocessableEntity, "sign-in", page{Title: "Error: Sign in", Data: signInForm{Email: email},
+		s.render(w, r, http.StatusUnprocessableEntity, "sign-in", page{Title: "Error: Sign in", Data: signInForm{Email: email, Next: next},
 			Errors: []*apiError{badField("email", "Enter your email address, such as name@nhs.net")}})
 		return
 	}
@@ -65,7 +87,7 @@ func (s *Server) signInRequest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, p := range who {
-		if err := s.emailSignInLink(ctx, p, email, signInLinkTTL, "Your sign-in link"); err != nil {
+		if err := s.emailSignInLink(ctx, p, email, signInLinkTTL, next, "Your sign-in link"); err != nil {
 			s.Logger.ErrorContext(ctx, "email sign-in link", "role", p.Role, "err", err)
 			s.pageError(w, r, errUnavailable)
 			return
@@ -77,7 +99,11 @@ func (s *Server) signInRequest(w http.ResponseWriter, r *http.Request) {
 
 // emailSignInLink makes a one-time link for p and writes the email that
 // carries it; the postman delivers it.
-func (s *Server) emailSignInLink(ctx context.Context, p referral.Principal, email string, ttl time.Duration, subject string) error {
+func (s *Server) emailSignInLink(ctx context.Context, p referral.Principal, email string, ttl time.Duration, next, subject string) error {
+	query, home := "", (session{Principal: p}).Home()
+	if next = nextFor(p, next); next != home {
+		query = "?next=" + url.QueryEscape(next)
+	}
 	referralID := ""
 	if p.Role == referral.RoleTrainee {
 		referralID = p.Subject
@@ -88,7 +114,7 @@ func (s *Server) emailSignInLink(ctx context.Context, p referral.Principal, emai
 			Key:       "sign-in/" + hex.EncodeToString(h[:12]),
 			Recipient: email, Kind: "sign-in." + string(p.Role), Subject: subject,
 			Body: "Hello,\n\nUse this link to sign in to the West Midlands Therapy Network Association's referral service. " +
-				"It works once, for " + humanDuration(ttl) + ":\n\n" + strings.TrimRight(s.PublicURL, "/") + "/sign-in/" + secret +
+				"It works once, for " + humanDuration(ttl) + ":\n\n" + strings.TrimRight(s.PublicURL, "/") + "/sign-in/" + secret + query +
 				"\n\nIf you did not ask for it, you can ignore this email.\n\nWest Midlands Therapy Network Association",
 		}
 	})
@@ -117,7 +143,11 @@ func humanDuration(d time.Duration) string {
 // signInLinkPage asks for a click before spending the link: mail scanners
 // open links in emails, and must not use them up.
 func (s *Server) signInLinkPage(w http.ResponseWriter, r *http.Request) {
-	s.render(w, r, http.StatusOK, "sign-in-link", page{Title: "Sign in", Data: chi.URLParam(r, "secret")})
+	action := "/sign-in/" + url.PathEscape(chi.URLParam(r, "secret"))
+	if next := cleanNext(r.URL.Query().Get("next")); next != "" {
+		action += "?next=" + url.QueryEscape(next)
+	}
+	s.render(w, r, http.StatusOK, "sign-in-link", page{Title: "Sign in", Data: action})
 }
 
 func (s *Server) signInWithLink(w http.ResponseWriter, r *http.Request) {
@@ -149,7 +179,7 @@ func (s *Server) signInWithLink(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.Logger.InfoContext(ctx, "signed in", "role", p.Role, "subject", p.Subject)
-	http.Redirect(w, r, session{Principal: p}.Home(), http.StatusSeeOther)
+	http.Redirect(w, r, nextFor(p, cleanNext(r.URL.Query().Get("next"))), http.StatusSeeOther)
 }
 
 func (s *Server) signOut(w http.ResponseWriter, r *http.Request) {

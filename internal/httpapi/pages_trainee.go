@@ -125,7 +125,7 @@ func (s *Server) referSubmit(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, errUnavailable)
 		return
 	}
-	if err := s.emailSignInLink(ctx, p, f.Email, traineeLinkTTL, "Your private link to follow your referral"); err != nil {
+	if err := s.emailSignInLink(ctx, p, f.Email, traineeLinkTTL, "", "Your private link to follow your referral"); err != nil {
 		s.Logger.ErrorContext(ctx, "email sign-in link", "referral_id", created.ID, "err", err)
 	}
 	http.Redirect(w, r, "/my-referral?welcome=1", http.StatusSeeOther)
@@ -174,8 +174,11 @@ func (s *Server) myReferralPage(w http.ResponseWriter, r *http.Request) {
 	}
 	slices.Reverse(v.Events) // newest first
 	notice := ""
-	if r.URL.Query().Get("withdrawn") == "1" {
+	switch {
+	case r.URL.Query().Get("withdrawn") == "1":
 		notice = "Your referral is withdrawn."
+	case r.URL.Query().Get("kept") == "1":
+		notice = "Thank you: you keep your place on the waiting list."
 	}
 	s.render(w, r, http.StatusOK, "my-referral", page{Title: "Your referral", Notice: notice, Data: myReferral{
 		Referral: v, Welcome: r.URL.Query().Get("welcome") == "1", Open: !v.Status.Terminal(),
@@ -215,4 +218,32 @@ func orUnavailable(e *apiError) *apiError {
 		return errUnavailable
 	}
 	return e
+}
+
+// checkInPage asks a waiting trainee whether they still want a place: the
+// page the check-in email links to.
+func (s *Server) checkInPage(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, http.StatusOK, "check-in", page{Title: "Do you still want a place?", Data: newFormKey()})
+}
+
+func (s *Server) checkInSubmit(w http.ResponseWriter, r *http.Request) {
+	sess, _ := currentSession(r)
+	answer := r.PostForm.Get("still_waiting")
+	if answer != "yes" && answer != "no" {
+		s.render(w, r, http.StatusUnprocessableEntity, "check-in", page{Title: "Error: Do you still want a place?", Data: newFormKey(),
+			Errors: []*apiError{badField("still_waiting", "Choose whether you still want a place")}})
+		return
+	}
+	res := s.callAPI(r, sess.token, http.MethodPost, "/v1/referrals/"+sess.Subject+"/check-in", checkInRequest{StillWaiting: new(answer == "yes")}, formKey(r))
+	switch e := res.err(); {
+	case e == nil && answer == "yes":
+		http.Redirect(w, r, "/my-referral?kept=1", http.StatusSeeOther)
+	case e == nil:
+		http.Redirect(w, r, "/my-referral?withdrawn=1", http.StatusSeeOther)
+	case e.Status == http.StatusConflict:
+		s.render(w, r, http.StatusConflict, "check-in", page{Title: "Do you still want a place?", Data: "",
+			Notice: "We are not waiting for an answer from you just now: your referral is as it was. Your referral page says where it stands."})
+	default:
+		s.pageError(w, r, e)
+	}
 }
