@@ -62,6 +62,7 @@ var pageTemplates = func() map[string]*template.Template {
 		"programme":  programmeName,
 		"codeText":   func(code string) string { return codeText[code] },
 		"free":       func(capacity, used int) int { return max(capacity-used, 0) },
+		"label":      statusLabel,
 	}
 	names, err := fs.Glob(pageFS, "pages/*.html")
 	if err != nil {
@@ -395,6 +396,15 @@ func since(t time.Time) string {
 		return fmt.Sprintf("%d minutes", int(d.Minutes()))
 	}
 	return "just now"
+}
+
+// statusLabel names a status for staff: "awaiting_review" is "Awaiting review".
+func statusLabel(s referral.Status) string {
+	l := strings.ReplaceAll(string(s), "_", " ")
+	if l == "" {
+		return l
+	}
+	return strings.ToUpper(l[:1]) + l[1:]
 }
 
 var programmeNames = map[string]string{

@@ -140,6 +140,12 @@ func formProblems(problems []*apiError) []*apiError {
 		if c.Field == "preferences.location" {
 			c.Field = "location"
 		}
+		if friendly, ok := requiredText[c.Field]; ok && strings.HasSuffix(c.Message, " is required") {
+			c.Message = friendly
+		}
+		if friendly, ok := formText[c.Field]; ok {
+			c.Message = friendly
+		}
 		for api, label := range fieldLabels {
 			c.Message = strings.ReplaceAll(c.Message, api, label)
 		}
@@ -149,6 +155,21 @@ func formProblems(problems []*apiError) []*apiError {
 		out[i] = &c
 	}
 	return out
+}
+
+// requiredText says what to do about an empty field, in the form's words.
+var requiredText = map[string]string{
+	"name":           "Enter your full name",
+	"email":          "Enter your email address",
+	"programme":      "Choose your training programme",
+	"employer":       "Choose your employer",
+	"training_start": "Enter the month your training started",
+	"concerns":       "Tell us what you would like to bring to therapy",
+}
+
+// formText replaces the API's wording where a form has a plainer one.
+var formText = map[string]string{
+	"consent": "Tick the box to agree that we store your referral and share it with the committee and a therapist: we cannot accept it otherwise",
 }
 
 var fieldLabels = map[string]string{
