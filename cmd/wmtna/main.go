@@ -4,6 +4,7 @@
 //	wmtna api       the HTTP API (production)
 //	wmtna worker    the Temporal worker (production)
 //	wmtna migrate   apply the database migrations
+//	wmtna register  register the search attributes and retention schedule on Temporal
 package main
 
 import (
@@ -26,6 +27,8 @@ Usage:
   wmtna api           run the HTTP API (DATABASE_URL, TEMPORAL_ADDRESS, ...)
   wmtna worker        run the Temporal worker (DATABASE_URL, TEMPORAL_ADDRESS, ...)
   wmtna migrate       apply database migrations to DATABASE_URL
+  wmtna register      register the search attributes and the retention schedule on the
+                      Temporal namespace (TEMPORAL_ADDRESS, ...); safe to repeat
 `
 
 func main() {
@@ -53,6 +56,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runWorker(ctx, jsonLogger(stderr))
 	case "migrate":
 		return runMigrate(ctx, jsonLogger(stderr))
+	case "register":
+		return runRegister(ctx, jsonLogger(stderr))
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -95,7 +95,7 @@ func service(t *testing.T, p *types.Project, name string) types.ServiceConfig {
 
 func TestComposeServices(t *testing.T) {
 	p := loadCompose(t)
-	for _, name := range []string{"postgres", "temporal", "temporal-ui", "migrate", "api", "worker"} {
+	for _, name := range []string{"postgres", "temporal", "temporal-ui", "migrate", "register", "api", "worker"} {
 		service(t, p, name)
 	}
 
@@ -127,20 +127,32 @@ func TestComposeServices(t *testing.T) {
 		}
 	}
 
-	migrate := service(t, p, "migrate")
-	if !slices.Equal(migrate.Command, types.ShellCommand{"migrate"}) {
-		t.Errorf("migrate runs %q, want [migrate]", migrate.Command)
+	// One-shot services: migrations, and the namespace's search attributes
+	// and retention schedule. api and worker start once both have succeeded.
+	for _, once := range []string{"migrate", "register"} {
+		s := service(t, p, once)
+		if !slices.Equal(s.Command, types.ShellCommand{once}) {
+			t.Errorf("%s runs %q, want [%s]", once, s.Command, once)
+		}
+		if r := s.Restart; r == types.RestartPolicyAlways || r == types.RestartPolicyUnlessStopped {
+			t.Errorf("%s runs once, but has restart policy %q", once, r)
+		}
+		for _, name := range []string{"api", "worker"} {
+			if dep, ok := service(t, p, name).DependsOn[once]; !ok || dep.Condition != types.ServiceConditionCompletedSuccessfully {
+				t.Errorf("%s does not wait for %s to complete: %+v", name, once, service(t, p, name).DependsOn)
+			}
+		}
 	}
-	if r := migrate.Restart; r == types.RestartPolicyAlways || r == types.RestartPolicyUnlessStopped {
-		t.Errorf("migrate runs once, but has restart policy %q", r)
+	if dep, ok := service(t, p, "register").DependsOn["temporal"]; !ok {
+		t.Errorf("register does not wait for temporal: %+v", dep)
+	}
+	reg := service(t, p, "register").Environment
+	if k := reg["WMTNA_PAYLOAD_KEYS"]; k == nil || *k != payloadKeys {
+		t.Errorf("register does not get WMTNA_PAYLOAD_KEYS: the retention schedule's input must be encrypted with the workers' keys")
 	}
 	for _, name := range []string{"api", "worker"} {
-		s := service(t, p, name)
-		if !slices.Equal(s.Command, types.ShellCommand{name}) {
-			t.Errorf("%s runs %q, want [%s]", name, s.Command, name)
-		}
-		if dep, ok := s.DependsOn["migrate"]; !ok || dep.Condition != types.ServiceConditionCompletedSuccessfully {
-			t.Errorf("%s does not wait for migrate to complete: %+v", name, s.DependsOn)
+		if !slices.Equal(service(t, p, name).Command, types.ShellCommand{name}) {
+			t.Errorf("%s runs %q, want [%s]", name, service(t, p, name).Command, name)
 		}
 	}
 }
