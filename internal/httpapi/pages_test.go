@@ -228,6 +228,13 @@ func TestPagesJourney(t *testing.T) {
 
 	trainee.get("/my-referral").want(t, 200, "Matched: a therapist has accepted your referral")
 
+	// Each person's pages are theirs alone.
+	therapist.get("/committee").want(t, 403)
+	therapist.get("/my-referral").want(t, 403)
+	trainee.get("/therapist").want(t, 403)
+	trainee.get("/committee/referrals/" + id).want(t, 403)
+	committee.get("/therapist").want(t, 403)
+
 	// Signing out ends the session on the server too.
 	home := trainee.get("/my-referral")
 	trainee.post("/sign-out", url.Values{"csrf": {home.csrf(t)}}).want(t, 303)
