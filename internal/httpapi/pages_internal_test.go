@@ -1,6 +1,9 @@
 package httpapi
 
 import (
+	"crypto/tls"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -52,5 +55,32 @@ func TestEveryStatusHasPlainWords(t *testing.T) {
 		if st, ok := statusText[s]; !ok || st.Headline == "" || st.Next == "" {
 			t.Errorf("status %s has no plain-English text for the trainee's page", s)
 		}
+	}
+}
+
+func TestSessionCookieIsSecureOverTLS(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		tls       bool
+		publicURL string
+		secure    bool
+	}{
+		{"plain http", false, "http://127.0.0.1:8080", false},
+		{"TLS to the server", true, "http://127.0.0.1:8080", true},
+		{"TLS at a proxy in front", false, "https://referrals.wmtna.example", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &Server{PublicURL: tc.publicURL}
+			r := httptest.NewRequest("POST", "/sign-in/x", nil)
+			if tc.tls {
+				r.TLS = &tls.ConnectionState{}
+			}
+			w := httptest.NewRecorder()
+			s.setSessionCookie(w, r, "token", 60)
+			c := w.Result().Cookies()[0]
+			if c.Secure != tc.secure || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode {
+				t.Errorf("cookie Secure=%v HttpOnly=%v SameSite=%v", c.Secure, c.HttpOnly, c.SameSite)
+			}
+		})
 	}
 }
