@@ -190,39 +190,55 @@ type Message struct {
 
 // RecordTransition appends the event, moves the referral's status and
 // writes the messages, all or nothing. A transition already recorded (same
-// referral and seq) is left alone and reported with recorded=false.
+// referral and seq) is left alone and reported with recorded=false, even if
+// the retry computed other messages.
+//
+// It is one statement, so one round trip and its own transaction:
+// transitions are the pipeline's most frequent write.
 func (db *DB) RecordTransition(ctx context.Context, t referral.Transition, messages []Message) (recorded bool, outboxIDs []int64, err error) {
-	err = pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		var noteID *int64
-		if t.NoteID != 0 {
-			noteID = &t.NoteID
-		}
-		tag, err := tx.Exec(ctx, `
+	var noteID *int64
+	if t.NoteID != 0 {
+		noteID = &t.NoteID
+	}
+	var offerID *string
+	var offerExpires *time.Time
+	if t.To == referral.StatusOffered && !t.OfferExpiresAt.IsZero() {
+		offerID, offerExpires = &t.OfferID, &t.OfferExpiresAt
+	}
+	keys, recipients, kinds, subjects, bodies := make([]string, len(messages)), make([]string, len(messages)),
+		make([]string, len(messages)), make([]string, len(messages)), make([]string, len(messages))
+	for i, m := range messages {
+		keys[i], recipients[i], kinds[i], subjects[i], bodies[i] = m.Key, m.Recipient, m.Kind, m.Subject, m.Body
+	}
+	// Everything after the event is gated on the event: a replayed seq
+	// inserts no event, and then nothing else changes.
+	err = db.pool.QueryRow(ctx, `
+		WITH ev AS (
 			INSERT INTO referral_events (referral_id, seq, at, actor, from_status, to_status, reason, note_id)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (referral_id, seq) DO NOTHING`,
-			t.ReferralID, t.Seq, t.At, t.Actor.String(), string(t.From), string(t.To), t.Reason, noteID)
-		if err != nil {
-			return fmt.Errorf("append event: %w", err)
-		}
-		if tag.RowsAffected() == 0 {
-			return nil
-		}
-		recorded = true
-		if _, err := tx.Exec(ctx, `UPDATE referrals SET status = $2, last_seq = $3, updated_at = now() WHERE id = $1 AND last_seq < $3`,
-			t.ReferralID, string(t.To), t.Seq); err != nil {
-			return fmt.Errorf("update status: %w", err)
-		}
-		if t.To == referral.StatusOffered && !t.OfferExpiresAt.IsZero() {
-			if _, err := tx.Exec(ctx, `UPDATE offers SET expires_at = $2 WHERE id = $1`, t.OfferID, t.OfferExpiresAt); err != nil {
-				return fmt.Errorf("set offer expiry: %w", err)
-			}
-		}
-		ids, err := insertMessages(ctx, tx, t.ReferralID, messages)
-		outboxIDs = ids
-		return err
-	})
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (referral_id, seq) DO NOTHING
+			RETURNING 1
+		), moved AS (
+			UPDATE referrals SET status = $6, last_seq = $2, updated_at = now()
+			WHERE id = $1 AND last_seq < $2 AND EXISTS (SELECT FROM ev)
+		), offer AS (
+			UPDATE offers SET expires_at = $10 WHERE id = $9 AND EXISTS (SELECT FROM ev)
+		), written AS (
+			INSERT INTO outbox (dedupe_key, referral_id, recipient, kind, subject, body)
+			SELECT m.key, $1, m.recipient, m.kind, m.subject, m.body
+			FROM unnest($11::text[], $12::text[], $13::text[], $14::text[], $15::text[]) WITH ORDINALITY AS m(key, recipient, kind, subject, body, n)
+			WHERE EXISTS (SELECT FROM ev)
+			ORDER BY m.n
+			ON CONFLICT (dedupe_key) DO NOTHING
+			RETURNING id
+		)
+		SELECT EXISTS (SELECT FROM ev), coalesce((SELECT array_agg(id ORDER BY id) FROM written), '{}')`,
+		t.ReferralID, t.Seq, t.At, t.Actor.String(), string(t.From), string(t.To), t.Reason, noteID,
+		offerID, offerExpires, keys, recipients, kinds, subjects, bodies).Scan(&recorded, &outboxIDs)
 	if err != nil {
 		return false, nil, fmt.Errorf("record transition %d of %s: %w", t.Seq, t.ReferralID, err)
+	}
+	if len(outboxIDs) == 0 {
+		outboxIDs = nil
 	}
 	return recorded, outboxIDs, nil
 }
