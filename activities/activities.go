@@ -27,6 +27,11 @@ type Announcer interface {
 type Activities struct {
 	DB        *postgres.DB
 	Announcer Announcer
+	// Mailer sends email (nil: messages stay in the outbox); Postman is
+	// nudged whenever messages are written (nil: the worker's sweep finds
+	// them).
+	Mailer  Mailer
+	Postman Postman
 	// PublicURL is where people reach the service; messages link to it.
 	PublicURL string
 	Logger    *slog.Logger
@@ -89,6 +94,7 @@ func (a *Activities) RecordTransition(ctx context.Context, t referral.Transition
 			"from", t.From, "to", t.To, "actor", t.Actor.String(), "reason", t.Reason, "messages", len(ids))
 	}
 	a.logMessages(ctx, t.ReferralID, msgs, ids)
+	a.nudgePostman(ids)
 	return nil
 }
 
@@ -105,6 +111,7 @@ func (a *Activities) RemindCommittee(ctx context.Context, in workflows.ReminderI
 		return err
 	}
 	a.logMessages(ctx, in.ReferralID, msgs, ids)
+	a.nudgePostman(ids)
 	return nil
 }
 

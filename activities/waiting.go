@@ -31,6 +31,7 @@ func (a *Activities) AskCheckIn(ctx context.Context, in workflows.CheckInInput) 
 		return err
 	}
 	a.logMessages(ctx, in.ReferralID, []postgres.Message{msg}, ids)
+	a.nudgePostman(ids)
 	return nil
 }
 
@@ -60,5 +61,6 @@ func (a *Activities) WarnLapse(ctx context.Context, in workflows.LapseWarningInp
 		return err
 	}
 	a.logMessages(ctx, in.ReferralID, []postgres.Message{msg}, ids)
+	a.nudgePostman(ids)
 	return nil
 }

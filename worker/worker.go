@@ -34,6 +34,7 @@ func Register(r interface {
 	r.RegisterWorkflowWithOptions(workflows.ReferralWorkflow, workflow.RegisterOptions{Name: workflows.WorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.RetentionWorkflow, workflow.RegisterOptions{Name: workflows.RetentionWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.ErasureWorkflow, workflow.RegisterOptions{Name: workflows.ErasureWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.MailWorkflow, workflow.RegisterOptions{Name: workflows.MailWorkflowName})
 	if acts != nil {
 		r.RegisterActivity(acts)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wmtna/referrals/internal/codec"
+	"github.com/wmtna/referrals/internal/email"
 	"github.com/wmtna/referrals/workflows"
 )
 
@@ -43,6 +44,13 @@ type Config struct {
 	// MetricsToken, when set, is the bearer token GET /metrics needs
 	// (WMTNA_METRICS_TOKEN); unset, /metrics is public like /healthz.
 	MetricsToken string
+	// SMTPURL is the mail server the worker delivers the outbox to
+	// (SMTP_URL: smtp://[user:password@]host[:port], STARTTLS when offered,
+	// or smtps://... for TLS from the start). Unset, messages wait in the
+	// outbox.
+	SMTPURL string
+	// MailFrom is the From of every email (WMTNA_MAIL_FROM).
+	MailFrom string
 }
 
 // FromEnv reads the configuration; getenv is os.Getenv outside tests.
@@ -53,6 +61,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		AdminToken:     getenv("WMTNA_ADMIN_TOKEN"),
 		MetricsAddr:    or(getenv("WMTNA_METRICS_ADDR"), "127.0.0.1:9090"),
 		MetricsToken:   getenv("WMTNA_METRICS_TOKEN"),
+		SMTPURL:        getenv("SMTP_URL"),
 		Timings:        workflows.DefaultTimings(),
 		TraineeLinkTTL: 2 * 365 * 24 * time.Hour,
 		Retention:      2 * 365 * 24 * time.Hour,
@@ -96,10 +105,23 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		}
 		c.CodecOrigins = append(c.CodecOrigins, o)
 	}
+	c.MailFrom = or(getenv("WMTNA_MAIL_FROM"), "West Midlands Therapy Network Association <no-reply@"+hostOf(c.PublicURL)+">")
+	if c.SMTPURL != "" {
+		if _, err := email.New(c.SMTPURL, c.MailFrom, c.PublicURL); err != nil {
+			return c, err
+		}
+	}
 	if c.AdminToken != "" && len(c.AdminToken) < 32 {
 		return c, fmt.Errorf("WMTNA_ADMIN_TOKEN is too short: use at least 32 random characters")
 	}
 	return c, c.Timings.Validate()
+}
+
+func hostOf(publicURL string) string {
+	if u, err := url.Parse(publicURL); err == nil && u.Hostname() != "" && strings.Contains(u.Hostname(), ".") {
+		return u.Hostname()
+	}
+	return "wmtna.invalid"
 }
 
 func or(v, def string) string {

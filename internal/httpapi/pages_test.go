@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/wmtna/referrals/internal/stacktest"
 	"github.com/wmtna/referrals/workflows"
 )
@@ -97,19 +95,15 @@ func (p page) want(t *testing.T, status int, contains ...string) {
 	}
 }
 
-// lastSignInLink reads the newest sign-in link written for an address: what
-// the email carries.
+// lastSignInLink waits for the newest sign-in email to an address, as
+// delivered to the stack's SMTP server, and returns its link.
 func lastSignInLink(t *testing.T, s *stacktest.Stack, email string) string {
 	t.Helper()
-	conn, err := pgx.Connect(context.Background(), s.Config.DatabaseURL)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	body, err := s.LastEmail(ctx, email, "link")
 	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	var body string
-	err = conn.QueryRow(context.Background(), `SELECT body FROM outbox WHERE recipient = $1 AND kind LIKE 'sign-in.%' ORDER BY id DESC LIMIT 1`, email).Scan(&body)
-	if err != nil {
-		t.Fatalf("no sign-in email to %s: %v", email, err)
+		t.Fatalf("%v\nlogs:\n%s", err, s.Logs.String())
 	}
 	m := regexp.MustCompile(`/sign-in/[A-Za-z0-9_-]+`).FindString(body)
 	if m == "" {

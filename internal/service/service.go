@@ -20,8 +20,10 @@ import (
 	"github.com/wmtna/referrals/activities"
 	"github.com/wmtna/referrals/internal/announce"
 	"github.com/wmtna/referrals/internal/config"
+	"github.com/wmtna/referrals/internal/email"
 	"github.com/wmtna/referrals/internal/httpapi"
 	"github.com/wmtna/referrals/internal/metrics"
+	"github.com/wmtna/referrals/internal/outbox"
 	"github.com/wmtna/referrals/internal/postgres"
 	"github.com/wmtna/referrals/internal/referral"
 	"github.com/wmtna/referrals/worker"
@@ -30,24 +32,77 @@ import (
 // TemporalLogger adapts slog for the Temporal SDK.
 func TemporalLogger(l *slog.Logger) sdklog.Logger { return sdklog.NewStructuredLogger(l) }
 
-// NewWorker returns a started-ready worker for referrals.
-func NewWorker(db *postgres.DB, c client.Client, cfg config.Config, logger *slog.Logger) sdkworker.Worker {
+// Worker is the referral worker and, when email is configured, the postman
+// that starts the delivery of the outbox.
+type Worker struct {
+	sdkworker.Worker
+	postman *outbox.Postman
+	stop    context.CancelFunc
+	done    chan struct{}
+}
+
+// postmanSweep is how often the worker looks for messages nobody nudged it
+// about (their writer died between writing and nudging).
+const postmanSweep = 30 * time.Second
+
+// NewWorker returns a started-ready worker for referrals. With cfg.SMTPURL
+// set it delivers email; without, messages wait in the outbox.
+func NewWorker(db *postgres.DB, c client.Client, cfg config.Config, logger *slog.Logger) *Worker {
 	acts := &activities.Activities{
 		DB:        db,
 		Announcer: &announce.Announcer{DB: db, Temporal: c, Logger: logger},
 		PublicURL: cfg.PublicURL,
 		Logger:    logger,
 	}
-	return worker.New(c, acts, sdkworker.Options{
+	w := &Worker{}
+	if cfg.SMTPURL != "" {
+		sender, err := email.New(cfg.SMTPURL, cfg.MailFrom, cfg.PublicURL)
+		if err != nil { // config.FromEnv checked it; a hand-built Config may not have
+			logger.Error("email is off", "err", err)
+		} else {
+			w.postman = outbox.New(db, c, logger)
+			acts.Mailer, acts.Postman = sender, w.postman
+		}
+	} else {
+		logger.Warn("SMTP_URL is not set: email waits in the outbox until it is")
+	}
+	w.Worker = worker.New(c, acts, sdkworker.Options{
 		// A worker stopping for a deploy lets running activities finish,
 		// rather than leaving them to time out and retry 30 s later.
 		WorkerStopTimeout: 10 * time.Second,
 	})
+	return w
+}
+
+// Start starts polling, and the postman.
+func (w *Worker) Start() error {
+	if err := w.Worker.Start(); err != nil {
+		return err
+	}
+	if w.postman != nil {
+		ctx, stop := context.WithCancel(context.Background())
+		w.stop, w.done = stop, make(chan struct{})
+		go func() {
+			defer close(w.done)
+			w.postman.Run(ctx, postmanSweep)
+		}()
+	}
+	return nil
+}
+
+// Stop stops the postman, then the worker.
+func (w *Worker) Stop() {
+	if w.stop != nil {
+		w.stop()
+		<-w.done
+		w.stop = nil
+	}
+	w.Worker.Stop()
 }
 
 // NewAPI returns the API server's handler state.
 func NewAPI(db *postgres.DB, c client.Client, cfg config.Config, logger *slog.Logger) *httpapi.Server {
-	return &httpapi.Server{
+	api := &httpapi.Server{
 		DB:             db,
 		Temporal:       c,
 		Announcer:      &announce.Announcer{DB: db, Temporal: c, Logger: logger},
@@ -56,6 +111,10 @@ func NewAPI(db *postgres.DB, c client.Client, cfg config.Config, logger *slog.Lo
 		PublicURL:      cfg.PublicURL,
 		Logger:         logger,
 	}
+	if cfg.SMTPURL != "" {
+		api.Postman = outbox.New(db, c, logger)
+	}
+	return api
 }
 
 // InstrumentAPI has the API count its requests in reg and serve reg at

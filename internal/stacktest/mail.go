@@ -4,30 +4,25 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/wmtna/referrals/internal/devmail"
 )
 
-// LastEmail waits until a message of a kind (such as "sign-in") has been
-// written to address, and returns the body of the newest one.
-func (s *Stack) LastEmail(ctx context.Context, address, kind string) (string, error) {
-	conn, err := pgx.Connect(ctx, s.Config.DatabaseURL)
+// LastEmail waits until the stack's SMTP server has received an email to
+// address whose subject contains subject, and returns the newest one's body.
+func (s *Stack) LastEmail(ctx context.Context, address, subject string) (string, error) {
+	var found *devmail.Message
+	_, err := s.Mailbox.Wait(ctx, func(msgs []devmail.Message) bool {
+		for i := len(msgs) - 1; i >= 0; i-- {
+			if msgs[i].IsTo(address) && strings.Contains(strings.ToLower(msgs[i].Subject), strings.ToLower(subject)) {
+				found = &msgs[i]
+				return true
+			}
+		}
+		return false
+	})
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("no email to %s about %q: %w", address, subject, err)
 	}
-	defer conn.Close(context.Background())
-	for {
-		var body string
-		err := conn.QueryRow(ctx, `SELECT body FROM outbox WHERE lower(recipient) = lower($1) AND kind LIKE $2 ORDER BY id DESC LIMIT 1`,
-			address, strings.ReplaceAll(kind, "%", "")+"%").Scan(&body)
-		if err == nil {
-			return body, nil
-		}
-		select {
-		case <-ctx.Done():
-			return "", fmt.Errorf("no %s email to %s: %w", kind, address, ctx.Err())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	return found.Body, nil
 }

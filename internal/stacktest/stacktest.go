@@ -19,11 +19,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.temporal.io/sdk/client"
-	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/server/temporaltest"
 
 	"github.com/wmtna/referrals/internal/codec"
 	"github.com/wmtna/referrals/internal/config"
+	"github.com/wmtna/referrals/internal/devmail"
 	"github.com/wmtna/referrals/internal/metrics"
 	"github.com/wmtna/referrals/internal/postgres"
 	"github.com/wmtna/referrals/internal/postgres/postgrestest"
@@ -53,9 +53,11 @@ type Stack struct {
 	// Metrics is the stack's registry, served at the API's /metrics: the
 	// API's requests, the pipeline's figures and the SDK's metrics.
 	Metrics *prometheus.Registry
+	// Mailbox is a real SMTP server that every email of the stack goes to.
+	Mailbox *devmail.Box
 
 	mu     sync.Mutex
-	worker sdkworker.Worker
+	worker *service.Worker
 }
 
 // Buffer is a goroutine-safe log sink.
@@ -98,7 +100,13 @@ func Start(t testing.TB, timings workflows.Timings) *Stack {
 	if err := worker.EnsureSearchAttributes(ctx, c, ts.GetDefaultNamespace()); err != nil {
 		t.Fatal(err)
 	}
-	cfg := config.Config{DatabaseURL: url, AdminToken: AdminToken, Timings: timings, TraineeLinkTTL: time.Hour, PayloadKeys: keys}
+	box, err := devmail.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = box.Close() })
+	cfg := config.Config{DatabaseURL: url, AdminToken: AdminToken, Timings: timings, TraineeLinkTTL: time.Hour, PayloadKeys: keys,
+		SMTPURL: box.URL(), MailFrom: "WMTNA <no-reply@wmtna.invalid>"}
 	if err := service.EnsureAdmin(ctx, db, AdminToken); err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +118,7 @@ func Start(t testing.TB, timings workflows.Timings) *Stack {
 	api := httptest.NewServer(withCodec(srv.Handler(), keys, db))
 	t.Cleanup(api.Close)
 	cfg.PublicURL, srv.PublicURL = api.URL, api.URL
-	s := &Stack{t: t, DB: db, Temporal: ts, Client: c, Config: cfg, API: api, Logs: logs, PayloadKeys: keys, Metrics: reg}
+	s := &Stack{t: t, DB: db, Temporal: ts, Client: c, Config: cfg, API: api, Logs: logs, PayloadKeys: keys, Metrics: reg, Mailbox: box}
 	s.StartWorker()
 	t.Cleanup(s.StopWorker)
 	return s
