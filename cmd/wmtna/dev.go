@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -21,6 +22,8 @@ import (
 	"github.com/wmtna/referrals/internal/codec"
 	"github.com/wmtna/referrals/internal/config"
 	"github.com/wmtna/referrals/internal/demo"
+	"github.com/wmtna/referrals/internal/devmail"
+	"github.com/wmtna/referrals/internal/email"
 	"github.com/wmtna/referrals/internal/metrics"
 	"github.com/wmtna/referrals/internal/pgcluster"
 	"github.com/wmtna/referrals/internal/postgres"
@@ -74,6 +77,17 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	// it. Operators' bearer tokens work on /codec/ as in production.
 	uiSecret := rand.Text()
 	codecBase := strings.TrimSuffix(cfg.PublicURL, "/") + "/codec"
+
+	// Email goes to SMTP_URL when it is set, and otherwise to a mail catcher
+	// whose messages are shown at /dev/mailbox: no mail server needed.
+	var box *devmail.Box
+	if cfg.SMTPURL == "" {
+		if box, err = devmail.Start(); err != nil {
+			return fmt.Errorf("start the dev mailbox: %w", err)
+		}
+		defer box.Close()
+		cfg.SMTPURL = box.URL()
+	}
 
 	if cfg.DatabaseURL == "" {
 		cluster, err := pgcluster.Start(ctx, pgcluster.Options{DataDir: filepath.Join(dir, "postgres"), Logger: logger})
@@ -138,21 +152,41 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	origins := append(uiOrigins(ts.UIAddress()), cfg.CodecOrigins...)
 	h := withCodec(api.Handler(), codec.Handler(keys, origins,
 		codec.PathSecret(uiSecret, codec.Bearer(operatorToken(db, logger)))))
+	if box != nil {
+		h = withMailbox(h, box.Handler())
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	go api.ResumeSubmissions(gctx, time.Minute)
 	g.Go(func() error {
 		return service.Serve(gctx, cfg.HTTPAddr, h, logger, func(a net.Addr) {
 			fmt.Fprintf(stdout, "\nWMTNA referral pipeline (dev) is running. Data: %s\n\n", dir)
-			fmt.Fprintf(stdout, "  API          http://%s   (try GET /healthz, POST /v1/referrals)\n", a)
+			fmt.Fprintf(stdout, "  Web pages    http://%s/   (refer yourself; staff sign in at /sign-in, see below)\n", a)
+			if box != nil {
+				fmt.Fprintf(stdout, "  Dev mailbox  http://%s/dev/mailbox   (every email the service sends, with its links)\n", a)
+			} else {
+				fmt.Fprintf(stdout, "  Email        sent to %s\n", email.Redacted(cfg.SMTPURL))
+			}
+			fmt.Fprintf(stdout, "  API          http://%s/v1/   (try GET /healthz, POST /v1/referrals)\n", a)
 			fmt.Fprintf(stdout, "  Metrics      http://%s/metrics   (API, worker and pipeline figures)\n", a)
 			fmt.Fprintf(stdout, "  Temporal UI  %s   (payloads are encrypted; it decrypts them through %s/)\n", ts.UIAddress(), codecBase)
 			fmt.Fprintf(stdout, "  Temporal     %s (namespace default)\n\n", ts.FrontendAddress())
-			fmt.Fprintf(stdout, "Demo bearer tokens (also in %s):\n", filepath.Join(dir, "demo-tokens.json"))
+			fmt.Fprintf(stdout, "Sign in to the pages by email as the committee's chair@wmtna.example, or as the therapists\n")
+			fmt.Fprintf(stdout, "ada@therapist.example, ben@therapist.example and cara@therapist.example.\n\n")
+			fmt.Fprintf(stdout, "Demo bearer tokens for the API (also in %s):\n", filepath.Join(dir, "demo-tokens.json"))
 			tokens.Print(stdout)
 			fmt.Fprintf(stdout, "\nPress Ctrl-C to stop; start again with the same --data-dir to carry on.\n")
 		})
 	})
 	return g.Wait()
+}
+
+// withMailbox serves the dev mailbox at /dev/mailbox, beside the pages and
+// the API.
+func withMailbox(h, mailbox http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /dev/mailbox", mailbox)
+	mux.Handle("/", h)
+	return mux
 }
 
 // devPayloadKeys reads the payload keys kept in <dir>/payload-keys, in the

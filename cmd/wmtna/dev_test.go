@@ -26,6 +26,7 @@ func TestDevRunsEverythingAndCarriesOnAfterRestart(t *testing.T) {
 	t.Setenv("DATABASE_URL", "")
 	t.Setenv("WMTNA_ADMIN_TOKEN", "")
 	t.Setenv("WMTNA_METRICS_TOKEN", "")
+	t.Setenv("SMTP_URL", "")
 	dir := filepath.Join(t.TempDir(), "data")
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	args := []string{"--data-dir", dir, "--http-addr", httpAddr,
@@ -52,6 +53,14 @@ func TestDevRunsEverythingAndCarriesOnAfterRestart(t *testing.T) {
 	var ref struct{ ID string }
 	_ = json.Unmarshal([]byte(body), &ref)
 	waitFor(t, api+"/v1/referrals/"+ref.ID, tokens.Operator, `"status":"awaiting_review"`)
+	// The trainee's email reached the dev mailbox, with a link to the pages.
+	waitFor(t, api+"/dev/mailbox?to=dev@nhs.example", "", "We have received your referral")
+	if _, page := call(t, "GET", api+"/dev/mailbox?to=dev@nhs.example", "", ""); !strings.Contains(page, `<a href="`+api+`/my-referral">`) {
+		t.Errorf("the dev mailbox shows no link to the trainee's page:\n%s", page)
+	}
+	if status, page := call(t, "GET", api+"/", "", ""); status != 200 || !strings.Contains(page, "Refer yourself") {
+		t.Errorf("the start page: %d", status)
+	}
 	stop()
 
 	stop = startDev(t, args)
@@ -96,7 +105,7 @@ func startDev(t *testing.T, args []string) (stop func()) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	for _, want := range []string{"Temporal UI  http://", "operator ", "committee (chair"} {
+	for _, want := range []string{"Web pages    http://", "Dev mailbox  http://", "chair@wmtna.example", "Temporal UI  http://", "operator ", "committee (chair"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("dev's banner lacks %q:\n%s", want, out.String())
 		}

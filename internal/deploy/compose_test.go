@@ -72,7 +72,7 @@ func configSettings(t *testing.T) []string {
 		t.Fatal(err)
 	}
 	var names []string
-	for _, m := range regexp.MustCompile(`\bWMTNA_[A-Z0-9_]*[A-Z0-9]\b`).FindAllString(string(src), -1) {
+	for _, m := range regexp.MustCompile(`\b(WMTNA_[A-Z0-9_]*[A-Z0-9]|SMTP_URL)\b`).FindAllString(string(src), -1) {
 		if !slices.Contains(names, m) {
 			names = append(names, m)
 		}
