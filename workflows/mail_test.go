@@ -1,0 +1,58 @@
+package workflows_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/wmtna/referrals/activities"
+	"github.com/wmtna/referrals/worker"
+	"github.com/wmtna/referrals/workflows"
+)
+
+func mailEnv() *testsuite.TestWorkflowEnvironment {
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestWorkflowEnvironment()
+	worker.Register(env, &activities.Activities{})
+	return env
+}
+
+func TestMailWorkflowDelivers(t *testing.T) {
+	env := mailEnv()
+	env.OnActivity(workflows.ActivityDeliverMessage, mock.Anything, int64(7)).Return(nil).Once()
+	env.ExecuteWorkflow(workflows.MailWorkflowName, workflows.MailInput{OutboxID: 7})
+	if !env.IsWorkflowCompleted() || env.GetWorkflowError() != nil {
+		t.Fatalf("completed=%v err=%v", env.IsWorkflowCompleted(), env.GetWorkflowError())
+	}
+	env.AssertExpectations(t)
+}
+
+// TestMailWorkflowRetriesThenDelivers: a server that is down for a while
+// delays the message; it is delivered on a later attempt.
+func TestMailWorkflowRetriesThenDelivers(t *testing.T) {
+	env := mailEnv()
+	env.OnActivity(workflows.ActivityDeliverMessage, mock.Anything, int64(7)).Return(errors.New("connection refused")).Times(3)
+	env.OnActivity(workflows.ActivityDeliverMessage, mock.Anything, int64(7)).Return(nil).Once()
+	env.ExecuteWorkflow(workflows.MailWorkflowName, workflows.MailInput{OutboxID: 7})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	env.AssertExpectations(t)
+}
+
+// TestMailWorkflowGivesUp: a permanent refusal is not retried; the message
+// is recorded as failed and the workflow fails, for operators to see.
+func TestMailWorkflowGivesUp(t *testing.T) {
+	env := mailEnv()
+	env.OnActivity(workflows.ActivityDeliverMessage, mock.Anything, int64(7)).
+		Return(temporal.NewNonRetryableApplicationError("550 no such user", workflows.ErrTypeUndeliverable, nil)).Once()
+	env.OnActivity(workflows.ActivityGiveUpMessage, mock.Anything, int64(7)).Return(nil).Once()
+	env.ExecuteWorkflow(workflows.MailWorkflowName, workflows.MailInput{OutboxID: 7})
+	if env.GetWorkflowError() == nil {
+		t.Fatal("the workflow succeeded for an undeliverable message")
+	}
+	env.AssertExpectations(t)
+}
