@@ -93,3 +93,12 @@ func (db *DB) MarkFailed(ctx context.Context, id int64) error {
 	}
 	return nil
 }
+
+// PendingMessages counts messages neither sent nor given up on.
+func (db *DB) PendingMessages(ctx context.Context) (int, error) {
+	var n int
+	if err := db.pool.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count pending messages: %w", err)
+	}
+	return n, nil
+}
