@@ -40,8 +40,11 @@ type MailTimings struct {
 }
 
 // DefaultMailTimings: a message is retried for three days, backing off to
-// once every half hour; a stuck attempt is retried after 30 seconds.
-var DefaultMailTimings = MailTimings{Attempt: 30 * time.Second, GiveUp: 72 * time.Hour}
+// once every half hour. An SMTP conversation takes a second or two, so an
+// attempt still running after 15 seconds is taken for dead and retried. Two
+// attempts at once cannot both send: only one can mark the message sending,
+// and neither sends the final dot without that mark.
+var DefaultMailTimings = MailTimings{Attempt: 15 * time.Second, GiveUp: 72 * time.Hour}
 
 // MailWorkflow delivers one message, retrying until it is delivered or
 // GiveUp has passed, and then records that it failed.

@@ -633,12 +633,12 @@ func historyOf(t *testing.T, s *stack, referralID string) interruptions {
 
 // workerEnv is the environment of a `wmtna worker` process for this stack:
 // the caller's, without any DATABASE_URL, TEMPORAL_* or WMTNA_* setting of
-// its own.
+// its own, and so with no email unless the test adds SMTP_URL.
 func (s *stack) workerEnv(t *testing.T) []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
-		if k == "DATABASE_URL" || strings.HasPrefix(k, "TEMPORAL_") || strings.HasPrefix(k, "WMTNA_") {
+		if k == "DATABASE_URL" || k == "SMTP_URL" || strings.HasPrefix(k, "TEMPORAL_") || strings.HasPrefix(k, "WMTNA_") {
 			continue
 		}
 		env = append(env, kv)
