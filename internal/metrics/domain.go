@@ -21,7 +21,7 @@ type StatsSource interface {
 type Domain struct {
 	src                                  StatsSource
 	timeout                              time.Duration
-	byStatus, waiting, oldest, freeSlots *prometheus.Desc
+	byStatus, waiting, oldest, freeSlots, emails *prometheus.Desc
 }
 
 // NewDomain returns the collector of the pipeline's figures.
@@ -37,6 +37,8 @@ func NewDomain(src StatsSource) *Domain {
 			"How long the longest-waiting referral has waited in the queue, since its approval; 0 when nobody waits.", nil, nil),
 		freeSlots: prometheus.NewDesc("wmtna_therapist_free_places", "Free places of active therapists (capacity minus places used).",
 			nil, nil),
+		emails: prometheus.NewDesc("wmtna_emails", "Outbox messages by delivery state: pending, sent, uncertain (a crash came between the "+
+			"SMTP server taking it and our record; not sent again), failed.", []string{"state"}, nil),
 	}
 }
 
@@ -46,6 +48,7 @@ func (d *Domain) Describe(ch chan<- *prometheus.Desc) {
 	ch <- d.waiting
 	ch <- d.oldest
 	ch <- d.freeSlots
+	ch <- d.emails
 }
 
 // Collect implements prometheus.Collector: it queries PostgreSQL.
@@ -54,7 +57,7 @@ func (d *Domain) Collect(ch chan<- prometheus.Metric) {
 	defer cancel()
 	st, err := d.src.Stats(ctx)
 	if err != nil {
-		for _, desc := range []*prometheus.Desc{d.byStatus, d.waiting, d.oldest, d.freeSlots} {
+		for _, desc := range []*prometheus.Desc{d.byStatus, d.waiting, d.oldest, d.freeSlots, d.emails} {
 			ch <- prometheus.NewInvalidMetric(desc, err)
 		}
 		return
@@ -65,4 +68,7 @@ func (d *Domain) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(d.waiting, prometheus.GaugeValue, float64(st.Waiting))
 	ch <- prometheus.MustNewConstMetric(d.oldest, prometheus.GaugeValue, st.OldestWait.Seconds())
 	ch <- prometheus.MustNewConstMetric(d.freeSlots, prometheus.GaugeValue, float64(st.FreePlaces))
+	for state, n := range st.Emails {
+		ch <- prometheus.MustNewConstMetric(d.emails, prometheus.GaugeValue, float64(n), state)
+	}
 }

@@ -105,8 +105,15 @@ func TestDomain(t *testing.T) {
 		Waiting:    2,
 		OldestWait: 90 * time.Second,
 		FreePlaces: 4,
+		Emails:     map[string]int{"pending": 1, "sent": 5, "uncertain": 1, "failed": 0},
 	}}))
 	want := `
+# HELP wmtna_emails Outbox messages by delivery state: pending, sent, uncertain (a crash came between the SMTP server taking it and our record; not sent again), failed.
+# TYPE wmtna_emails gauge
+wmtna_emails{state="failed"} 0
+wmtna_emails{state="pending"} 1
+wmtna_emails{state="sent"} 5
+wmtna_emails{state="uncertain"} 1
 # HELP wmtna_referrals Referrals by current status.
 # TYPE wmtna_referrals gauge
 wmtna_referrals{status="matched"} 0

@@ -24,6 +24,10 @@ type Stats struct {
 	OldestWait time.Duration
 	// FreePlaces is the sum of the free places of active therapists.
 	FreePlaces int
+	// Emails counts outbox messages by delivery state: pending, sent,
+	// uncertain (sent, but a crash came between the server taking it and
+	// our record) and failed.
+	Emails map[string]int
 }
 
 // Stats reads the current figures in one snapshot.
@@ -66,5 +70,16 @@ func (db *DB) Stats(ctx context.Context) (Stats, error) {
 		SELECT coalesce(sum(capacity - places_used), 0) FROM therapists WHERE active`).Scan(&st.FreePlaces); err != nil {
 		return st, fmt.Errorf("free places: %w", err)
 	}
+	st.Emails = map[string]int{}
+	var pending, sent, uncertain, failed int
+	if err := tx.QueryRow(ctx, `
+		SELECT count(*) FILTER (WHERE sent_at IS NULL AND failed_at IS NULL),
+		       count(*) FILTER (WHERE sent_at IS NOT NULL AND NOT uncertain),
+		       count(*) FILTER (WHERE sent_at IS NOT NULL AND uncertain),
+		       count(*) FILTER (WHERE failed_at IS NOT NULL AND sent_at IS NULL)
+		FROM outbox`).Scan(&pending, &sent, &uncertain, &failed); err != nil {
+		return st, fmt.Errorf("emails: %w", err)
+	}
+	st.Emails["pending"], st.Emails["sent"], st.Emails["uncertain"], st.Emails["failed"] = pending, sent, uncertain, failed
 	return st, nil
 }
