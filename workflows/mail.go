@@ -1,6 +1,9 @@
 package workflows
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"time"
 
@@ -8,25 +11,35 @@ import (
 	"go.temporal.io/sdk/workflow"
 )
 
-// The mail workflow delivers one outbox message, so that each email's
-// attempts, retries and outcome are visible to operators in the Temporal UI.
+// The mail workflow delivers a batch of outbox messages, each with its own
+// activity and retries, so that each email's attempts and outcome are
+// visible to operators in the Temporal UI. One workflow per batch rather
+// than per message: starting workflows is most of the cost of email.
 const (
 	MailWorkflowName       = "Mail"
 	ActivityDeliverMessage = "DeliverMessage"
 	ActivityGiveUpMessage  = "GiveUpMessage"
 	// ErrTypeUndeliverable is a message the SMTP server refused for good
-	// (5xx), or one to nobody (erased): retrying cannot help.
+	// (5xx): retrying cannot help.
 	ErrTypeUndeliverable = "Undeliverable"
 )
 
-// MailWorkflowID is the workflow ID for outbox message id: starting it
-// twice starts it once.
-func MailWorkflowID(outboxID int64) string { return fmt.Sprintf("mail-%d", outboxID) }
+// MailWorkflowID names the workflow of a batch by its messages: starting
+// the same batch twice starts it once, and a batch that differs by one
+// message is another workflow (delivering a message twice is harmless:
+// DeliverMessage sends each once).
+func MailWorkflowID(outboxIDs []int64) string {
+	h := sha256.New()
+	for _, id := range outboxIDs {
+		_ = binary.Write(h, binary.BigEndian, id)
+	}
+	return fmt.Sprintf("mail-%d-%x", outboxIDs[0], h.Sum(nil)[:6])
+}
 
-// MailInput names the outbox message: the workflow carries no address,
+// MailInput names the outbox messages: the workflow carries no address,
 // subject or text, which stay in PostgreSQL.
 type MailInput struct {
-	OutboxID int64 `json:"outbox_id"`
+	OutboxIDs []int64 `json:"outbox_ids"`
 }
 
 // MailTimings are the delivery workflow's patience.
@@ -46,8 +59,9 @@ type MailTimings struct {
 // and neither sends the final dot without that mark.
 var DefaultMailTimings = MailTimings{Attempt: 15 * time.Second, GiveUp: 72 * time.Hour}
 
-// MailWorkflow delivers one message, retrying until it is delivered or
-// GiveUp has passed, and then records that it failed.
+// MailWorkflow delivers each message, retrying until it is delivered or
+// GiveUp has passed, and records those it gave up on. The messages go at
+// once, each on its own: one refused or slow message holds up no other.
 func MailWorkflow(ctx workflow.Context, in MailInput) error {
 	t := DefaultMailTimings
 	deliver := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
@@ -60,17 +74,27 @@ func MailWorkflow(ctx workflow.Context, in MailInput) error {
 			NonRetryableErrorTypes: []string{ErrTypeUndeliverable},
 		},
 	})
-	err := workflow.ExecuteActivity(deliver, ActivityDeliverMessage, in.OutboxID).Get(ctx, nil)
-	if err == nil {
-		return nil
+	sends := make([]workflow.Future, len(in.OutboxIDs))
+	for i, id := range in.OutboxIDs {
+		sends[i] = workflow.ExecuteActivity(deliver, ActivityDeliverMessage, id)
 	}
-	workflow.GetLogger(ctx).Warn("giving up on a message", "outbox_id", in.OutboxID)
 	record := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 30 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
 	})
-	if gerr := workflow.ExecuteActivity(record, ActivityGiveUpMessage, in.OutboxID).Get(ctx, nil); gerr != nil {
-		return gerr
+	var failed []error
+	for i, f := range sends {
+		err := f.Get(ctx, nil)
+		if err == nil {
+			continue
+		}
+		id := in.OutboxIDs[i]
+		workflow.GetLogger(ctx).Warn("giving up on a message", "outbox_id", id)
+		if gerr := workflow.ExecuteActivity(record, ActivityGiveUpMessage, id).Get(ctx, nil); gerr != nil {
+			return gerr
+		}
+		failed = append(failed, fmt.Errorf("message %d: %w", id, err))
 	}
-	return err
+	// A batch with an undeliverable message fails, for operators to see.
+	return errors.Join(failed...)
 }

@@ -2,6 +2,7 @@ package workflows_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/mock"
@@ -23,7 +24,7 @@ func mailEnv() *testsuite.TestWorkflowEnvironment {
 func TestMailWorkflowDelivers(t *testing.T) {
 	env := mailEnv()
 	env.OnActivity(workflows.ActivityDeliverMessage, mock.Anything, int64(7)).Return(nil).Once()
-	env.ExecuteWorkflow(workflows.MailWorkflowName, workflows.MailInput{OutboxID: 7})
+	env.ExecuteWorkflow(workflows.MailWorkflowName, workflows.MailInput{OutboxIDs: []int64{7}})
 	if !env.IsWorkflowCompleted() || env.GetWorkflowError() != nil {
 		t.Fatalf("completed=%v err=%v", env.IsWorkflowCompleted(), env.GetWorkflowError())
 	}
@@ -36,7 +37,7 @@ func TestMailWorkflowRetriesThenDelivers(t *testing.T) {
 	env := mailEnv()
 	env.OnActivity(workflows.ActivityDeliverMessage, mock.Anything, int64(7)).Return(errors.New("connection refused")).Times(3)
 	env.OnActivity(workflows.ActivityDeliverMessage, mock.Anything, int64(7)).Return(nil).Once()
-	env.ExecuteWorkflow(workflows.MailWorkflowName, workflows.MailInput{OutboxID: 7})
+	env.ExecuteWorkflow(workflows.MailWorkflowName, workflows.MailInput{OutboxIDs: []int64{7}})
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatal(err)
 	}
@@ -50,9 +51,32 @@ func TestMailWorkflowGivesUp(t *testing.T) {
 	env.OnActivity(workflows.ActivityDeliverMessage, mock.Anything, int64(7)).
 		Return(temporal.NewNonRetryableApplicationError("550 no such user", workflows.ErrTypeUndeliverable, nil)).Once()
 	env.OnActivity(workflows.ActivityGiveUpMessage, mock.Anything, int64(7)).Return(nil).Once()
-	env.ExecuteWorkflow(workflows.MailWorkflowName, workflows.MailInput{OutboxID: 7})
+	env.ExecuteWorkflow(workflows.MailWorkflowName, workflows.MailInput{OutboxIDs: []int64{7}})
 	if env.GetWorkflowError() == nil {
 		t.Fatal("the workflow succeeded for an undeliverable message")
 	}
 	env.AssertExpectations(t)
+}
+
+// TestMailWorkflowOneFailureHoldsUpNoOther: in a batch, a refused message
+// is given up on and the others are delivered.
+func TestMailWorkflowOneFailureHoldsUpNoOther(t *testing.T) {
+	env := mailEnv()
+	env.OnActivity(workflows.ActivityDeliverMessage, mock.Anything, int64(1)).Return(nil).Once()
+	env.OnActivity(workflows.ActivityDeliverMessage, mock.Anything, int64(2)).
+		Return(temporal.NewNonRetryableApplicationError("550 no such user", workflows.ErrTypeUndeliverable, nil)).Once()
+	env.OnActivity(workflows.ActivityDeliverMessage, mock.Anything, int64(3)).Return(nil).Once()
+	env.OnActivity(workflows.ActivityGiveUpMessage, mock.Anything, int64(2)).Return(nil).Once()
+	env.ExecuteWorkflow(workflows.MailWorkflowName, workflows.MailInput{OutboxIDs: []int64{1, 2, 3}})
+	if env.GetWorkflowError() == nil {
+		t.Fatal("the batch succeeded with an undeliverable message")
+	}
+	env.AssertExpectations(t)
+}
+
+func TestMailWorkflowIDNamesTheBatch(t *testing.T) {
+	a, b := workflows.MailWorkflowID([]int64{1, 2, 5}), workflows.MailWorkflowID([]int64{1, 3, 5})
+	if a == b || a != workflows.MailWorkflowID([]int64{1, 2, 5}) || !strings.HasPrefix(a, "mail-1-") {
+		t.Errorf("IDs %q and %q", a, b)
+	}
 }

@@ -33,10 +33,10 @@ func (db *DB) Undispatched(ctx context.Context, limit int) ([]int64, error) {
 	return pgx.CollectRows(rows, pgx.RowTo[int64])
 }
 
-// MarkDispatched records that a message's delivery has started.
-func (db *DB) MarkDispatched(ctx context.Context, id int64) error {
-	if _, err := db.pool.Exec(ctx, `UPDATE outbox SET dispatched_at = now() WHERE id = $1 AND dispatched_at IS NULL`, id); err != nil {
-		return fmt.Errorf("mark message %d dispatched: %w", id, err)
+// MarkDispatched records that the messages' delivery has started.
+func (db *DB) MarkDispatched(ctx context.Context, ids []int64) error {
+	if _, err := db.pool.Exec(ctx, `UPDATE outbox SET dispatched_at = now() WHERE id = ANY($1) AND dispatched_at IS NULL`, ids); err != nil {
+		return fmt.Errorf("mark %d messages dispatched: %w", len(ids), err)
 	}
 	return nil
 }
