@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/wmtna/referrals/internal/email"
@@ -56,9 +55,6 @@ func (a *Activities) DeliverMessage(ctx context.Context, id int64) error {
 			return err
 		}
 		committed = true
-		if activity.IsActivity(ctx) {
-			activity.RecordHeartbeat(ctx) // the attempt is alive, just before the dot
-		}
 		return nil
 	})
 	var no *email.Refused
