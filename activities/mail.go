@@ -8,7 +8,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/wmtna/referrals/internal/email"
-	"github.com/wmtna/referrals/workflows"
+	"github.com/wmtna/referrals/internal/referral"
 )
 
 // Mailer sends one email; see package email for pointOfNoReturn.
@@ -28,12 +28,38 @@ func (a *Activities) nudgePostman(ids []int64) {
 	}
 }
 
-// DeliverMessage sends outbox message id by email, once. See package email
-// for why a message found half-sent is recorded as sent, not sent again.
-func (a *Activities) DeliverMessage(ctx context.Context, id int64) error {
+// DeliverMessages sends each outbox message of a batch by email, once. A
+// message the server refuses for good is recorded as failed and the rest go
+// on; if any could not go for now, the error asks for a retry, which skips
+// those already sent. See package email for why a message found half-sent
+// is recorded as sent, not sent again.
+func (a *Activities) DeliverMessages(ctx context.Context, ids []int64) error {
+	if a.Mailer == nil {
+		return temporal.NewApplicationError("no SMTP server is configured (SMTP_URL)", "NoMailer")
+	}
+	var later []error
+	for _, id := range ids {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := a.deliver(ctx, id); err != nil {
+			later = append(later, err)
+		}
+	}
+	if len(later) > 0 {
+		return fmt.Errorf("%d of %d messages not delivered yet: %w", len(later), len(ids), errors.Join(later...))
+	}
+	return nil
+}
+
+// deliver sends one message; an error means it may go on a retry.
+func (a *Activities) deliver(ctx context.Context, id int64) error {
 	d, err := a.DB.Delivery(ctx, id)
+	if errors.Is(err, referral.ErrNotFound) {
+		return nil // not a message of ours: nothing to send
+	}
 	if err != nil {
-		return refusal(err)
+		return err
 	}
 	log := a.logger(ctx, d.ReferralID).With("outbox_id", id, "kind", d.Kind)
 	switch {
@@ -46,8 +72,6 @@ func (a *Activities) DeliverMessage(ctx context.Context, id int64) error {
 	case d.SendingAt != nil:
 		log.WarnContext(ctx, "message may have been sent by an attempt that died: recorded as sent, not sent again", "attempts", d.Attempts)
 		return a.DB.MarkSent(ctx, id, true)
-	case a.Mailer == nil:
-		return temporal.NewApplicationError("no SMTP server is configured (SMTP_URL)", "NoMailer")
 	}
 	committed := false
 	err = a.Mailer.Send(ctx, email.Message{ID: id, To: d.Recipient, Subject: d.Subject, Body: d.Body}, func(ctx context.Context) error {
@@ -74,7 +98,7 @@ func (a *Activities) DeliverMessage(ctx context.Context, id int64) error {
 		}
 		log.WarnContext(ctx, "smtp server refused a message", "code", no.Code, "permanent", no.Permanent)
 		if no.Permanent {
-			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("message %d refused: %d", id, no.Code), workflows.ErrTypeUndeliverable, nil)
+			return a.DB.MarkFailed(ctx, id)
 		}
 		return fmt.Errorf("message %d refused for now: %d", id, no.Code)
 	default:
@@ -85,8 +109,14 @@ func (a *Activities) DeliverMessage(ctx context.Context, id int64) error {
 	}
 }
 
-// GiveUpMessage records that a message could not be delivered.
-func (a *Activities) GiveUpMessage(ctx context.Context, id int64) error {
-	a.logger(ctx, "").With("outbox_id", id).WarnContext(ctx, "message undeliverable")
-	return a.DB.MarkFailed(ctx, id)
+// GiveUpMessages records that the batch's messages still unsent could not
+// be delivered.
+func (a *Activities) GiveUpMessages(ctx context.Context, ids []int64) error {
+	for _, id := range ids {
+		if err := a.DB.MarkFailed(ctx, id); err != nil {
+			return err
+		}
+	}
+	a.logger(ctx, "").WarnContext(ctx, "messages undeliverable", "outbox_ids", ids)
+	return nil
 }

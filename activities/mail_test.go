@@ -89,12 +89,12 @@ func TestDeliverMessageSendsOnce(t *testing.T) {
 	ctx := context.Background()
 	id := f.message(t, "once")
 	for range 3 { // retries of a finished activity change nothing
-		if err := f.acts.DeliverMessage(ctx, id); err != nil {
+		if err := f.acts.DeliverMessages(ctx, []int64{id}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// A second message proves the box has seen all the first's copies.
-	if err := f.acts.DeliverMessage(ctx, f.message(t, "next")); err != nil {
+	if err := f.acts.DeliverMessages(ctx, []int64{f.message(t, "next")}); err != nil {
 		t.Fatal(err)
 	}
 	if msgs := f.received(t, 2); len(msgs) != 2 || msgs[0].Subject != "Subject once" {
@@ -115,10 +115,10 @@ func TestDeliverMessageAfterACrashAtTheDot(t *testing.T) {
 	if err := f.db.MarkSending(ctx, id); err != nil { // what the dead attempt left
 		t.Fatal(err)
 	}
-	if err := f.acts.DeliverMessage(ctx, id); err != nil {
+	if err := f.acts.DeliverMessages(ctx, []int64{id}); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.acts.DeliverMessage(ctx, f.message(t, "next")); err != nil {
+	if err := f.acts.DeliverMessages(ctx, []int64{f.message(t, "next")}); err != nil {
 		t.Fatal(err)
 	}
 	if msgs := f.received(t, 1); len(msgs) != 1 || msgs[0].Subject != "Subject next" {
@@ -143,13 +143,13 @@ func TestDeliverMessageRetriesARefusal(t *testing.T) {
 		return nil
 	}
 	id := f.message(t, "refused")
-	if err := f.acts.DeliverMessage(ctx, id); err == nil {
+	if err := f.acts.DeliverMessages(ctx, []int64{id}); err == nil {
 		t.Fatal("a refused message reported as delivered")
 	}
 	if d := f.delivery(t, id); d.SendingAt != nil || d.SentAt != nil {
 		t.Fatalf("after a refusal: %+v, want neither sending nor sent", d)
 	}
-	if err := f.acts.DeliverMessage(ctx, id); err != nil {
+	if err := f.acts.DeliverMessages(ctx, []int64{id}); err != nil {
 		t.Fatal(err)
 	}
 	if msgs := f.received(t, 1); len(msgs) != 1 {
@@ -171,7 +171,7 @@ func TestDeliverMessageSkipsErased(t *testing.T) {
 	if _, err := f.db.EraseReferral(ctx, f.ref, "operator:admin", postgres.ErasureRequest); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.acts.DeliverMessage(ctx, id); err != nil {
+	if err := f.acts.DeliverMessages(ctx, []int64{id}); err != nil {
 		t.Fatal(err)
 	}
 	if d := f.delivery(t, id); d.FailedAt == nil || d.SentAt != nil {
@@ -179,5 +179,31 @@ func TestDeliverMessageSkipsErased(t *testing.T) {
 	}
 	if n := len(f.box.Messages()); n != 0 {
 		t.Errorf("received %d messages of an erased referral", n)
+	}
+}
+
+// TestDeliverMessagesGoesOnAfterAPermanentRefusal: in a batch, a message
+// refused for good is recorded as failed, and the next one still goes.
+func TestDeliverMessagesGoesOnAfterAPermanentRefusal(t *testing.T) {
+	f := newMailFixture(t)
+	ctx := context.Background()
+	f.box.OnData = func(m devmail.Message) error {
+		if m.Subject == "Subject bad" {
+			return &smtp.SMTPError{Code: 550, Message: "no such user"}
+		}
+		return nil
+	}
+	bad, good := f.message(t, "bad"), f.message(t, "good")
+	if err := f.acts.DeliverMessages(ctx, []int64{bad, good}); err != nil {
+		t.Fatal(err)
+	}
+	if d := f.delivery(t, bad); d.FailedAt == nil || d.SentAt != nil || d.SendingAt != nil {
+		t.Errorf("refused message: %+v, want failed", d)
+	}
+	if d := f.delivery(t, good); d.SentAt == nil {
+		t.Errorf("next message: %+v, want sent", d)
+	}
+	if msgs := f.received(t, 1); len(msgs) != 1 || msgs[0].Subject != "Subject good" {
+		t.Errorf("received %v", msgs)
 	}
 }

