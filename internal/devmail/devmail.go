@@ -96,7 +96,7 @@ func (b *Box) Wait(ctx context.Context, done func([]Message) bool) ([]Message, e
 	}
 }
 
-// To reports whether a message is addressed to addr (any case).
+// IsTo reports whether a message is addressed to addr (any case).
 func (m Message) IsTo(addr string) bool {
 	return slices.ContainsFunc(m.To, func(t string) bool { return strings.EqualFold(t, addr) })
 }

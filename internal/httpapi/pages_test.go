@@ -231,7 +231,9 @@ func TestPagesJourney(t *testing.T) {
 
 	// Signing out ends the session on the server too.
 	home := trainee.get("/my-referral")
-	trainee.post("/sign-out", url.Values{"csrf": {home.csrf(t)}}).want(t, 303)
+	out := trainee.post("/sign-out", url.Values{"csrf": {home.csrf(t)}})
+	out.want(t, 303)
+	trainee.get(out.Location).want(t, 200, "You are signed out.")
 	trainee.get("/my-referral").want(t, 303)
 
 	// No health detail in the logs.

@@ -14,7 +14,11 @@ func (s *Server) homePage(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, errNotFound)
 		return
 	}
-	s.render(w, r, http.StatusOK, "home", page{Title: "Personal therapy for trainee psychologists"})
+	notice := ""
+	if r.URL.Query().Get("signed-out") == "1" {
+		notice = "You are signed out."
+	}
+	s.render(w, r, http.StatusOK, "home", page{Title: "Personal therapy for trainee psychologists", Notice: notice})
 }
 
 // referForm is the self-referral form as typed, kept to show it again with
