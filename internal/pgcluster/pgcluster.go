@@ -50,6 +50,9 @@ const (
 	// portAttempts bounds retries when a port picked as free was taken by
 	// someone else before postgres could bind it.
 	portAttempts = 3
+	// orphanAttempts bounds the retries while a killed server's backends
+	// exit (200 ms apart).
+	orphanAttempts = 25
 )
 
 // fallbackBinDirs are searched after PATH because Debian installs the server
@@ -196,6 +199,17 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		c, err := start(ctx, dir, port, bins, account, opts.Fast, logger)
 		if err == nil {
 			return c, nil
+		}
+		if errors.Is(err, errOrphans) && attempt < orphanAttempts {
+			// The previous server was killed and its backends have not all
+			// noticed yet; they exit within moments.
+			logger.Info("backends of a killed postgres are still exiting, retrying", "dir", dir)
+			select {
+			case <-ctx.Done():
+				return nil, err
+			case <-time.After(200 * time.Millisecond):
+			}
+			continue
 		}
 		if opts.Port != 0 || attempt >= portAttempts || !errors.Is(err, errPortTaken) {
 			return nil, err
@@ -346,6 +360,10 @@ func freePort() (int, error) {
 
 var errPortTaken = errors.New("port already in use")
 
+// errOrphans is a start refused because backends of a killed server still
+// hold its shared memory.
+var errOrphans = errors.New("backends of a previous server still running")
+
 func start(ctx context.Context, dir string, port int, bins binaries, account *runAs, fast bool, logger *slog.Logger) (*Cluster, error) {
 	logPath := filepath.Join(dir, logName)
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
@@ -400,6 +418,9 @@ func start(ctx context.Context, dir string, port int, bins binaries, account *ru
 			log := c.logSince(logPath, logStart)
 			if bytes.Contains(log, []byte("could not create any TCP/IP sockets")) {
 				err = fmt.Errorf("%w: %w", errPortTaken, err)
+			}
+			if bytes.Contains(log, []byte("pre-existing shared memory block")) {
+				err = fmt.Errorf("%w: %w", errOrphans, err)
 			}
 			return nil, fmt.Errorf("start postgres in %s: %w; last lines of %s:\n%s", dir, err, logPath, tail(log, 20))
 		default:
