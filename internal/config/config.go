@@ -4,6 +4,7 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -117,11 +118,14 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	return c, c.Timings.Validate()
 }
 
+// hostOf is the domain of the public URL, for a default From address; a
+// bare IP or a single-label name (localhost) gives "wmtna.invalid".
 func hostOf(publicURL string) string {
-	if u, err := url.Parse(publicURL); err == nil && u.Hostname() != "" && strings.Contains(u.Hostname(), ".") {
-		return u.Hostname()
+	u, err := url.Parse(publicURL)
+	if err != nil || !strings.Contains(u.Hostname(), ".") || net.ParseIP(u.Hostname()) != nil {
+		return "wmtna.invalid"
 	}
-	return "wmtna.invalid"
+	return u.Hostname()
 }
 
 func or(v, def string) string {

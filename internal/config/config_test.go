@@ -1,0 +1,46 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+func env(kv map[string]string) func(string) string {
+	return func(k string) string { return kv[k] }
+}
+
+func TestMailSettings(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		env      map[string]string
+		wantFrom string
+		wantErr  string
+	}{
+		{"no email configured", map[string]string{}, "West Midlands Therapy Network Association <no-reply@wmtna.invalid>", ""},
+		{"from follows the public host", map[string]string{"WMTNA_PUBLIC_URL": "https://referrals.wmtna.example"},
+			"West Midlands Therapy Network Association <no-reply@referrals.wmtna.example>", ""},
+		{"a server and a from", map[string]string{"SMTP_URL": "smtps://u:p@mail.example.org", "WMTNA_MAIL_FROM": "WMTNA <hello@wmtna.example>"},
+			"WMTNA <hello@wmtna.example>", ""},
+		{"not an smtp URL", map[string]string{"SMTP_URL": "http://u:hunter2@mail.example.org"}, "", "SMTP_URL"},
+		{"not an address", map[string]string{"SMTP_URL": "smtp://mail.example.org", "WMTNA_MAIL_FROM": "nobody"}, "", "WMTNA_MAIL_FROM"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := FromEnv(env(tc.env))
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want one naming %s", err, tc.wantErr)
+				}
+				if strings.Contains(err.Error(), "hunter2") {
+					t.Errorf("the error shows the password: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.MailFrom != tc.wantFrom || c.SMTPURL != tc.env["SMTP_URL"] {
+				t.Errorf("MailFrom %q SMTPURL %q", c.MailFrom, c.SMTPURL)
+			}
+		})
+	}
+}
