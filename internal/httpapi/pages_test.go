@@ -260,3 +260,46 @@ func TestSignInDoesNotRevealAccounts(t *testing.T) {
 	b.get("/committee/referrals/00000000-0000-4000-8000-000000000000").want(t, 303)
 	b.get("/no-such-page").want(t, 404, "Page not found")
 }
+
+// TestTraineeWithdrawsFromThePage: the withdraw button asks first, then
+// withdraws; a check-in answered when none was asked changes nothing.
+func TestTraineeWithdrawsFromThePage(t *testing.T) {
+	s := stacktest.Start(t, workflows.Timings{ReviewReminder: time.Hour, OfferTTL: time.Hour, WaitlistRecheck: time.Hour})
+	trainee := newBrowser(t, s.API.URL)
+	if p := trainee.post("/refer", referForm("leaving@nhs.net")); p.Status != 303 {
+		t.Fatalf("refer: %d\n%s", p.Status, p.Body)
+	}
+	var page page
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		page = trainee.get("/my-referral")
+		if strings.Contains(page.Body, "waiting for the committee") || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	page.want(t, 200, "waiting for the committee", `href="/my-referral/withdraw"`)
+
+	checkIn := trainee.get("/my-referral/check-in")
+	checkIn.want(t, 200, "Yes, keep my place")
+	trainee.post("/my-referral/check-in", url.Values{"csrf": {checkIn.csrf(t)}}).want(t, 422, "Choose whether you still want a place")
+	trainee.post("/my-referral/check-in", url.Values{"csrf": {checkIn.csrf(t)}, "still_waiting": {"yes"}}).
+		want(t, 409, "We are not waiting for an answer from you")
+
+	confirm := trainee.get("/my-referral/withdraw")
+	confirm.want(t, 200, "Withdraw your referral?", "Yes, withdraw my referral", "No, keep my referral")
+	done := trainee.post("/my-referral/withdraw", url.Values{"csrf": {confirm.csrf(t)}, "reason": {"found support elsewhere"}})
+	if done.Status != 303 || done.Location != "/my-referral?withdrawn=1" {
+		t.Fatalf("withdraw: %d %q\n%s", done.Status, done.Location, done.Body)
+	}
+	after := trainee.get(done.Location)
+	after.want(t, 200, "Your referral is withdrawn.", "You have withdrawn your referral")
+	if strings.Contains(after.Body, `href="/my-referral/withdraw"`) {
+		t.Error("a withdrawn referral still offers to withdraw")
+	}
+	// Pressing the button again (a second tab) changes nothing and says where it stands.
+	again := trainee.post("/my-referral/withdraw", url.Values{"csrf": {confirm.csrf(t)}})
+	if again.Status != 303 || again.Location != "/my-referral" {
+		t.Errorf("second withdraw: %d %q", again.Status, again.Location)
+	}
+}
