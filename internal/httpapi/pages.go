@@ -63,6 +63,7 @@ var pageTemplates = func() map[string]*template.Template {
 		"codeText":   func(code string) string { return codeText[code] },
 		"free":       func(capacity, used int) int { return max(capacity-used, 0) },
 		"label":      statusLabel,
+		"day":        day,
 	}
 	names, err := fs.Glob(pageFS, "pages/*.html")
 	if err != nil {
@@ -396,6 +397,15 @@ func since(t time.Time) string {
 		return fmt.Sprintf("%d minutes", int(d.Minutes()))
 	}
 	return "just now"
+}
+
+// day writes a YYYY-MM-DD date as people read it: "1 July 2028".
+func day(iso string) string {
+	d, err := time.Parse("2006-01-02", iso)
+	if err != nil {
+		return iso
+	}
+	return d.Format("2 January 2006")
 }
 
 // statusLabel names a status for staff: "awaiting_review" is "Awaiting review".
