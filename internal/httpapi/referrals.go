@@ -239,6 +239,25 @@ func (s *Server) ResumeSubmissions(ctx context.Context, interval time.Duration) 
 	}
 }
 
+// PurgeCredentials deletes dead tokens and sign-in links every interval
+// until ctx ends.
+func (s *Server) PurgeCredentials(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if n, err := s.DB.PurgeCredentials(ctx); err != nil && ctx.Err() == nil {
+			s.Logger.ErrorContext(ctx, "purge credentials", "err", err)
+		} else if n > 0 {
+			s.Logger.InfoContext(ctx, "purged dead tokens and sign-in links", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
 func (s *Server) startWorkflow(ctx context.Context, referralID string) error {
 	_, err := s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       workflows.WorkflowID(referralID),

@@ -118,3 +118,20 @@ func nullable(s string) any {
 	}
 	return s
 }
+
+// PurgeCredentials deletes tokens and sign-in links that can no longer be
+// used: expired or revoked, or spent, more than a day ago. Browser sessions
+// make a token each, so without this the table only grows.
+func (db *DB) PurgeCredentials(ctx context.Context) (int64, error) {
+	tag, err := db.pool.Exec(ctx, `
+		DELETE FROM tokens WHERE coalesce(revoked_at, expires_at) < now() - interval '1 day'`)
+	if err != nil {
+		return 0, fmt.Errorf("purge tokens: %w", err)
+	}
+	links, err := db.pool.Exec(ctx, `
+		DELETE FROM sign_in_links WHERE coalesce(used_at, expires_at) < now() - interval '1 day'`)
+	if err != nil {
+		return 0, fmt.Errorf("purge sign-in links: %w", err)
+	}
+	return tag.RowsAffected() + links.RowsAffected(), nil
+}
