@@ -21,8 +21,9 @@ import (
 const registerPatience = 2 * time.Minute
 
 // runRegister prepares the Temporal namespace for the pipeline, once per
-// deployment: the referral search attributes, and the daily retention
-// schedule. Both steps are idempotent, so it is safe to run on every
+// deployment: the namespace itself when the server has none of that name
+// (a self-hosted server's first start), the referral search attributes,
+// and the daily retention schedule. Both steps are idempotent, so it is safe to run on every
 // deploy; workers repeat them at start as a backstop.
 func runRegister(ctx context.Context, logger *slog.Logger) error {
 	cfg, err := config.FromEnv(os.Getenv)
@@ -57,6 +58,13 @@ func runRegister(ctx context.Context, logger *slog.Logger) error {
 		}
 	}
 	defer c.Close()
+	created, err := worker.EnsureNamespace(ctx, c, ns)
+	if err != nil {
+		return err
+	}
+	if created {
+		logger.Info("temporal namespace created", "namespace", ns, "history_retention", worker.NamespaceRetention.String())
+	}
 	if err := worker.EnsureSearchAttributes(ctx, c, ns); err != nil {
 		return err
 	}

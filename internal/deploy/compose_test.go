@@ -95,7 +95,7 @@ func service(t *testing.T, p *types.Project, name string) types.ServiceConfig {
 
 func TestComposeServices(t *testing.T) {
 	p := loadCompose(t)
-	for _, name := range []string{"postgres", "temporal", "temporal-ui", "migrate", "register", "api", "worker"} {
+	for _, name := range []string{"postgres", "temporal-schema", "temporal", "temporal-ui", "migrate", "register", "api", "worker"} {
 		service(t, p, name)
 	}
 
@@ -114,9 +114,24 @@ func TestComposeServices(t *testing.T) {
 		t.Errorf("temporal-ui does not publish 8233: %+v", ui.Ports)
 	}
 
-	pg := service(t, p, "postgres")
-	if pg.HealthCheck == nil || pg.HealthCheck.Disable || len(pg.HealthCheck.Test) == 0 {
-		t.Errorf("postgres has no healthcheck: %+v", pg.HealthCheck)
+	// What others wait for must say when it is ready.
+	for _, name := range []string{"postgres", "temporal"} {
+		if hc := service(t, p, name).HealthCheck; hc == nil || hc.Disable || len(hc.Test) == 0 {
+			t.Errorf("%s has no healthcheck: %+v", name, hc)
+		}
+	}
+	waits := func(name, on string, cond string) {
+		t.Helper()
+		if dep, ok := service(t, p, name).DependsOn[on]; !ok || dep.Condition != cond {
+			t.Errorf("%s does not wait for %s to be %s: %+v", name, on, cond, service(t, p, name).DependsOn)
+		}
+	}
+	waits("temporal-schema", "postgres", types.ServiceConditionHealthy)
+	waits("temporal", "temporal-schema", types.ServiceConditionCompletedSuccessfully)
+	waits("temporal-ui", "temporal", types.ServiceConditionHealthy)
+	waits("register", "temporal", types.ServiceConditionHealthy)
+	if r := service(t, p, "temporal-schema").Restart; r == types.RestartPolicyAlways || r == types.RestartPolicyUnlessStopped {
+		t.Errorf("temporal-schema runs once, but has restart policy %q", r)
 	}
 
 	for _, name := range []string{"postgres", "temporal", "temporal-ui", "api", "worker"} {
@@ -142,9 +157,6 @@ func TestComposeServices(t *testing.T) {
 				t.Errorf("%s does not wait for %s to complete: %+v", name, once, service(t, p, name).DependsOn)
 			}
 		}
-	}
-	if dep, ok := service(t, p, "register").DependsOn["temporal"]; !ok {
-		t.Errorf("register does not wait for temporal: %+v", dep)
 	}
 	reg := service(t, p, "register").Environment
 	if k := reg["WMTNA_PAYLOAD_KEYS"]; k == nil || *k != payloadKeys {

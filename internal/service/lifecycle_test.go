@@ -84,6 +84,9 @@ func TestReferralLifecycleThroughTheAPI(t *testing.T) {
 	ref := submit(t, s, "priya@nhs.example")
 	s.WaitStatus(ref.id, "awaiting_review", 10*time.Second)
 	t.Logf("submission to awaiting_review: %s", time.Since(began))
+	if got := s.Recorded(ref.id); got != referral.StatusAwaitingReview {
+		t.Errorf("the stack saw %q recorded last, want awaiting_review", got)
+	}
 
 	// The trainee sees their own referral, and no one else's.
 	own := s.Do("GET", "/v1/referrals/"+ref.id, ref.token, nil)
@@ -136,6 +139,11 @@ func TestReferralLifecycleThroughTheAPI(t *testing.T) {
 		t.Fatalf("end: %d %s", r.Status, r.Raw)
 	}
 	s.WaitStatus(ref.id, "ended", 10*time.Second)
+	// The load benchmark's simulated people go by what the stack's
+	// interceptor saw recorded: it must follow the referral's status.
+	if got := s.Recorded(ref.id); got != referral.StatusEnded {
+		t.Errorf("the stack saw %q recorded last, want ended", got)
+	}
 	if r := s.Do("POST", "/v1/referrals/"+ref.id+"/withdraw", ref.token, nil); r.Status != 409 || r.ErrorField("current_status") != "ended" {
 		t.Errorf("withdraw after the end: %d %s, want 409 ended", r.Status, r.Raw)
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/server/temporaltest"
 
 	"github.com/wmtna/referrals/internal/codec"
@@ -56,8 +57,9 @@ type Stack struct {
 	// Mailbox is a real SMTP server that every email of the stack goes to.
 	Mailbox *devmail.Box
 
-	mu     sync.Mutex
-	worker *service.Worker
+	mu       sync.Mutex
+	worker   *service.Worker
+	recorded *recordedStatuses
 }
 
 // Buffer is a goroutine-safe log sink.
@@ -90,10 +92,12 @@ func Start(t testing.TB, timings workflows.Timings) *Stack {
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	keys := newPayloadKeys(t)
 	reg := metrics.NewRegistry()
+	recorded := &recordedStatuses{}
 	ts := temporaltest.NewServer(temporaltest.WithBaseClientOptions(client.Options{
 		Logger:         service.TemporalLogger(logger),
 		DataConverter:  codec.DataConverter(keys),
 		MetricsHandler: metrics.NewTemporalHandler(reg),
+		Interceptors:   []interceptor.ClientInterceptor{recorded},
 	}))
 	t.Cleanup(ts.Stop)
 	c := ts.GetDefaultClient()
@@ -118,7 +122,7 @@ func Start(t testing.TB, timings workflows.Timings) *Stack {
 	api := httptest.NewServer(withCodec(srv.Handler(), keys, db))
 	t.Cleanup(api.Close)
 	cfg.PublicURL, srv.PublicURL = api.URL, api.URL
-	s := &Stack{t: t, DB: db, Temporal: ts, Client: c, Config: cfg, API: api, Logs: logs, PayloadKeys: keys, Metrics: reg, Mailbox: box}
+	s := &Stack{t: t, DB: db, Temporal: ts, Client: c, Config: cfg, API: api, Logs: logs, PayloadKeys: keys, Metrics: reg, Mailbox: box, recorded: recorded}
 	s.StartWorker()
 	t.Cleanup(s.StopWorker)
 	return s
