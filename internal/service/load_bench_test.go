@@ -44,8 +44,9 @@ var loadTimings = workflows.Timings{ReviewReminder: time.Hour, OfferTTL: time.Ho
 // lifecycle benchmark, for the pipeline and its baseline alike.
 const loadConcurrency = 8
 
-// loadPoll is how often a driver looks for a stage to be reached (a status in
-// Postgres, or the baseline's marker). It bounds the latency a poll adds.
+// loadPoll is how often a driver looks for a stage to be reached (the status
+// the stack saw recorded, a status in Postgres, or the baseline's marker). It
+// bounds the latency a poll adds.
 const loadPoll = 2 * time.Millisecond
 
 // BenchmarkLifecycleThroughput drives b.N referrals, loadConcurrency at a
