@@ -23,8 +23,9 @@ const registerPatience = 2 * time.Minute
 // runRegister prepares the Temporal namespace for the pipeline, once per
 // deployment: the namespace itself when the server has none of that name
 // (a self-hosted server's first start), the referral search attributes,
-// and the daily retention schedule. Both steps are idempotent, so it is safe to run on every
-// deploy; workers repeat them at start as a backstop.
+// and the daily retention schedule. Every step is idempotent, so it is safe
+// to run on every deploy; workers repeat the last two at start as a
+// backstop.
 func runRegister(ctx context.Context, logger *slog.Logger) error {
 	cfg, err := config.FromEnv(os.Getenv)
 	if err != nil {

@@ -217,4 +217,3 @@ func (b *Box) Handler() http.Handler {
 		_, _ = w.Write(buf.Bytes())
 	})
 }
-

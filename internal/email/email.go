@@ -103,7 +103,9 @@ type Refused struct {
 	err       error
 }
 
-func (r *Refused) Error() string { return fmt.Sprintf("smtp server refused the message (%d): %v", r.Code, r.err) }
+func (r *Refused) Error() string {
+	return fmt.Sprintf("smtp server refused the message (%d): %v", r.Code, r.err)
+}
 func (r *Refused) Unwrap() error { return r.err }
 
 func refused(err error) error {

@@ -65,8 +65,11 @@ func (b *browser) do(method, path string, form url.Values, headers ...string) pa
 	return page{Status: resp.StatusCode, Location: resp.Header.Get("Location"), Body: string(raw), Header: resp.Header}
 }
 
-func (b *browser) get(path string) page                   { b.t.Helper(); return b.do("GET", path, nil) }
-func (b *browser) post(path string, form url.Values) page { b.t.Helper(); return b.do("POST", path, form) }
+func (b *browser) get(path string) page { b.t.Helper(); return b.do("GET", path, nil) }
+func (b *browser) post(path string, form url.Values) page {
+	b.t.Helper()
+	return b.do("POST", path, form)
+}
 
 var csrfPattern = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
@@ -226,7 +229,7 @@ func TestPagesJourney(t *testing.T) {
 	therapist.get("/committee").want(t, 403)
 	therapist.get("/my-referral").want(t, 403)
 	trainee.get("/therapist").want(t, 403)
-	trainee.get("/committee/referrals/" + id).want(t, 403)
+	trainee.get("/committee/referrals/"+id).want(t, 403)
 	committee.get("/therapist").want(t, 403)
 
 	// Signing out ends the session on the server too.

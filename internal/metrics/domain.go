@@ -19,8 +19,8 @@ type StatsSource interface {
 // therapists' free places. Register it in one process only (the API), since
 // every process would report the same figures.
 type Domain struct {
-	src                                  StatsSource
-	timeout                              time.Duration
+	src                                          StatsSource
+	timeout                                      time.Duration
 	byStatus, waiting, oldest, freeSlots, emails *prometheus.Desc
 }
 
