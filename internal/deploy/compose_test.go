@@ -99,19 +99,35 @@ func TestComposeServices(t *testing.T) {
 		service(t, p, name)
 	}
 
-	published := func(s types.ServiceConfig, port string) bool {
+	// published returns the host address a service publishes port on, and
+	// whether it does.
+	published := func(s types.ServiceConfig, port string) (string, bool) {
 		for _, pc := range s.Ports {
 			if pc.Published == port {
-				return true
+				return pc.HostIP, true
 			}
 		}
-		return false
+		return "", false
 	}
-	if api := service(t, p, "api"); !published(api, "8080") {
-		t.Errorf("api does not publish 8080: %+v", api.Ports)
+	if _, ok := published(service(t, p, "api"), "8080"); !ok {
+		t.Errorf("api does not publish 8080: %+v", service(t, p, "api").Ports)
 	}
-	if ui := service(t, p, "temporal-ui"); !published(ui, "8233") {
-		t.Errorf("temporal-ui does not publish 8233: %+v", ui.Ports)
+	// Temporal's UI and frontend ask nobody who they are: anyone who can
+	// reach them can read or end any referral's workflow. Loopback only.
+	for name, port := range map[string]string{"temporal-ui": "8233", "temporal": "7233"} {
+		if ip, ok := published(service(t, p, name), port); !ok || ip != "127.0.0.1" {
+			t.Errorf("%s publishes %s on %q (published: %v), want 127.0.0.1 only", name, port, ip, ok)
+		}
+	}
+	for name, s := range p.Services {
+		if name == "api" {
+			continue
+		}
+		for _, pc := range s.Ports {
+			if pc.Published != "" && pc.HostIP != "127.0.0.1" {
+				t.Errorf("%s publishes %s to every interface; only the api, which authenticates, may", name, pc.Published)
+			}
+		}
 	}
 
 	// What others wait for must say when it is ready.
