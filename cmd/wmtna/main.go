@@ -27,8 +27,9 @@ Usage:
   wmtna api           run the HTTP API (DATABASE_URL, TEMPORAL_ADDRESS, ...)
   wmtna worker        run the Temporal worker (DATABASE_URL, TEMPORAL_ADDRESS, ...)
   wmtna migrate       apply database migrations to DATABASE_URL
-  wmtna register      register the search attributes and the retention schedule on the
-                      Temporal namespace (TEMPORAL_ADDRESS, ...); safe to repeat
+  wmtna register      prepare the Temporal namespace: create it if the server has none,
+                      register the search attributes and the retention schedule
+                      (TEMPORAL_ADDRESS, ...); safe to repeat
 `
 
 func main() {
