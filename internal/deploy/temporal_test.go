@@ -70,8 +70,9 @@ func TestComposeTemporalImagesMatchTheServerLibrary(t *testing.T) {
 // temporalio/server image configures itself (its embedded template read
 // with the temporal service's environment and dynamic config file), then
 // what the register service does, and a workflow whose search attribute is
-// found through PostgreSQL visibility. Only the addresses change: the
-// database is on 127.0.0.1 and the server's ports are free ones.
+// found through PostgreSQL visibility. Only the addresses change (the
+// database is on 127.0.0.1, the server's ports are free ones), and files
+// are read where the bind mounts take them from.
 func TestComposeTemporalRunsOnPostgres(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts PostgreSQL and a Temporal server")
@@ -109,7 +110,10 @@ func TestComposeTemporalRunsOnPostgres(t *testing.T) {
 
 	// temporal-schema, twice.
 	schema := service(t, p, "temporal-schema")
-	script := hostPath(t, schema, strings.Fields(strings.Join(schema.Entrypoint, " "))[1])
+	if len(schema.Entrypoint) != 2 {
+		t.Fatalf("temporal-schema's entrypoint is %q, want [/bin/sh <script>]", schema.Entrypoint)
+	}
+	script := hostPath(t, schema, schema.Entrypoint[1])
 	bin := t.TempDir()
 	self, err := os.Executable()
 	if err != nil {
