@@ -30,13 +30,12 @@ const namespaceSettle = 30 * time.Second
 // Cloud, or wherever operators manage namespaces, they own its settings.
 func EnsureNamespace(ctx context.Context, c client.Client, namespace string) (created bool, err error) {
 	svc := c.WorkflowService()
-	_, err = svc.DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: namespace})
 	var notFound *serviceerror.NamespaceNotFound
-	if err == nil || !errors.As(err, &notFound) {
-		if err != nil {
-			return false, fmt.Errorf("describe namespace %s: %w", namespace, err)
-		}
+	switch _, err = svc.DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: namespace}); {
+	case err == nil:
 		return false, nil
+	case !errors.As(err, &notFound):
+		return false, fmt.Errorf("describe namespace %s: %w", namespace, err)
 	}
 	_, err = svc.RegisterNamespace(ctx, &workflowservice.RegisterNamespaceRequest{
 		Namespace:                        namespace,

@@ -58,6 +58,15 @@ func addTherapist(t *testing.T, s *stacktest.Stack, n, capacity int) therapist {
 	return therapist{r.Str("id"), r.Str("token")}
 }
 
+// approve has the committee member approve the referral, and fails the
+// test unless the API accepts.
+func approve(t *testing.T, s *stacktest.Stack, chair, id string) {
+	t.Helper()
+	if r := s.Do("POST", "/v1/referrals/"+id+"/review", chair, map[string]any{"decision": "approve"}); r.Status != 200 {
+		t.Fatalf("approve: %d %s", r.Status, r.Raw)
+	}
+}
+
 type submitted struct{ id, token string }
 
 func submit(t *testing.T, s *stacktest.Stack, email string) submitted {
@@ -106,9 +115,7 @@ func TestReferralLifecycleThroughTheAPI(t *testing.T) {
 	}
 
 	began = time.Now()
-	if r := s.Do("POST", "/v1/referrals/"+ref.id+"/review", chair, map[string]any{"decision": "approve"}); r.Status != 200 {
-		t.Fatalf("approve: %d %s", r.Status, r.Raw)
-	}
+	approve(t, s, chair, ref.id)
 	offered := s.WaitStatus(ref.id, "offered", 10*time.Second)
 	t.Logf("approval to offer: %s", time.Since(began))
 	again := s.Do("POST", "/v1/referrals/"+ref.id+"/review", chair, map[string]any{"decision": "approve"})
@@ -222,9 +229,7 @@ func TestWaitlistIsFirstComeFirstServed(t *testing.T) {
 	for i := range 3 {
 		ref := submit(t, s, fmt.Sprintf("trainee%d@nhs.example", i))
 		s.WaitStatus(ref.id, "awaiting_review", 10*time.Second)
-		if r := s.Do("POST", "/v1/referrals/"+ref.id+"/review", chair, map[string]any{"decision": "approve"}); r.Status != 200 {
-			t.Fatalf("approve: %d %s", r.Status, r.Raw)
-		}
+		approve(t, s, chair, ref.id)
 		refs = append(refs, ref)
 	}
 	a, b, c := refs[0], refs[1], refs[2]
@@ -273,9 +278,7 @@ func TestUnansweredOfferExpiresToTheNextTherapist(t *testing.T) {
 	slow := addTherapist(t, s, 1, 1)
 	ref := submit(t, s, "trainee@nhs.example")
 	s.WaitStatus(ref.id, "awaiting_review", 10*time.Second)
-	if r := s.Do("POST", "/v1/referrals/"+ref.id+"/review", chair, map[string]any{"decision": "approve"}); r.Status != 200 {
-		t.Fatalf("approve: %d %s", r.Status, r.Raw)
-	}
+	approve(t, s, chair, ref.id)
 	expiredOffer, _ := offerOf(s.WaitStatus(ref.id, "offered", 10*time.Second))
 	s.WaitStatus(ref.id, "waitlisted", 10*time.Second)
 	if r := s.Do("GET", "/v1/offers", slow.token, nil); strings.Contains(r.Raw, ref.id) {

@@ -21,9 +21,7 @@ func TestLifecycleEmailsArriveOnce(t *testing.T) {
 	th := addTherapist(t, s, 1, 1)
 	ref := submit(t, s, "priya@nhs.example")
 	s.WaitStatus(ref.id, "awaiting_review", 10*time.Second)
-	if r := s.Do("POST", "/v1/referrals/"+ref.id+"/review", chair, map[string]any{"decision": "approve"}); r.Status != 200 {
-		t.Fatalf("approve: %d %s", r.Status, r.Raw)
-	}
+	approve(t, s, chair, ref.id)
 	offerID, _ := offerOf(s.WaitStatus(ref.id, "offered", 10*time.Second))
 	if r := s.Do("POST", "/v1/offers/"+offerID+"/accept", th.token, nil); r.Status != 200 {
 		t.Fatalf("accept: %d %s", r.Status, r.Raw)

@@ -100,9 +100,7 @@ func TestMetricsEndpoint(t *testing.T) {
 
 	// The one place goes to the first; the other two wait.
 	for _, ref := range refs {
-		if r := s.Do("POST", "/v1/referrals/"+ref.id+"/review", chair, map[string]any{"decision": "approve"}); r.Status != 200 {
-			t.Fatalf("approve: %d %s", r.Status, r.Raw)
-		}
+		approve(t, s, chair, ref.id)
 	}
 	s.WaitStatus(refs[0].id, "offered", 10*time.Second)
 	s.WaitStatus(refs[1].id, "waitlisted", 10*time.Second)

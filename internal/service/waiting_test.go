@@ -123,9 +123,7 @@ func TestConflictOfInterestExcludesTheTherapistForGood(t *testing.T) {
 	approveNew := func(email string) submitted {
 		ref := submit(t, s, email)
 		s.WaitStatus(ref.id, "awaiting_review", 10*time.Second)
-		if r := s.Do("POST", "/v1/referrals/"+ref.id+"/review", chair, map[string]any{"decision": "approve"}); r.Status != 200 {
-			t.Fatalf("approve: %d %s", r.Status, r.Raw)
-		}
+		approve(t, s, chair, ref.id)
 		return ref
 	}
 	first := approveNew("known@nhs.example")
