@@ -156,8 +156,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		h = withMailbox(h, box.Handler())
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	go api.ResumeSubmissions(gctx, time.Minute)
-	go api.PurgeCredentials(gctx, time.Hour)
+	go api.App.ResumeSubmissions(gctx, time.Minute)
+	go api.App.PurgeCredentials(gctx, time.Hour)
 	g.Go(func() error {
 		return service.Serve(gctx, cfg.HTTPAddr, h, logger, func(a net.Addr) {
 			fmt.Fprintf(stdout, "\nWMTNA referral pipeline (dev) is running. Data: %s\n\n", dir)

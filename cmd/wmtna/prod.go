@@ -69,8 +69,8 @@ func runAPI(ctx context.Context, logger *slog.Logger) error {
 	}
 	api := service.NewAPI(db, c, cfg, logger)
 	service.InstrumentAPI(api, db, reg, cfg.MetricsToken)
-	go api.ResumeSubmissions(ctx, time.Minute)
-	go api.PurgeCredentials(ctx, time.Hour)
+	go api.App.ResumeSubmissions(ctx, time.Minute)
+	go api.App.PurgeCredentials(ctx, time.Hour)
 	h := api.Handler()
 	if cfg.PayloadKeys != nil {
 		h = withCodec(h, codec.Handler(cfg.PayloadKeys, cfg.CodecOrigins, codec.Bearer(operatorToken(db, logger))))

@@ -400,7 +400,7 @@ func TestAPIRestartWithDecisionInFlightAppliesItOnce(t *testing.T) {
 	logger := slog.New(slog.NewJSONHandler(s.Logs, nil))
 	newAPI := func(wrap func(http.Handler) http.Handler) *httptest.Server {
 		srv := service.NewAPI(s.DB, s.Client, s.Config, logger)
-		srv.SubmitsPerMinute, srv.AuthFailuresPerMinute = 100_000, 100_000
+		srv.Limits.SubmitsPerMinute, srv.Limits.AuthFailuresPerMinute = 100_000, 100_000
 		api := httptest.NewServer(wrap(srv.Handler()))
 		t.Cleanup(api.Close)
 		return api
@@ -589,7 +589,7 @@ func newStack(t *testing.T, dbURL string) *stack {
 		t.Fatal(err)
 	}
 	srv := service.NewAPI(db, c, cfg, logger)
-	srv.SubmitsPerMinute, srv.AuthFailuresPerMinute = 1_000_000, 1_000_000
+	srv.Limits.SubmitsPerMinute, srv.Limits.AuthFailuresPerMinute = 1_000_000, 1_000_000
 	api := httptest.NewServer(srv.Handler())
 	t.Cleanup(api.Close)
 	cfg.PublicURL = api.URL

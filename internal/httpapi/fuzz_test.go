@@ -2,11 +2,13 @@ package httpapi
 
 import (
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
 
+	"github.com/wmtna/referrals/internal/pipeline"
 	"github.com/wmtna/referrals/internal/referral"
 )
 
@@ -14,6 +16,9 @@ import (
 // and validator. Whatever arrives, they must not panic, every refusal must
 // be a 4xx, and whatever they accept must satisfy the contract. The seed
 // corpus is in testdata/fuzz/FuzzSubmissionDecoder; CI runs it briefly.
+// programmePattern is the shape of a programme code, as the contract says.
+var programmePattern = regexp.MustCompile(`^[a-z_]{2,40}$`)
+
 func FuzzSubmissionDecoder(f *testing.F) {
 	f.Add(`{"name":"Sam","email":"sam@nhs.example","programme":"clinical","employer":"RXT","training_start":"2025-10","concerns":"stress","consent":true}`)
 	f.Add(`{"name":"Sam","email":"sam@nhs.example","programme":"health","employer":"rrk","training_start":"2024-09","expected_qualification":"2027-10-01","concerns":"x","preferences":{"remote":true,"location":"Coventry"},"consent":true}`)
@@ -28,15 +33,18 @@ func FuzzSubmissionDecoder(f *testing.F) {
 		req.Header.Set("Content-Type", "application/json")
 		var q submissionRequest
 		if e := decode(httptest.NewRecorder(), req, &q); e != nil {
-			if e.Status < 400 || e.Status > 499 || e.Message == "" {
-				t.Fatalf("decode refused with %d %q", e.Status, e.Message)
+			if e.Outcome < 400 || e.Outcome > 499 || e.Message == "" {
+				t.Fatalf("decode refused with %d %q", e.Outcome, e.Message)
 			}
 			return
 		}
-		s, e := q.validate(now)
-		if e != nil {
-			if e.Status != 422 || e.Field == "" {
-				t.Fatalf("validate refused with %d field %q", e.Status, e.Field)
+		app := &pipeline.Service{Now: func() time.Time { return now }}
+		s, problems := app.Check(q.draft())
+		if problems != nil {
+			for _, e := range problems {
+				if e.Outcome != 422 || e.Field == "" {
+					t.Fatalf("validate refused with %d field %q", e.Outcome, e.Field)
+				}
 			}
 			return
 		}
@@ -45,7 +53,7 @@ func FuzzSubmissionDecoder(f *testing.F) {
 			t.Fatalf("accepted name %q", s.Name)
 		case !strings.Contains(s.Email, "@") || len(s.Email) > 254:
 			t.Fatalf("accepted email %q", s.Email)
-		case !orgCodePattern.MatchString(s.Employer) || !programmePattern.MatchString(s.Programme):
+		case !referral.OrgCodePattern.MatchString(s.Employer) || !programmePattern.MatchString(s.Programme):
 			t.Fatalf("accepted employer %q programme %q", s.Employer, s.Programme)
 		case s.Concerns == "" || utf8.RuneCountInString(s.Concerns) > 5000:
 			t.Fatalf("accepted concerns of %d characters", len(s.Concerns))

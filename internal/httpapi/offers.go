@@ -2,130 +2,85 @@ package httpapi
 
 import (
 	"net/http"
-	"slices"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/wmtna/referrals/internal/postgres"
+	"github.com/wmtna/referrals/internal/pipeline"
 	"github.com/wmtna/referrals/internal/referral"
-	"github.com/wmtna/referrals/workflows"
 )
 
-type offerView struct {
-	ID          string               `json:"id"`
-	ReferralID  string               `json:"referral_id"`
-	State       string               `json:"state"`
-	CreatedAt   time.Time            `json:"created_at"`
-	ExpiresAt   time.Time            `json:"expires_at,omitzero"` // absent for the moment before the workflow starts the clock
-	Programme   string               `json:"programme"`
-	Preferences referral.Preferences `json:"preferences"`
+type offerSummaryJSON struct {
+	ID          string          `json:"id"`
+	ReferralID  string          `json:"referral_id"`
+	State       string          `json:"state"`
+	CreatedAt   time.Time       `json:"created_at"`
+	ExpiresAt   time.Time       `json:"expires_at,omitzero"` // absent for the moment before the workflow starts the clock
+	Programme   string          `json:"programme"`
+	Preferences preferencesJSON `json:"preferences"`
 }
 
 // listOffers shows a therapist their open offers with what they need to
 // decide (programme, preferences) and nothing personal; with
 // ?state=accepted, the referrals they have accepted (their clients).
 func (s *Server) listOffers(w http.ResponseWriter, r *http.Request) {
-	p, _ := principal(r)
-	ctx := r.Context()
 	state := r.URL.Query().Get("state")
-	switch state {
-	case "":
+	if state == "" {
 		state = referral.OfferOpen
-	case referral.OfferOpen, referral.OfferAccepted:
-	default:
-		writeError(w, &apiError{Status: http.StatusBadRequest, Code: "invalid_parameter", Field: "state", Message: `state must be "open" (the default) or "accepted"`})
-		return
 	}
-	offers, err := s.DB.TherapistOffers(ctx, p.Subject, state)
+	offers, err := s.App.Offers(r.Context(), principal(r), state)
 	if err != nil {
-		s.storeError(w, r, err)
+		writeError(w, err)
 		return
 	}
-	out := make([]offerView, 0, len(offers))
+	out := make([]offerSummaryJSON, 0, len(offers))
 	for _, o := range offers {
-		ref, err := s.DB.Referral(ctx, o.ReferralID)
-		if err != nil {
-			s.storeError(w, r, err)
-			return
-		}
-		out = append(out, offerView{
-			ID: o.ID, ReferralID: o.ReferralID, State: o.State, CreatedAt: o.CreatedAt,
-			ExpiresAt: o.ExpiresAt, Programme: ref.Programme, Preferences: ref.Preferences,
-		})
+		out = append(out, offerSummaryJSON{ID: o.ID, ReferralID: o.ReferralID, State: o.State, CreatedAt: o.CreatedAt,
+			ExpiresAt: o.ExpiresAt, Programme: o.Programme, Preferences: prefsJSON(o.Preferences)})
 	}
-	writeJSON(w, http.StatusOK, map[string][]offerView{"offers": out})
+	writeJSON(w, http.StatusOK, map[string][]offerSummaryJSON{"offers": out})
 }
 
-// declineRequest is a therapist's decline: a coded reason (capacity, or a
-// conflict of interest, which keeps them from this trainee for good) and
-// optional free text for the committee.
+// declineRequest is a therapist's decline: a coded reason and optional
+// free text for the committee.
 type declineRequest struct {
 	ReasonCode string `json:"reason_code"`
 	Reason     string `json:"reason"`
 }
 
-// answerOffer accepts or declines an offer on behalf of the therapist it
-// was made to; an offer made to someone else is 404 to them.
-func (s *Server) answerOffer(name string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		p, _ := principal(r)
-		id := chi.URLParam(r, "id")
-		if !validID(id) {
-			writeError(w, errNotFound)
-			return
-		}
-		o, err := s.DB.Offer(r.Context(), id)
-		if err != nil {
-			s.storeError(w, r, err)
-			return
-		}
-		concerns(r, o.ReferralID)
-		if o.TherapistID != p.Subject {
-			writeError(w, errNotFound)
-			return
-		}
-		var q declineRequest
-		if name == workflows.UpdateDeclineOffer {
-			if e := decode(w, r, &q); e != nil {
-				writeError(w, e)
-				return
-			}
-			if !slices.Contains(referral.TherapistDeclineCodes, q.ReasonCode) {
-				writeError(w, badField("reason_code", "reason_code must be one of %s", strings.Join(referral.TherapistDeclineCodes, ", ")))
-				return
-			}
-			if utf8.RuneCountInString(q.Reason) > 2000 {
-				writeError(w, badField("reason", "reason must be at most 2000 characters"))
-				return
-			}
-		} else if e := noBody(w, r); e != nil {
-			writeError(w, e)
-			return
-		}
-		reason := strings.TrimSpace(q.Reason)
-		actor := referral.Actor{Role: referral.RoleTherapist, ID: p.Subject}
-		noteID, ok := s.note(w, r, o.ReferralID, actor, reason)
-		if !ok {
-			return
-		}
-		s.update(w, r, o.ReferralID, name, workflows.OfferAnswer{OfferID: o.ID, Actor: actor, NoteID: noteID, ReasonCode: q.ReasonCode})
-	}
+func (s *Server) accept(w http.ResponseWriter, r *http.Request) {
+	v, err := s.App.Accept(r.Context(), principal(r), chi.URLParam(r, "id"), noBody(w, r), idempotencyKey(r))
+	decided(w, v, err)
 }
 
-// waitlist shows the committee who is waiting for a place, longest first,
-// with when each was approved: the order places are offered in. IDs and
-// programme only; a referral's details are a click away for those entitled.
+func (s *Server) decline(w http.ResponseWriter, r *http.Request) {
+	in := then(body[declineRequest](w, r), func(q declineRequest) pipeline.Decline {
+		return pipeline.Decline{ReasonCode: q.ReasonCode, Reason: q.Reason}
+	})
+	v, err := s.App.Decline(r.Context(), principal(r), chi.URLParam(r, "id"), in, idempotencyKey(r))
+	decided(w, v, err)
+}
+
+type waitingJSON struct {
+	ReferralID string    `json:"referral_id"`
+	Position   int       `json:"position"`
+	Since      time.Time `json:"waiting_since"`
+	Programme  string    `json:"programme"`
+	Employer   string    `json:"employer"`
+	Urgent     bool      `json:"urgent"`
+}
+
+// waitlist shows the committee who is waiting for a place, in the order
+// places are offered.
 func (s *Server) waitlist(w http.ResponseWriter, r *http.Request) {
-	list, err := s.DB.Waitlist(r.Context(), 500)
+	list, err := s.App.Waitlist(r.Context(), principal(r))
 	if err != nil {
-		s.storeError(w, r, err)
+		writeError(w, err)
 		return
 	}
-	if list == nil {
-		list = []postgres.WaitingReferral{}
+	out := make([]waitingJSON, 0, len(list))
+	for _, q := range list {
+		out = append(out, waitingJSON{ReferralID: q.ReferralID, Position: q.Position, Since: q.Since, Programme: q.Programme, Employer: q.Employer, Urgent: q.Urgent})
 	}
-	writeJSON(w, http.StatusOK, map[string][]postgres.WaitingReferral{"waitlist": list})
+	writeJSON(w, http.StatusOK, map[string][]waitingJSON{"waitlist": out})
 }

@@ -23,7 +23,7 @@ import (
 func TestRateLimits(t *testing.T) {
 	s := stacktest.Start(t, workflows.Timings{ReviewReminder: time.Hour, OfferTTL: time.Hour, WaitlistRecheck: time.Hour})
 	api := service.NewAPI(s.DB, s.Client, s.Config, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	api.SubmitsPerMinute, api.AuthFailuresPerMinute = 3, 3
+	api.Limits.SubmitsPerMinute, api.Limits.AuthFailuresPerMinute = 3, 3
 	srv := httptest.NewServer(api.Handler())
 	defer srv.Close()
 	do := func(method, path, token, body string) int {

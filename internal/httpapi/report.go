@@ -10,8 +10,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
+	"github.com/wmtna/referrals/internal/pipeline"
 	"github.com/wmtna/referrals/internal/postgres"
 	"github.com/wmtna/referrals/internal/referral"
 )
@@ -39,24 +39,25 @@ type reportSummary struct {
 // before the current one, to today.
 func (s *Server) report(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	from, to, e := reportPeriod(q, time.Now())
-	if e != nil {
-		writeError(w, e)
-		return
+	var asCSV bool
+	in := func() (pipeline.Period, error) {
+		from, to, e := reportPeriod(q, s.App.Today())
+		if e != nil {
+			return pipeline.Period{}, e
+		}
+		var err error
+		if asCSV, err = wantsCSV(q, r.Header); err != nil {
+			return pipeline.Period{}, err
+		}
+		return pipeline.Period{From: from, To: to}, nil
 	}
-	asCSV, e := wantsCSV(q, r.Header)
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	// to is included: the store takes [start of from, start of the day after to).
-	end := time.Date(to.Year, to.Month, to.Day+1, 0, 0, 0, 0, referral.London)
-	rep, err := s.DB.Report(r.Context(), from.Start(), end)
+	rep, err := s.App.Report(r.Context(), principal(r), in)
 	if err != nil {
-		s.storeError(w, r, err)
+		writeError(w, err)
 		return
 	}
-	sum := reportSummary{From: from.String(), To: to.String(), Report: rep}
+	period, _ := in()
+	sum := reportSummary{From: period.From.String(), To: period.To.String(), Report: rep}
 	w.Header().Set("Vary", "Accept")
 	if !asCSV {
 		writeJSON(w, http.StatusOK, sum)
@@ -64,7 +65,8 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request) {
 	}
 	var buf bytes.Buffer
 	if err := writeSummaryCSV(&buf, sum); err != nil {
-		s.storeError(w, r, err)
+		s.Logger.ErrorContext(r.Context(), "write report as CSV", "err", err)
+		writeError(w, err)
 		return
 	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
@@ -74,13 +76,13 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(buf.Bytes())
 }
 
-func badReportParam(field, format string, args ...any) *apiError {
-	return &apiError{Status: http.StatusBadRequest, Code: "invalid_parameter", Field: field, Message: fmt.Sprintf(format, args...)}
+func badReportParam(field, format string, args ...any) *pipeline.Error {
+	return badParameter(field, format, args...)
 }
 
 // reportPeriod reads from and to, with their defaults.
-func reportPeriod(q url.Values, now time.Time) (from, to referral.Date, e *apiError) {
-	to = referral.DateOf(now)
+func reportPeriod(q url.Values, today referral.Date) (from, to referral.Date, e *pipeline.Error) {
+	to = today
 	if v := q.Get("to"); v != "" {
 		d, err := referral.ParseDate(v)
 		if err != nil {
@@ -107,7 +109,7 @@ func reportPeriod(q url.Values, now time.Time) (from, to referral.Date, e *apiEr
 
 // wantsCSV decides the format: format=csv or format=json when given, else
 // CSV when the Accept header names text/csv.
-func wantsCSV(q url.Values, h http.Header) (bool, *apiError) {
+func wantsCSV(q url.Values, h http.Header) (bool, error) {
 	switch q.Get("format") {
 	case "csv":
 		return true, nil

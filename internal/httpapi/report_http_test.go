@@ -107,3 +107,21 @@ func TestReportSummary(t *testing.T) {
 		t.Errorf("as a trainee: %d %s, want 403", r.Status, r.Raw)
 	}
 }
+
+// The report refuses bad parameters with a 400 naming the parameter, before
+// any statistic is computed.
+func TestReportRefusesBadParameters(t *testing.T) {
+	s := stacktest.Start(t, workflows.Timings{ReviewReminder: time.Hour, OfferTTL: time.Hour, WaitlistRecheck: time.Hour})
+	for query, field := range map[string]string{
+		"from=2025-13-01":                 "from",
+		"to=2025-02-29":                   "to",
+		"from=2025-06-01&to=2025-05-31":   "from",
+		"from=2025-01-01&format=markdown": "format",
+	} {
+		r := s.Do("GET", "/v1/reports/summary?"+query, stacktest.AdminToken, nil)
+		e, _ := r.Body["error"].(map[string]any)
+		if r.Status != http.StatusBadRequest || e["field"] != field || e["code"] != "invalid_parameter" {
+			t.Errorf("%s: %d %s, want 400 invalid_parameter naming %s", query, r.Status, r.Raw, field)
+		}
+	}
+}

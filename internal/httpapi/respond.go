@@ -8,34 +8,32 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+
+	"github.com/wmtna/referrals/internal/pipeline"
 )
 
 // maxBody bounds every request body: a referral is a few kilobytes.
 const maxBody = 64 << 10
 
 // apiError is the body of every error response: a stable code, a sentence
-// for people, and the offending field when there is one.
+// for people, the offending field when there is one, and on a 409 about the
+// wrong state the referral's current status.
 type apiError struct {
-	Status  int    `json:"-"`
 	Code    string `json:"code"`
 	Message string `json:"message"`
 	Field   string `json:"field,omitempty"`
-	// Current is the referral's status, on 409s about the wrong state.
 	Current string `json:"current_status,omitempty"`
 }
 
-func (e *apiError) Error() string { return e.Message }
-
-func badField(field, format string, args ...any) *apiError {
-	return &apiError{Status: http.StatusUnprocessableEntity, Code: "invalid_field", Field: field, Message: fmt.Sprintf(format, args...)}
+// Errors the API itself answers, before a use case is asked. Their
+// outcomes are HTTP statuses.
+func requestError(status int, code, field, format string, args ...any) *pipeline.Error {
+	return &pipeline.Error{Outcome: pipeline.Outcome(status), Code: code, Field: field, Message: fmt.Sprintf(format, args...)}
 }
 
-var (
-	errUnauthenticated = &apiError{Status: http.StatusUnauthorized, Code: "unauthenticated", Message: "a valid bearer token is required"}
-	errForbidden       = &apiError{Status: http.StatusForbidden, Code: "forbidden", Message: "your token does not allow this"}
-	errNotFound        = &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "no such resource"}
-	errUnavailable     = &apiError{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "the service is temporarily unavailable; please retry"}
-)
+func badParameter(field, format string, args ...any) *pipeline.Error {
+	return requestError(http.StatusBadRequest, "invalid_parameter", field, format, args...)
+}
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
@@ -45,20 +43,23 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
-func writeError(w http.ResponseWriter, e *apiError) {
-	if e.Status == http.StatusUnauthorized {
+// writeError answers err: a use case's refusal as its outcome, anything
+// else (which the use case logged) as 503.
+func writeError(w http.ResponseWriter, err error) {
+	e := pipeline.AsError(err)
+	if e.Outcome == pipeline.Unauthenticated {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="wmtna"`)
 	}
-	writeJSON(w, e.Status, map[string]*apiError{"error": e})
+	writeJSON(w, int(e.Outcome), map[string]apiError{"error": {Code: e.Code, Message: e.Message, Field: e.Field, Current: string(e.Current)}})
 }
 
 // decode reads a JSON body strictly into dst: the right content type, one
 // object, no unknown fields, no more than maxBody bytes. Its errors name the
 // field at fault where the decoder knows it.
-func decode(w http.ResponseWriter, r *http.Request, dst any) *apiError {
+func decode(w http.ResponseWriter, r *http.Request, dst any) *pipeline.Error {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {
-		return &apiError{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type", Message: "send the body as application/json"}
+		return requestError(http.StatusUnsupportedMediaType, "unsupported_media_type", "", "send the body as application/json")
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
 	dec.DisallowUnknownFields()
@@ -66,29 +67,29 @@ func decode(w http.ResponseWriter, r *http.Request, dst any) *apiError {
 		return decodeError(err)
 	}
 	if err := dec.Decode(&struct{}{}); !errors.Is(err, io.EOF) {
-		return &apiError{Status: http.StatusBadRequest, Code: "malformed_json", Message: "the body must be a single JSON object"}
+		return requestError(http.StatusBadRequest, "malformed_json", "", "the body must be a single JSON object")
 	}
 	return nil
 }
 
-func decodeError(err error) *apiError {
+func decodeError(err error) *pipeline.Error {
 	var tooBig *http.MaxBytesError
 	var typeErr *json.UnmarshalTypeError
 	var syntaxErr *json.SyntaxError
 	switch {
 	case errors.As(err, &tooBig):
-		return &apiError{Status: http.StatusRequestEntityTooLarge, Code: "body_too_large", Message: fmt.Sprintf("the body is larger than %d bytes", maxBody)}
+		return requestError(http.StatusRequestEntityTooLarge, "body_too_large", "", "the body is larger than %d bytes", maxBody)
 	case errors.As(err, &typeErr):
 		field := typeErr.Field
-		return &apiError{Status: http.StatusUnprocessableEntity, Code: "invalid_field", Field: field,
-			Message: fmt.Sprintf("%s must be a %s, not a %s", orWord(field, "the body"), jsonKind(typeErr.Type.Kind().String()), typeErr.Value)}
+		return requestError(http.StatusUnprocessableEntity, "invalid_field", field,
+			"%s must be a %s, not a %s", orWord(field, "the body"), jsonKind(typeErr.Type.Kind().String()), typeErr.Value)
 	case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
-		return &apiError{Status: http.StatusBadRequest, Code: "malformed_json", Message: "the body is not valid JSON"}
+		return requestError(http.StatusBadRequest, "malformed_json", "", "the body is not valid JSON")
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		return &apiError{Status: http.StatusUnprocessableEntity, Code: "unknown_field", Field: field, Message: fmt.Sprintf("%s is not a field of this request", field)}
+		return requestError(http.StatusUnprocessableEntity, "unknown_field", field, "%s is not a field of this request", field)
 	}
-	return &apiError{Status: http.StatusBadRequest, Code: "malformed_json", Message: "the body could not be read as JSON"}
+	return requestError(http.StatusBadRequest, "malformed_json", "", "the body could not be read as JSON")
 }
 
 func jsonKind(goKind string) string {

@@ -1,12 +1,13 @@
-// Package httpapi is the JSON API people use to drive referrals: trainees
-// submit and follow them, the committee reviews, therapists answer offers,
-// operators keep the registers. Human decisions reach a referral's workflow
-// as Temporal updates, so the caller learns the real outcome.
+// Package httpapi is the JSON API for programs and operators: trainees'
+// clients submit and follow referrals, the committee reviews, therapists
+// answer offers, operators keep the registers. It is thin: each handler
+// reads the request, asks a use case of package pipeline, and writes the
+// answer. The web pages (package pages) call the same use cases and are
+// served by the same router.
 package httpapi
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
@@ -17,50 +18,37 @@ import (
 	"github.com/go-chi/chi/v5"
 	"go.temporal.io/sdk/client"
 
-	"github.com/wmtna/referrals/internal/announce"
-	"github.com/wmtna/referrals/internal/postgres"
+	"github.com/wmtna/referrals/internal/pipeline"
+	"github.com/wmtna/referrals/internal/ratelimit"
 	"github.com/wmtna/referrals/internal/referral"
-	"github.com/wmtna/referrals/workflows"
 )
 
-// Server holds what the handlers need.
+// Server is the API and the router of the whole site.
 type Server struct {
-	DB             *postgres.DB
-	Temporal       client.Client
-	Announcer      *announce.Announcer
-	Timings        workflows.Timings
-	TraineeLinkTTL time.Duration
-	Logger         *slog.Logger
-	// SubmitsPerMinute and AuthFailuresPerMinute limit each client address
-	// on the public submission endpoint and on wrong tokens; 0 means the
-	// defaults (10 and 20).
-	SubmitsPerMinute      int
-	AuthFailuresPerMinute int
+	App *pipeline.Service
+	// Limits are per client address, shared with the pages.
+	Limits *ratelimit.Limits
+	Logger *slog.Logger
 	// Metrics, when set, counts every request and serves GET /metrics,
 	// public like /healthz unless MetricsToken (WMTNA_METRICS_TOKEN) is set.
 	Metrics      *Metrics
 	MetricsToken string
-	// Postman, when set, starts delivery of messages the API writes to the
-	// outbox itself (sign-in links); the worker's sweep is the backstop.
-	Postman Postman
-	// PublicURL is where people reach the service: the base of the links
-	// in sign-in emails.
-	PublicURL string
+	// Pages, when set, serves the web pages on the same router.
+	Pages Pages
 
 	handlerOnce sync.Once
 	handler     http.Handler
-
-	limitsOnce             sync.Once
-	submitLimit, authLimit *perClient
 }
 
-// Postman starts the delivery of outbox messages not yet on their way.
-type Postman interface {
-	Dispatch(ctx context.Context) error
+// Pages are the web pages: their routes, and the page for a path nobody
+// serves.
+type Pages interface {
+	Routes(r chi.Router)
+	NotFound(w http.ResponseWriter, r *http.Request)
 }
 
-// Handler returns the API's routes, built from the access table (routes),
-// and the web pages. It is built once: the pages call the API through it.
+// Handler returns the site's routes: health checks, metrics, the API built
+// from the access table (routes), and the web pages.
 func (s *Server) Handler() http.Handler {
 	s.handlerOnce.Do(func() { s.handler = s.routes() })
 	return s.handler
@@ -82,19 +70,21 @@ func (s *Server) routes() http.Handler {
 	r.Route("/v1", func(r chi.Router) {
 		r.Use(s.authenticate)
 		for _, rt := range routes {
-			r.With(s.audited(rt), allow(rt)).Method(rt.Method, strings.TrimPrefix(rt.Pattern, "/v1"), rt.Handler(s))
+			r.With(s.allow(rt)).Method(rt.Method, strings.TrimPrefix(rt.Pattern, "/v1"), rt.Handler(s))
 		}
 	})
-	r.Group(s.pageRoutes)
+	if s.Pages != nil {
+		r.Group(s.Pages.Routes)
+	}
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/v1/") || !strings.Contains(r.Header.Get("Accept"), "text/html") {
-			writeError(w, errNotFound)
+		if s.Pages == nil || strings.HasPrefix(r.URL.Path, "/v1/") || !strings.Contains(r.Header.Get("Accept"), "text/html") {
+			writeError(w, pipeline.ErrNotFound)
 			return
 		}
-		pageHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.pageError(w, r, errNotFound) })).ServeHTTP(w, r)
+		s.Pages.NotFound(w, r)
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, _ *http.Request) {
-		writeError(w, &apiError{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Message: "this method is not allowed here"})
+		writeError(w, requestError(http.StatusMethodNotAllowed, "method_not_allowed", "", "this method is not allowed here"))
 	})
 	return r
 }
@@ -123,35 +113,32 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		_, failures := s.limits()
-		if failures.exhausted(r) {
-			writeError(w, errTooMany)
+		failures := s.Limits.AuthFailures()
+		if failures.Exhausted(r) {
+			writeError(w, pipeline.ErrTooMany)
 			return
 		}
-		token, ok := strings.CutPrefix(h, "Bearer ")
-		if !ok || token == "" || len(token) > 200 {
-			failures.allow(r)
-			writeError(w, errUnauthenticated)
-			return
+		token, _ := strings.CutPrefix(h, "Bearer ")
+		if !strings.HasPrefix(h, "Bearer ") {
+			token = ""
 		}
-		p, err := s.DB.Authenticate(r.Context(), token)
-		if errors.Is(err, referral.ErrNotFound) {
-			failures.allow(r)
-			writeError(w, errUnauthenticated)
-			return
-		}
+		p, err := s.App.Authenticate(r.Context(), token)
 		if err != nil {
-			s.Logger.ErrorContext(r.Context(), "authenticate", "err", err)
-			writeError(w, errUnavailable)
+			if pipeline.AsError(err).Outcome == pipeline.Unauthenticated {
+				failures.Allow(r)
+			}
+			writeError(w, err)
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
 	})
 }
 
-func principal(r *http.Request) (referral.Principal, bool) {
-	p, ok := r.Context().Value(principalKey{}).(referral.Principal)
-	return p, ok
+// principal is who the request's token says the caller is; the zero
+// principal (pipeline.Anonymous) without one.
+func principal(r *http.Request) referral.Principal {
+	p, _ := r.Context().Value(principalKey{}).(referral.Principal)
+	return p
 }
 
 func securityHeaders(next http.Handler) http.Handler {
@@ -176,7 +163,7 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 					panic(v)
 				}
 				s.Logger.ErrorContext(r.Context(), "panic in handler", "route", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
-				writeError(w, &apiError{Status: http.StatusInternalServerError, Code: "internal", Message: "something went wrong on our side"})
+				writeError(w, requestError(http.StatusInternalServerError, "internal", "", "something went wrong on our side"))
 			}
 		}()
 		next.ServeHTTP(w, r)
@@ -188,24 +175,11 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	checks := map[string]string{"postgres": "ok", "temporal": "ok"}
 	status := http.StatusOK
-	if err := s.DB.Ping(ctx); err != nil {
+	if err := s.App.DB.Ping(ctx); err != nil {
 		checks["postgres"], status = "unavailable", http.StatusServiceUnavailable
 	}
-	if _, err := s.Temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+	if _, err := s.App.Temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
 		checks["temporal"], status = "unavailable", http.StatusServiceUnavailable
 	}
 	writeJSON(w, status, checks)
-}
-
-// storeError maps a store error to a response, logging what is unexpected.
-func (s *Server) storeError(w http.ResponseWriter, r *http.Request, err error) {
-	switch {
-	case errors.Is(err, referral.ErrNotFound):
-		writeError(w, errNotFound)
-	case errors.Is(err, context.Canceled):
-		writeError(w, &apiError{Status: 499, Code: "cancelled", Message: "request cancelled"})
-	default:
-		s.Logger.ErrorContext(r.Context(), "request failed", "route", chi.RouteContext(r.Context()).RoutePattern(), "err", err)
-		writeError(w, errUnavailable)
-	}
 }

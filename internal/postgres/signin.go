@@ -84,34 +84,6 @@ func (db *DB) RevokeToken(ctx context.Context, token string) error {
 	return nil
 }
 
-// WaitingReferral is one referral in the waitlist, in queue order.
-type WaitingReferral struct {
-	ReferralID string    `json:"referral_id"`
-	Position   int       `json:"position"`
-	Since      time.Time `json:"waiting_since"`
-	Programme  string    `json:"programme"`
-	Employer   string    `json:"employer"`
-	Urgent     bool      `json:"urgent"`
-}
-
-// Waitlist returns the referrals waiting for a place, longest-waiting first,
-// with the time each joined the queue (its approval).
-func (db *DB) Waitlist(ctx context.Context, limit int) ([]WaitingReferral, error) {
-	rows, err := db.pool.Query(ctx, `
-		SELECT q.referral_id::text, row_number() OVER (ORDER BY q.position)::int, q.entered_at, r.programme, r.employer, r.at_risk
-		FROM queue q JOIN referrals r ON r.id = q.referral_id
-		WHERE q.state = 'waiting' AND r.status = 'waitlisted'
-		ORDER BY q.position LIMIT $1`, limit)
-	if err != nil {
-		return nil, fmt.Errorf("load waitlist: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[WaitingReferral])
-	if err != nil {
-		return nil, fmt.Errorf("load waitlist: %w", err)
-	}
-	return out, nil
-}
-
 func nullable(s string) any {
 	if s == "" {
 		return nil

@@ -21,7 +21,7 @@ type Preferences struct {
 }
 
 // Submission is a trainee's self-referral as they typed it, already checked
-// for shape (see Validate).
+// for shape (see Draft.Check).
 type Submission struct {
 	Name                  string
 	Email                 string
@@ -166,4 +166,16 @@ type Organisation struct {
 type Principal struct {
 	Role    Role
 	Subject string
+}
+
+// Waiting is one referral on the waitlist, in queue order: its position,
+// since when it has waited (its approval), and what the committee needs to
+// see of it there. Nothing personal but the at-risk flag.
+type Waiting struct {
+	ReferralID string
+	Position   int
+	Since      time.Time
+	Programme  string
+	Employer   string
+	Urgent     bool
 }

@@ -424,6 +424,6 @@ func TestSubmissionStoredButNotStartedIsResumed(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go service.NewAPI(s.DB, s.Client, s.Config, slog.New(slog.NewTextHandler(io.Discard, nil))).ResumeSubmissions(ctx, 200*time.Millisecond)
+	go service.NewAPI(s.DB, s.Client, s.Config, slog.New(slog.NewTextHandler(io.Discard, nil))).App.ResumeSubmissions(ctx, 200*time.Millisecond)
 	s.WaitStatus(ref.ID, "awaiting_review", 10*time.Second)
 }

@@ -24,6 +24,9 @@ import (
 	"github.com/wmtna/referrals/internal/httpapi"
 	"github.com/wmtna/referrals/internal/metrics"
 	"github.com/wmtna/referrals/internal/outbox"
+	"github.com/wmtna/referrals/internal/pages"
+	"github.com/wmtna/referrals/internal/pipeline"
+	"github.com/wmtna/referrals/internal/ratelimit"
 	"github.com/wmtna/referrals/internal/postgres"
 	"github.com/wmtna/referrals/internal/referral"
 	"github.com/wmtna/referrals/worker"
@@ -100,9 +103,10 @@ func (w *Worker) Stop() {
 	w.Worker.Stop()
 }
 
-// NewAPI returns the API server's handler state.
+// NewAPI returns the API server, serving the web pages too, with the use
+// cases both call.
 func NewAPI(db *postgres.DB, c client.Client, cfg config.Config, logger *slog.Logger) *httpapi.Server {
-	api := &httpapi.Server{
+	app := &pipeline.Service{
 		DB:             db,
 		Temporal:       c,
 		Announcer:      &announce.Announcer{DB: db, Temporal: c, Logger: logger},
@@ -112,9 +116,15 @@ func NewAPI(db *postgres.DB, c client.Client, cfg config.Config, logger *slog.Lo
 		Logger:         logger,
 	}
 	if cfg.SMTPURL != "" {
-		api.Postman = outbox.New(db, c, logger)
+		app.Postman = outbox.New(db, c, logger)
 	}
-	return api
+	limits := &ratelimit.Limits{}
+	return &httpapi.Server{
+		App:    app,
+		Limits: limits,
+		Logger: logger,
+		Pages:  &pages.Site{App: app, Limits: limits, Logger: logger},
+	}
 }
 
 // InstrumentAPI has the API count its requests in reg and serve reg at

@@ -118,10 +118,10 @@ func Start(t testing.TB, timings workflows.Timings) *Stack {
 	service.InstrumentAPI(srv, db, reg, "")
 	// Tests submit many referrals from one address; the limits have their
 	// own test.
-	srv.SubmitsPerMinute, srv.AuthFailuresPerMinute = 100_000, 100_000
+	srv.Limits.SubmitsPerMinute, srv.Limits.AuthFailuresPerMinute = 100_000, 100_000
 	api := httptest.NewServer(withCodec(srv.Handler(), keys, db))
 	t.Cleanup(api.Close)
-	cfg.PublicURL, srv.PublicURL = api.URL, api.URL
+	cfg.PublicURL, srv.App.PublicURL = api.URL, api.URL
 	s := &Stack{t: t, DB: db, Temporal: ts, Client: c, Config: cfg, API: api, Logs: logs, PayloadKeys: keys, Metrics: reg, Mailbox: box, recorded: recorded}
 	s.StartWorker()
 	t.Cleanup(s.StopWorker)

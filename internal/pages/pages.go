@@ -1,4 +1,10 @@
-package httpapi
+// Package pages serves the web pages, for the people who will never use
+// curl: trainees, committee members and therapists. Each page asks the use
+// cases of package pipeline directly, as the signed-in person, so the
+// access table, validation, audit log and idempotency cover every click
+// exactly as they cover the API; the pages add HTML, sessions and CSRF
+// protection. They are served by the API's router (httpapi.Server.Pages).
+package pages
 
 import (
 	"bytes"
@@ -9,11 +15,10 @@ import (
 	"crypto/subtle"
 	"embed"
 	"encoding/base64"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -22,24 +27,28 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/wmtna/referrals/internal/pipeline"
+	"github.com/wmtna/referrals/internal/ratelimit"
 	"github.com/wmtna/referrals/internal/referral"
 )
 
-// The web pages are for the people who will never use curl: trainees,
-// committee members and therapists. They are a client of the JSON API,
-// called in-process with the signed-in person's token (see callAPI), so
-// the access table, validation, audit log and idempotency of the API cover
-// every click; the pages add HTML, sessions and CSRF protection.
-
-//go:embed pages
+//go:embed templates
 var pageFS embed.FS
 
-// sessionCookie holds a browser session: an ordinary API token, short-lived,
-// issued when a one-time sign-in link is used.
+// sessionCookie holds a browser session: a short-lived token, issued when
+// a one-time sign-in link is used (pipeline.StartSession).
 const sessionCookie = "wmtna_session"
 
-// sessionTTL is how long a browser stays signed in.
-const sessionTTL = 12 * time.Hour
+// maxBody bounds every form a page posts.
+const maxBody = 64 << 10
+
+// Site serves the web pages.
+type Site struct {
+	App *pipeline.Service
+	// Limits are per client address, shared with the API.
+	Limits *ratelimit.Limits
+	Logger *slog.Logger
+}
 
 var london = func() *time.Location {
 	l, err := time.LoadLocation("Europe/London")
@@ -64,18 +73,19 @@ var pageTemplates = func() map[string]*template.Template {
 		"free":       func(capacity, used int) int { return max(capacity-used, 0) },
 		"label":      statusLabel,
 		"day":        day,
+		"month":      month,
 	}
-	names, err := fs.Glob(pageFS, "pages/*.html")
+	names, err := fs.Glob(pageFS, "templates/*.html")
 	if err != nil {
 		panic(err)
 	}
 	out := map[string]*template.Template{}
 	for _, n := range names {
-		if n == "pages/layout.html" {
+		if n == "templates/layout.html" {
 			continue
 		}
-		name := strings.TrimSuffix(strings.TrimPrefix(n, "pages/"), ".html")
-		out[name] = template.Must(template.New(name).Funcs(funcs).ParseFS(pageFS, "pages/layout.html", n))
+		name := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
+		out[name] = template.Must(template.New(name).Funcs(funcs).ParseFS(pageFS, "templates/layout.html", n))
 	}
 	return out
 }()
@@ -86,7 +96,7 @@ type page struct {
 	Session *session
 	CSRF    string
 	Notice  string
-	Errors  []*apiError
+	Errors  []*pipeline.Error
 	Data    any
 }
 
@@ -102,7 +112,7 @@ func (p page) ErrorFor(field string) string {
 
 // render writes a page. The security headers allow the one stylesheet and
 // nothing else: no scripts at all, forms posting only to this site.
-func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
+func (s *Site) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
 	t, ok := pageTemplates[name]
 	if !ok {
 		panic("no page template " + name)
@@ -128,11 +138,11 @@ func pageHeaders(next http.Handler) http.Handler {
 	})
 }
 
-// pageRoutes are the pages' routes, on the same router as the API.
+// Routes are the pages' routes, on the same router as the API.
 // Cross-origin form posts are refused before anything else
 // (http.CrossOriginProtection, from the Fetch metadata browsers send); forms
 // of a signed-in person carry a token bound to their session as well.
-func (s *Server) pageRoutes(r chi.Router) {
+func (s *Site) Routes(r chi.Router) {
 	r.Use(pageHeaders, http.NewCrossOriginProtection().Handler, s.withSession)
 	r.Get("/", s.homePage)
 	r.Get("/static/site.css", serveCSS)
@@ -157,7 +167,7 @@ func (s *Server) pageRoutes(r chi.Router) {
 }
 
 func serveCSS(w http.ResponseWriter, _ *http.Request) {
-	b, _ := pageFS.ReadFile("pages/site.css")
+	b, _ := pageFS.ReadFile("templates/site.css")
 	w.Header().Set("Content-Type", "text/css; charset=utf-8")
 	w.Header().Set("Cache-Control", "public, max-age=3600")
 	_, _ = w.Write(b)
@@ -170,38 +180,27 @@ type session struct {
 }
 
 // Home is where the person's pages start.
-func (s session) Home() string {
-	switch s.Role {
-	case referral.RoleTrainee:
-		return "/my-referral"
-	case referral.RoleCommittee:
-		return "/committee"
-	case referral.RoleTherapist:
-		return "/therapist"
-	}
-	return "/"
-}
+func (s session) Home() string { return pipeline.Home(s.Principal) }
 
 type sessionKey struct{}
 
 // withSession resolves the session cookie, when there is one, to a session.
 // An unknown or expired cookie is cleared.
-func (s *Server) withSession(next http.Handler) http.Handler {
+func (s *Site) withSession(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := r.Cookie(sessionCookie)
 		if err != nil || c.Value == "" || len(c.Value) > 200 {
 			next.ServeHTTP(w, r)
 			return
 		}
-		p, err := s.DB.Authenticate(r.Context(), c.Value)
-		switch {
-		case errors.Is(err, referral.ErrNotFound):
-			s.setSessionCookie(w, r, "", -1)
-			next.ServeHTTP(w, r)
-			return
-		case err != nil:
-			s.Logger.ErrorContext(r.Context(), "authenticate session", "err", err)
-			s.pageError(w, r, errUnavailable)
+		p, err := s.App.Authenticate(r.Context(), c.Value)
+		if err != nil {
+			if pipeline.AsError(err).Outcome == pipeline.Unauthenticated {
+				s.setSessionCookie(w, r, "", -1)
+				next.ServeHTTP(w, r)
+				return
+			}
+			s.pageError(w, r, err)
 			return
 		}
 		ctx := context.WithValue(r.Context(), sessionKey{}, session{Principal: p, token: c.Value})
@@ -216,7 +215,7 @@ func currentSession(r *http.Request) (session, bool) {
 
 // signedIn sends people who are not signed in (as one of roles, if given)
 // to the sign-in page, and checks the CSRF token of every form they post.
-func (s *Server) signedIn(roles ...referral.Role) func(http.Handler) http.Handler {
+func (s *Site) signedIn(roles ...referral.Role) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			sess, ok := currentSession(r)
@@ -225,21 +224,21 @@ func (s *Server) signedIn(roles ...referral.Role) func(http.Handler) http.Handle
 					http.Redirect(w, r, "/sign-in?next="+url.QueryEscape(r.URL.Path), http.StatusSeeOther)
 					return
 				}
-				s.pageError(w, r, &apiError{Status: http.StatusUnauthorized, Code: "unauthenticated", Message: "Your session has ended. Please sign in again."})
+				s.pageError(w, r, &pipeline.Error{Outcome: pipeline.Unauthenticated, Code: "unauthenticated", Message: "Your session has ended. Please sign in again."})
 				return
 			}
 			if len(roles) > 0 && !containsRole(roles, sess.Role) {
-				s.pageError(w, r, &apiError{Status: http.StatusForbidden, Code: "forbidden", Message: "This page is not for your account."})
+				s.pageError(w, r, &pipeline.Error{Outcome: pipeline.Forbidden, Code: "forbidden", Message: "This page is not for your account."})
 				return
 			}
 			if r.Method == http.MethodPost {
 				r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 				if err := r.ParseForm(); err != nil {
-					s.pageError(w, r, &apiError{Status: http.StatusBadRequest, Code: "malformed_form", Message: "The form could not be read."})
+					s.pageError(w, r, errMalformedForm)
 					return
 				}
 				if subtle.ConstantTimeCompare([]byte(r.PostForm.Get("csrf")), []byte(csrfToken(sess.token))) != 1 {
-					s.pageError(w, r, &apiError{Status: http.StatusForbidden, Code: "csrf", Message: "This form has expired. Please go back, reload the page and try again."})
+					s.pageError(w, r, &pipeline.Error{Outcome: pipeline.Forbidden, Code: "csrf", Message: "This form has expired. Please go back, reload the page and try again."})
 					return
 				}
 			}
@@ -267,114 +266,47 @@ func csrfToken(sessionToken string) string {
 
 // setSessionCookie sets (or, with maxAge < 0, clears) the session cookie:
 // HttpOnly, SameSite=Lax, and Secure when the site is served over TLS.
-func (s *Server) setSessionCookie(w http.ResponseWriter, r *http.Request, token string, maxAge int) {
+func (s *Site) setSessionCookie(w http.ResponseWriter, r *http.Request, token string, maxAge int) {
 	http.SetCookie(w, &http.Cookie{
 		Name: sessionCookie, Value: token, Path: "/", MaxAge: maxAge,
 		HttpOnly: true, SameSite: http.SameSiteLaxMode,
-		Secure: r.TLS != nil || strings.HasPrefix(s.PublicURL, "https://"),
+		Secure: r.TLS != nil || strings.HasPrefix(s.App.PublicURL, "https://"),
 	})
 }
 
 // startSession signs the browser in as p with a fresh short-lived token.
-func (s *Server) startSession(w http.ResponseWriter, r *http.Request, p referral.Principal) error {
-	expires := time.Now().Add(sessionTTL)
-	token, err := s.DB.IssueToken(r.Context(), p.Role, p.Subject, &expires)
+func (s *Site) startSession(w http.ResponseWriter, r *http.Request, p referral.Principal) error {
+	token, err := s.App.StartSession(r.Context(), p)
 	if err != nil {
 		return err
 	}
-	s.setSessionCookie(w, r, token, int(sessionTTL/time.Second))
+	s.setSessionCookie(w, r, token, int(pipeline.SessionTTL/time.Second))
 	return nil
 }
 
-// pageError shows an error as a page, in plain words.
-func (s *Server) pageError(w http.ResponseWriter, r *http.Request, e *apiError) {
+var errMalformedForm = &pipeline.Error{Outcome: pipeline.Malformed, Code: "malformed_form", Message: "The form could not be read."}
+
+// pageError shows an error as a page, in plain words: a use case's
+// refusal as it is, anything else (which the use case logged) as
+// "unavailable".
+func (s *Site) pageError(w http.ResponseWriter, r *http.Request, err error) {
+	e := pipeline.AsError(err)
 	title := "Sorry, there is a problem"
-	switch e.Status {
-	case http.StatusNotFound:
+	switch e.Outcome {
+	case pipeline.NotFound:
 		title = "Page not found"
-	case http.StatusServiceUnavailable:
+	case pipeline.Unavailable:
 		title = "Sorry, the service is unavailable"
 	}
-	s.render(w, r, e.Status, "error", page{Title: title, Data: e})
+	s.render(w, r, int(e.Outcome), "error", page{Title: title, Data: e})
 }
 
-// apiResult is the API's answer to an in-process call.
-type apiResult struct {
-	Status int
-	Body   []byte
+// NotFound is the page for a path nobody serves.
+func (s *Site) NotFound(w http.ResponseWriter, r *http.Request) {
+	pageHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.pageError(w, r, pipeline.ErrNotFound) })).ServeHTTP(w, r)
 }
 
-func (a apiResult) ok() bool { return a.Status >= 200 && a.Status < 300 }
-
-// decode reads a successful answer into v.
-func (a apiResult) decode(v any) error { return json.Unmarshal(a.Body, v) }
-
-// err returns the API's error; nil for a success.
-func (a apiResult) err() *apiError {
-	if a.ok() {
-		return nil
-	}
-	var body struct {
-		Error *apiError `json:"error"`
-	}
-	if json.Unmarshal(a.Body, &body) != nil || body.Error == nil {
-		return &apiError{Status: a.Status, Code: "unexpected", Message: "something went wrong on our side"}
-	}
-	body.Error.Status = a.Status
-	return body.Error
-}
-
-// callAPI sends one request to the JSON API in-process, as the signed-in
-// person (token) from the page request's address, and returns its answer.
-func (s *Server) callAPI(r *http.Request, token, method, path string, body any, idempotencyKey string) apiResult {
-	var buf bytes.Buffer
-	if body != nil {
-		if err := json.NewEncoder(&buf).Encode(body); err != nil {
-			panic(fmt.Sprintf("encode API request: %v", err))
-		}
-	}
-	// A fresh chi routing context: the page's own would route the call as
-	// if it were the page.
-	ctx := context.WithValue(r.Context(), chi.RouteCtxKey, (*chi.Context)(nil))
-	req, err := http.NewRequestWithContext(ctx, method, path, &buf)
-	if err != nil {
-		panic(fmt.Sprintf("API request %s %s: %v", method, path, err))
-	}
-	req.RemoteAddr = r.RemoteAddr
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	if idempotencyKey != "" {
-		req.Header.Set("Idempotency-Key", idempotencyKey)
-	}
-	rec := &recorder{header: http.Header{}, status: http.StatusOK}
-	s.Handler().ServeHTTP(rec, req)
-	return apiResult{Status: rec.status, Body: rec.body.Bytes()}
-}
-
-// recorder is the http.ResponseWriter of an in-process API call.
-type recorder struct {
-	header      http.Header
-	status      int
-	wroteHeader bool
-	body        bytes.Buffer
-}
-
-func (r *recorder) Header() http.Header { return r.header }
-func (r *recorder) WriteHeader(status int) {
-	if !r.wroteHeader {
-		r.status, r.wroteHeader = status, true
-	}
-}
-func (r *recorder) Write(b []byte) (int, error) {
-	r.WriteHeader(http.StatusOK)
-	return r.body.Write(b)
-}
-
-// newFormKey is a random key a form carries, sent as the Idempotency-Key,
+// newFormKey is a random key a form carries, the use case's idempotency key,
 // so that posting the same form twice (a double click, a resubmit after a
 // timeout) acts once.
 func newFormKey() string {
@@ -399,14 +331,16 @@ func since(t time.Time) string {
 	return "just now"
 }
 
-// day writes a YYYY-MM-DD date as people read it: "1 July 2028".
-func day(iso string) string {
-	d, err := time.Parse("2006-01-02", iso)
-	if err != nil {
-		return iso
+// day writes a calendar day as people read it: "1 July 2028".
+func day(d *referral.Date) string {
+	if d == nil {
+		return ""
 	}
-	return d.Format("2 January 2006")
+	return d.Start().Format("2 January 2006")
 }
+
+// month writes the month of a day: "2025-10".
+func month(d referral.Date) string { return d.String()[:7] }
 
 // statusLabel names a status for staff: "awaiting_review" is "Awaiting review".
 func statusLabel(s referral.Status) string {

@@ -1,17 +1,17 @@
-package httpapi
+package pages
 
 import (
 	"net/http"
 	"slices"
 	"strings"
-	"time"
 
+	"github.com/wmtna/referrals/internal/pipeline"
 	"github.com/wmtna/referrals/internal/referral"
 )
 
-func (s *Server) homePage(w http.ResponseWriter, r *http.Request) {
+func (s *Site) homePage(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != "/" {
-		s.pageError(w, r, errNotFound)
+		s.pageError(w, r, pipeline.ErrNotFound)
 		return
 	}
 	notice := ""
@@ -38,22 +38,17 @@ type referForm struct {
 	Organisations         []referral.Organisation
 }
 
-func (s *Server) referPage(w http.ResponseWriter, r *http.Request) {
+func (s *Site) referPage(w http.ResponseWriter, r *http.Request) {
 	s.showReferForm(w, r, http.StatusOK, referForm{Key: newFormKey()}, nil)
 }
 
-func (s *Server) showReferForm(w http.ResponseWriter, r *http.Request, status int, f referForm, problems []*apiError) {
-	orgs, err := s.DB.Organisations(r.Context())
+func (s *Site) showReferForm(w http.ResponseWriter, r *http.Request, status int, f referForm, problems []*pipeline.Error) {
+	orgs, err := s.App.Employers(r.Context())
 	if err != nil {
-		s.Logger.ErrorContext(r.Context(), "load organisations", "err", err)
-		s.pageError(w, r, errUnavailable)
+		s.pageError(w, r, err)
 		return
 	}
-	for _, o := range orgs {
-		if o.Active {
-			f.Organisations = append(f.Organisations, o)
-		}
-	}
+	f.Organisations = orgs
 	f.Programmes = referral.Programmes
 	title := "Refer yourself"
 	if len(problems) > 0 {
@@ -62,10 +57,10 @@ func (s *Server) showReferForm(w http.ResponseWriter, r *http.Request, status in
 	s.render(w, r, status, "refer", page{Title: title, Errors: problems, Data: f})
 }
 
-func (s *Server) referSubmit(w http.ResponseWriter, r *http.Request) {
+func (s *Site) referSubmit(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 	if err := r.ParseForm(); err != nil {
-		s.pageError(w, r, &apiError{Status: http.StatusBadRequest, Code: "malformed_form", Message: "The form could not be read."})
+		s.pageError(w, r, errMalformedForm)
 		return
 	}
 	v := r.PostForm.Get
@@ -77,59 +72,52 @@ func (s *Server) referSubmit(w http.ResponseWriter, r *http.Request) {
 	if len(f.Key) > 100 {
 		f.Key = ""
 	}
-	q := submissionRequest{
-		Name: &f.Name, Email: &f.Email, Programme: &f.Programme, Employer: &f.Employer,
-		TrainingStart: &f.TrainingStart, ExpectedQualification: &f.ExpectedQualification, Concerns: &f.Concerns,
-		Preferences: &referral.Preferences{Remote: f.Remote, Location: f.Location}, Consent: &f.Consent,
+	d := referral.Draft{
+		Name: f.Name, Email: f.Email, Programme: f.Programme, Employer: f.Employer,
+		TrainingStart: f.TrainingStart, ExpectedQualification: f.ExpectedQualification, Concerns: f.Concerns,
+		Preferences: referral.Preferences{Remote: f.Remote, Location: f.Location}, Consent: f.Consent, AtRisk: f.AtRisk == "yes",
 	}
-	_, problems := q.check(time.Now())
-	switch f.AtRisk {
-	case "yes", "no":
-		atRisk := f.AtRisk == "yes"
-		q.AtRisk = &atRisk
-	default:
+	_, problems := s.App.Check(d)
+	if f.AtRisk != "yes" && f.AtRisk != "no" {
 		// The API lets older clients leave this out; the form always asks.
-		i := slices.IndexFunc(problems, func(e *apiError) bool { return e.Field == "consent" })
+		i := slices.IndexFunc(problems, func(e *pipeline.Error) bool { return e.Field == "consent" })
 		if i < 0 {
 			i = len(problems)
 		}
-		problems = slices.Insert(problems, i, badField("at_risk", "Tell us whether you are at risk of harming yourself, so we know how quickly to look at your referral"))
+		problems = slices.Insert(problems, i, pipeline.FieldError("at_risk", "Tell us whether you are at risk of harming yourself, so we know how quickly to look at your referral"))
 	}
 	if len(problems) > 0 {
 		s.showReferForm(w, r, http.StatusUnprocessableEntity, f, formProblems(problems))
 		return
 	}
-	res := s.callAPI(r, "", http.MethodPost, "/v1/referrals", q, f.Key)
-	if e := res.err(); e != nil {
-		if e.Field != "" || e.Status == http.StatusConflict {
+	// A submission from the form uses the API's budget per address.
+	ctx, p := r.Context(), pipeline.Anonymous
+	if !s.Limits.Submits().Allow(r) {
+		s.App.Refused(ctx, p, pipeline.ActSubmit, "", pipeline.TooMany)
+		s.pageError(w, r, pipeline.ErrTooMany)
+		return
+	}
+	created, err := s.App.Submit(ctx, p, pipeline.Given(d), f.Key)
+	if err != nil {
+		e := pipeline.AsError(err)
+		if e.Field != "" || e.Outcome == pipeline.Conflict {
 			if e.Field == "" || e.Code == "duplicate_referral" {
-				e.Field = "email"
-				e.Message = "You already have an open referral with this email address. Sign in to follow it, or withdraw it first."
+				e = &pipeline.Error{Outcome: e.Outcome, Code: e.Code, Field: "email",
+					Message: "You already have an open referral with this email address. Sign in to follow it, or withdraw it first."}
 			}
-			s.showReferForm(w, r, e.Status, f, formProblems([]*apiError{e}))
+			s.showReferForm(w, r, int(e.Outcome), f, formProblems([]*pipeline.Error{e}))
 			return
 		}
 		s.pageError(w, r, e)
 		return
 	}
-	var created submitResponse
-	if err := res.decode(&created); err != nil {
-		s.pageError(w, r, errUnavailable)
+	// A browser gets a session that ends, and an emailed link to come back.
+	trainee := referral.Principal{Role: referral.RoleTrainee, Subject: created.ID}
+	if err := s.startSession(w, r, trainee); err != nil {
+		s.pageError(w, r, err)
 		return
 	}
-	// The API's long-lived token is for API clients; a browser gets a
-	// session that ends, and an emailed link to come back.
-	ctx := r.Context()
-	if err := s.DB.RevokeToken(ctx, created.Token); err != nil {
-		s.Logger.ErrorContext(ctx, "revoke submission token", "referral_id", created.ID, "err", err)
-	}
-	p := referral.Principal{Role: referral.RoleTrainee, Subject: created.ID}
-	if err := s.startSession(w, r, p); err != nil {
-		s.Logger.ErrorContext(ctx, "start session", "referral_id", created.ID, "err", err)
-		s.pageError(w, r, errUnavailable)
-		return
-	}
-	if err := s.emailSignInLink(ctx, p, f.Email, traineeLinkTTL, "", "Your private link to follow your referral"); err != nil {
+	if err := s.App.EmailSignInLink(ctx, trainee, f.Email, pipeline.TraineeLinkTTL, "", "Your private link to follow your referral"); err != nil {
 		s.Logger.ErrorContext(ctx, "email sign-in link", "referral_id", created.ID, "err", err)
 	}
 	http.Redirect(w, r, "/my-referral?welcome=1", http.StatusSeeOther)
@@ -137,8 +125,8 @@ func (s *Server) referSubmit(w http.ResponseWriter, r *http.Request) {
 
 // formProblems words the API's field errors for people filling in the
 // form: field names as the form labels them.
-func formProblems(problems []*apiError) []*apiError {
-	out := make([]*apiError, len(problems))
+func formProblems(problems []*pipeline.Error) []*pipeline.Error {
+	out := make([]*pipeline.Error, len(problems))
 	for i, e := range problems {
 		c := *e
 		if c.Field == "preferences.location" {
@@ -184,17 +172,16 @@ var fieldLabels = map[string]string{
 }
 
 type myReferral struct {
-	Referral referralView
+	Referral pipeline.Case
 	Welcome  bool
 	Open     bool
 }
 
-func (s *Server) myReferralPage(w http.ResponseWriter, r *http.Request) {
+func (s *Site) myReferralPage(w http.ResponseWriter, r *http.Request) {
 	sess, _ := currentSession(r)
-	res := s.callAPI(r, sess.token, http.MethodGet, "/v1/referrals/"+sess.Subject, nil, "")
-	var v referralView
-	if e := res.err(); e != nil || res.decode(&v) != nil {
-		s.pageError(w, r, orUnavailable(e))
+	v, err := s.App.Referral(r.Context(), sess.Principal, sess.Subject)
+	if err != nil {
+		s.pageError(w, r, err)
 		return
 	}
 	slices.Reverse(v.Events) // newest first
@@ -210,23 +197,22 @@ func (s *Server) myReferralPage(w http.ResponseWriter, r *http.Request) {
 	}})
 }
 
-func (s *Server) withdrawPage(w http.ResponseWriter, r *http.Request) {
+func (s *Site) withdrawPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, "withdraw", page{Title: "Withdraw your referral", Data: newFormKey()})
 }
 
-func (s *Server) withdrawSubmit(w http.ResponseWriter, r *http.Request) {
+func (s *Site) withdrawSubmit(w http.ResponseWriter, r *http.Request) {
 	sess, _ := currentSession(r)
-	res := s.callAPI(r, sess.token, http.MethodPost, "/v1/referrals/"+sess.Subject+"/withdraw",
-		reasonRequest{Reason: r.PostForm.Get("reason")}, formKey(r))
-	switch e := res.err(); {
+	_, err := s.App.Withdraw(r.Context(), sess.Principal, sess.Subject, pipeline.Given(r.PostForm.Get("reason")), formKey(r))
+	switch e := pipeline.AsError(err); {
 	case e == nil:
 		http.Redirect(w, r, "/my-referral?withdrawn=1", http.StatusSeeOther)
-	case e.Status == http.StatusConflict:
+	case e.Outcome == pipeline.Conflict:
 		// Already closed (or withdrawn by an earlier click): the referral
 		// page says where it stands.
 		http.Redirect(w, r, "/my-referral", http.StatusSeeOther)
 	default:
-		s.render(w, r, e.Status, "withdraw", page{Title: "Error: Withdraw your referral", Errors: formProblems([]*apiError{e}), Data: newFormKey()})
+		s.render(w, r, int(e.Outcome), "withdraw", page{Title: "Error: Withdraw your referral", Errors: formProblems([]*pipeline.Error{e}), Data: newFormKey()})
 	}
 }
 
@@ -238,34 +224,27 @@ func formKey(r *http.Request) string {
 	return ""
 }
 
-func orUnavailable(e *apiError) *apiError {
-	if e == nil {
-		return errUnavailable
-	}
-	return e
-}
-
 // checkInPage asks a waiting trainee whether they still want a place: the
 // page the check-in email links to.
-func (s *Server) checkInPage(w http.ResponseWriter, r *http.Request) {
+func (s *Site) checkInPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, "check-in", page{Title: "Do you still want a place?", Data: newFormKey()})
 }
 
-func (s *Server) checkInSubmit(w http.ResponseWriter, r *http.Request) {
+func (s *Site) checkInSubmit(w http.ResponseWriter, r *http.Request) {
 	sess, _ := currentSession(r)
 	answer := r.PostForm.Get("still_waiting")
 	if answer != "yes" && answer != "no" {
 		s.render(w, r, http.StatusUnprocessableEntity, "check-in", page{Title: "Error: Do you still want a place?", Data: newFormKey(),
-			Errors: []*apiError{badField("still_waiting", "Choose whether you still want a place")}})
+			Errors: []*pipeline.Error{pipeline.FieldError("still_waiting", "Choose whether you still want a place")}})
 		return
 	}
-	res := s.callAPI(r, sess.token, http.MethodPost, "/v1/referrals/"+sess.Subject+"/check-in", checkInRequest{StillWaiting: new(answer == "yes")}, formKey(r))
-	switch e := res.err(); {
+	_, err := s.App.CheckIn(r.Context(), sess.Principal, sess.Subject, pipeline.Given(new(answer == "yes")), formKey(r))
+	switch e := pipeline.AsError(err); {
 	case e == nil && answer == "yes":
 		http.Redirect(w, r, "/my-referral?kept=1", http.StatusSeeOther)
 	case e == nil:
 		http.Redirect(w, r, "/my-referral?withdrawn=1", http.StatusSeeOther)
-	case e.Status == http.StatusConflict:
+	case e.Outcome == pipeline.Conflict:
 		s.render(w, r, http.StatusConflict, "check-in", page{Title: "Do you still want a place?", Data: "",
 			Notice: "We are not waiting for an answer from you just now: your referral is as it was. Your referral page says where it stands."})
 	default:

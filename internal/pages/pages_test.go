@@ -1,6 +1,6 @@
 //go:build !fuzzing
 
-package httpapi_test
+package pages_test
 
 import (
 	"context"

@@ -1,0 +1,186 @@
+package pages
+
+import (
+	"net/http"
+	"slices"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/wmtna/referrals/internal/pipeline"
+	"github.com/wmtna/referrals/internal/postgres"
+	"github.com/wmtna/referrals/internal/referral"
+	"github.com/wmtna/referrals/workflows"
+)
+
+type committeeDashboard struct {
+	Awaiting   []pipeline.Case
+	Waitlist   []referral.Waiting
+	Therapists []referral.Therapist
+}
+
+// committeePage is the committee's dashboard: referrals to review, oldest
+// first; the waitlist in the order places go; the therapist register.
+func (s *Site) committeePage(w http.ResponseWriter, r *http.Request) {
+	sess, _ := currentSession(r)
+	ctx, p := r.Context(), sess.Principal
+	var d committeeDashboard
+	awaiting, err := s.App.Referrals(ctx, p, postgres.ListFilter{Status: referral.StatusAwaitingReview, Limit: 200})
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	for _, ref := range awaiting {
+		d.Awaiting = append(d.Awaiting, pipeline.Case{Referral: ref})
+	}
+	if d.Waitlist, err = s.App.Waitlist(ctx, p); err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	if d.Therapists, err = s.App.Therapists(ctx, p); err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	slices.Reverse(d.Awaiting) // listed newest first; review oldest first
+	notice := ""
+	switch r.URL.Query().Get("done") {
+	case workflows.DecisionApprove:
+		notice = "Referral approved."
+	case workflows.DecisionDecline:
+		notice = "Referral declined."
+	}
+	s.render(w, r, http.StatusOK, "committee", page{Title: "Committee", Notice: notice, Data: d})
+}
+
+type reviewPage struct {
+	Referral    pipeline.Case
+	Key         string
+	DeclineCode string
+	Reason      string
+	Codes       []string
+	CanReview   bool
+}
+
+func (s *Site) committeeReferralPage(w http.ResponseWriter, r *http.Request) {
+	s.showReview(w, r, http.StatusOK, reviewPage{Key: newFormKey()}, nil)
+}
+
+func (s *Site) showReview(w http.ResponseWriter, r *http.Request, status int, rp reviewPage, problems []*pipeline.Error) {
+	sess, _ := currentSession(r)
+	var err error
+	if rp.Referral, err = s.App.Referral(r.Context(), sess.Principal, chi.URLParam(r, "id")); err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	slices.Reverse(rp.Referral.Events)
+	rp.Codes = referral.CommitteeDeclineCodes
+	rp.CanReview = rp.Referral.Status == referral.StatusAwaitingReview
+	title := "Referral from " + rp.Referral.Name
+	if len(problems) > 0 {
+		title = "Error: " + title
+	}
+	s.render(w, r, status, "review", page{Title: title, Errors: problems, Data: rp})
+}
+
+func (s *Site) reviewSubmit(w http.ResponseWriter, r *http.Request) {
+	sess, _ := currentSession(r)
+	id := chi.URLParam(r, "id")
+	q := pipeline.Review{Decision: r.PostForm.Get("decision"), Reason: r.PostForm.Get("reason"), ReasonCode: r.PostForm.Get("reason_code")}
+	if q.Decision == workflows.DecisionApprove {
+		q.Reason, q.ReasonCode = "", ""
+	}
+	if !pipeline.ValidID(id) {
+		s.pageError(w, r, pipeline.ErrNotFound)
+		return
+	}
+	if _, err := s.App.Review(r.Context(), sess.Principal, id, pipeline.Given(q), formKey(r)); err != nil {
+		e := pipeline.AsError(err)
+		switch e.Outcome {
+		case pipeline.NotFound:
+			s.pageError(w, r, e)
+			return
+		case pipeline.Conflict:
+			e = &pipeline.Error{Outcome: e.Outcome, Code: e.Code, Current: e.Current,
+				Message: "This referral has already been reviewed: it is now " + string(e.Current) + "."}
+		}
+		s.showReview(w, r, int(e.Outcome), reviewPage{Key: newFormKey(), DeclineCode: q.ReasonCode, Reason: q.Reason}, formProblems([]*pipeline.Error{e}))
+		return
+	}
+	http.Redirect(w, r, "/committee?done="+q.Decision, http.StatusSeeOther)
+}
+
+type therapistDashboard struct {
+	Offers  []pipeline.OfferSummary
+	Clients []pipeline.Case
+	Codes   []string
+}
+
+// therapistPage shows a therapist their open offers, to accept or decline
+// before they expire, and their current clients.
+func (s *Site) therapistPage(w http.ResponseWriter, r *http.Request) {
+	s.showTherapist(w, r, http.StatusOK, therapistNotices[r.URL.Query().Get("done")], nil)
+}
+
+func (s *Site) showTherapist(w http.ResponseWriter, r *http.Request, status int, notice string, problems []*pipeline.Error) {
+	sess, _ := currentSession(r)
+	ctx, p := r.Context(), sess.Principal
+	open, err := s.App.Offers(ctx, p, referral.OfferOpen)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	accepted, err := s.App.Offers(ctx, p, referral.OfferAccepted)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	d := therapistDashboard{Offers: open, Codes: referral.TherapistDeclineCodes}
+	for _, o := range accepted {
+		c, err := s.App.Referral(ctx, p, o.ReferralID)
+		if err != nil {
+			s.pageError(w, r, err)
+			return
+		}
+		d.Clients = append(d.Clients, c)
+	}
+	s.render(w, r, status, "therapist", page{Title: "Your offers and clients", Notice: notice, Errors: problems, Data: d})
+}
+
+func (s *Site) offerSubmit(w http.ResponseWriter, r *http.Request) {
+	sess, _ := currentSession(r)
+	id, answer := chi.URLParam(r, "id"), chi.URLParam(r, "answer")
+	var err error
+	if answer == "decline" {
+		q := pipeline.Decline{ReasonCode: r.PostForm.Get("reason_code"), Reason: r.PostForm.Get("reason")}
+		_, err = s.App.Decline(r.Context(), sess.Principal, id, pipeline.Given(q), formKey(r))
+	} else {
+		_, err = s.App.Accept(r.Context(), sess.Principal, id, pipeline.Given(struct{}{}), formKey(r))
+	}
+	if err != nil {
+		e := pipeline.AsError(err)
+		switch {
+		case e.Outcome == pipeline.Conflict:
+			e = &pipeline.Error{Outcome: e.Outcome, Code: e.Code, Message: "This offer is no longer open: it may have expired or been withdrawn."}
+		case e.Field == "reason_code":
+			e = &pipeline.Error{Outcome: e.Outcome, Code: e.Code, Field: "reason_code-" + id, Message: "Choose why you are declining"}
+		}
+		s.showTherapist(w, r, int(e.Outcome), "", []*pipeline.Error{e})
+		return
+	}
+	http.Redirect(w, r, "/therapist?done="+answer, http.StatusSeeOther)
+}
+
+func (s *Site) endSubmit(w http.ResponseWriter, r *http.Request) {
+	sess, _ := currentSession(r)
+	id := chi.URLParam(r, "id")
+	if _, err := s.App.EndTherapy(r.Context(), sess.Principal, id, pipeline.Given(r.PostForm.Get("reason")), formKey(r)); err != nil {
+		s.showTherapist(w, r, int(pipeline.AsError(err).Outcome), "", []*pipeline.Error{pipeline.AsError(err)})
+		return
+	}
+	http.Redirect(w, r, "/therapist?done=end", http.StatusSeeOther)
+}
+
+var therapistNotices = map[string]string{
+	"accept":  "Thank you: you have accepted the referral. Its details are under your clients.",
+	"decline": "Thank you: you have declined the offer. It will go to another therapist.",
+	"end":     "Thank you: the therapy is recorded as ended, and your place is free again.",
+}

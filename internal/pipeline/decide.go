@@ -1,0 +1,301 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/wmtna/referrals/internal/referral"
+	"github.com/wmtna/referrals/workflows"
+)
+
+// Decisions reach a referral's workflow as Temporal updates, so the caller
+// learns the real outcome: the new status, or a Conflict with the current
+// one when the referral is not in a state that allows it. The workflow's
+// validator refuses a wrong decision before it reaches the history. A key
+// (the request's Idempotency-Key, or a form's) becomes the update ID, so a
+// retried request is applied once.
+
+// Input is the content of a request, read only once the caller is known to
+// be entitled to the referral or offer it names: someone else's gets
+// NotFound whatever they sent, so how their content would have been judged
+// tells them nothing. Its error is the front end's refusal to read it.
+type Input[T any] func() (T, error)
+
+// Given is content already read (a form's fields).
+func Given[T any](v T) Input[T] { return func() (T, error) { return v, nil } }
+
+// maxReason bounds the free text that goes with a decision.
+const maxReason = 2000
+
+// Review is a committee member's decision on a referral awaiting review.
+type Review struct {
+	Decision   string // workflows.DecisionApprove or workflows.DecisionDecline
+	Reason     string // required to decline
+	ReasonCode string // one of referral.CommitteeDeclineCodes, for a decline
+}
+
+func (q Review) check() error {
+	switch {
+	case q.Decision != workflows.DecisionApprove && q.Decision != workflows.DecisionDecline:
+		return FieldError("decision", `decision must be "approve" or "decline"`)
+	case q.Decision == workflows.DecisionDecline && strings.TrimSpace(q.Reason) == "":
+		return FieldError("reason", "a reason is required to decline a referral")
+	case utf8.RuneCountInString(q.Reason) > maxReason:
+		return FieldError("reason", "reason must be at most 2000 characters")
+	case q.ReasonCode != "" && (q.Decision != workflows.DecisionDecline || !slices.Contains(referral.CommitteeDeclineCodes, q.ReasonCode)):
+		return FieldError("reason_code", "reason_code goes with a decline and must be one of %s", strings.Join(referral.CommitteeDeclineCodes, ", "))
+	}
+	return nil
+}
+
+// Review applies a committee member's decision.
+func (s *Service) Review(ctx context.Context, p referral.Principal, id string, in Input[Review], key string) (v workflows.StatusView, err error) {
+	defer s.audited(ctx, p, ActReview, id, &err)
+	if err := allowed(p, ActReview); err != nil {
+		return v, err
+	}
+	q, err := in()
+	if err != nil {
+		return v, err
+	}
+	if err := q.check(); err != nil {
+		return v, err
+	}
+	if !validID(id) {
+		return v, ErrNotFound
+	}
+	if _, err := s.DB.Referral(ctx, id); err != nil {
+		return v, s.failed(ctx, "load referral", id, err)
+	}
+	actor := referral.Actor{Role: referral.RoleCommittee, ID: p.Subject}
+	noteID, err := s.note(ctx, id, actor, q.Reason)
+	if err != nil {
+		return v, err
+	}
+	return s.update(ctx, id, workflows.UpdateReview, workflows.ReviewRequest{Decision: q.Decision, Actor: actor, NoteID: noteID, ReasonCode: q.ReasonCode}, key)
+}
+
+// Withdraw is the trainee withdrawing their own referral, with an optional
+// reason.
+func (s *Service) Withdraw(ctx context.Context, p referral.Principal, id string, in Input[string], key string) (v workflows.StatusView, err error) {
+	defer s.audited(ctx, p, ActWithdraw, id, &err)
+	if err := allowed(p, ActWithdraw); err != nil {
+		return v, err
+	}
+	if p.Subject != id {
+		return v, ErrNotFound
+	}
+	reason, err := readReason(in)
+	if err != nil {
+		return v, err
+	}
+	actor := referral.Actor{Role: referral.RoleTrainee}
+	noteID, err := s.note(ctx, id, actor, reason)
+	if err != nil {
+		return v, err
+	}
+	return s.update(ctx, id, workflows.UpdateWithdraw, workflows.WithdrawRequest{Actor: actor, NoteID: noteID}, key)
+}
+
+// CheckIn is a waiting trainee's answer to "do you still want a place?".
+// A nil answer was not given.
+func (s *Service) CheckIn(ctx context.Context, p referral.Principal, id string, in Input[*bool], key string) (v workflows.StatusView, err error) {
+	defer s.audited(ctx, p, ActCheckIn, id, &err)
+	if err := allowed(p, ActCheckIn); err != nil {
+		return v, err
+	}
+	if p.Subject != id {
+		return v, ErrNotFound
+	}
+	answer, err := in()
+	if err != nil {
+		return v, err
+	}
+	if answer == nil {
+		return v, FieldError("still_waiting", "still_waiting must be true (keep my place) or false (withdraw)")
+	}
+	stillWaiting := *answer
+	return s.update(ctx, id, workflows.UpdateCheckIn, workflows.CheckInAnswer{StillWaiting: stillWaiting, Actor: referral.Actor{Role: referral.RoleTrainee}}, key)
+}
+
+// Decline is a therapist's decline of an offer: a coded reason (capacity,
+// or a conflict of interest, which keeps them from this trainee for good)
+// and optional free text for the committee.
+type Decline struct {
+	ReasonCode string
+	Reason     string
+}
+
+// Accept accepts an offer on behalf of the therapist it was made to.
+// Its input carries nothing; its error refuses a body that says something.
+func (s *Service) Accept(ctx context.Context, p referral.Principal, offerID string, in Input[struct{}], key string) (workflows.StatusView, error) {
+	return s.answer(ctx, p, ActAccept, offerID, func() (*Decline, error) { _, err := in(); return nil, err }, key)
+}
+
+// Decline declines an offer on behalf of the therapist it was made to.
+func (s *Service) Decline(ctx context.Context, p referral.Principal, offerID string, in Input[Decline], key string) (workflows.StatusView, error) {
+	return s.answer(ctx, p, ActDecline, offerID, func() (*Decline, error) { q, err := in(); return &q, err }, key)
+}
+
+// answer answers an offer. An offer made to someone else is NotFound to
+// them.
+func (s *Service) answer(ctx context.Context, p referral.Principal, a Action, offerID string, in Input[*Decline], key string) (v workflows.StatusView, err error) {
+	referralID := ""
+	defer func() { s.audited(ctx, p, a, referralID, &err) }()
+	if err := allowed(p, a); err != nil {
+		return v, err
+	}
+	if !validID(offerID) {
+		return v, ErrNotFound
+	}
+	o, err := s.DB.Offer(ctx, offerID)
+	if err != nil {
+		return v, s.failed(ctx, "load offer", "", err)
+	}
+	referralID = o.ReferralID
+	if o.TherapistID != p.Subject {
+		return v, ErrNotFound
+	}
+	decline, err := in()
+	if err != nil {
+		return v, err
+	}
+	actor := referral.Actor{Role: referral.RoleTherapist, ID: p.Subject}
+	if decline == nil {
+		return s.update(ctx, o.ReferralID, workflows.UpdateAcceptOffer, workflows.OfferAnswer{OfferID: o.ID, Actor: actor}, key)
+	}
+	if !slices.Contains(referral.TherapistDeclineCodes, decline.ReasonCode) {
+		return v, FieldError("reason_code", "reason_code must be one of %s", strings.Join(referral.TherapistDeclineCodes, ", "))
+	}
+	if utf8.RuneCountInString(decline.Reason) > maxReason {
+		return v, FieldError("reason", "reason must be at most 2000 characters")
+	}
+	noteID, err := s.note(ctx, o.ReferralID, actor, strings.TrimSpace(decline.Reason))
+	if err != nil {
+		return v, err
+	}
+	return s.update(ctx, o.ReferralID, workflows.UpdateDeclineOffer, workflows.OfferAnswer{OfferID: o.ID, Actor: actor, NoteID: noteID, ReasonCode: decline.ReasonCode}, key)
+}
+
+// EndTherapy is the matched therapist reporting that therapy has ended,
+// with an optional note.
+func (s *Service) EndTherapy(ctx context.Context, p referral.Principal, id string, in Input[string], key string) (v workflows.StatusView, err error) {
+	defer s.audited(ctx, p, ActEnd, id, &err)
+	if err := allowed(p, ActEnd); err != nil {
+		return v, err
+	}
+	if !validID(id) {
+		return v, ErrNotFound
+	}
+	o, err := s.DB.LiveOffer(ctx, id)
+	if err != nil {
+		return v, s.failed(ctx, "load offer", id, err)
+	}
+	if o == nil || o.TherapistID != p.Subject {
+		return v, ErrNotFound
+	}
+	reason, err := readReason(in)
+	if err != nil {
+		return v, err
+	}
+	actor := referral.Actor{Role: referral.RoleTherapist, ID: p.Subject}
+	noteID, err := s.note(ctx, id, actor, reason)
+	if err != nil {
+		return v, err
+	}
+	return s.update(ctx, id, workflows.UpdateEndTherapy, workflows.OfferAnswer{OfferID: o.ID, Actor: actor, NoteID: noteID}, key)
+}
+
+// audited records the call of an audited action once it has returned err.
+func (s *Service) audited(ctx context.Context, p referral.Principal, a Action, referralID string, err *error) {
+	if !validID(referralID) {
+		referralID = ""
+	}
+	s.audit(ctx, p, a, referralID, OutcomeOf(*err, OK))
+}
+
+func readReason(in Input[string]) (string, error) {
+	reason, err := in()
+	if err != nil {
+		return "", err
+	}
+	if utf8.RuneCountInString(reason) > maxReason {
+		return "", FieldError("reason", "reason must be at most 2000 characters")
+	}
+	return strings.TrimSpace(reason), nil
+}
+
+// note stores free text in PostgreSQL, where it belongs, and returns the id
+// the workflow carries instead.
+func (s *Service) note(ctx context.Context, referralID string, actor referral.Actor, body string) (int64, error) {
+	if body == "" {
+		return 0, nil
+	}
+	id, err := s.DB.AddNote(ctx, referralID, actor.String(), body)
+	if err != nil {
+		return 0, s.failed(ctx, "store note", referralID, err)
+	}
+	return id, nil
+}
+
+// update sends a decision to a referral's workflow and reports what became
+// of it.
+func (s *Service) update(ctx context.Context, referralID, name string, arg any, key string) (workflows.StatusView, error) {
+	opts := client.UpdateWorkflowOptions{
+		WorkflowID:   workflows.WorkflowID(referralID),
+		UpdateName:   name,
+		Args:         []any{arg},
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	}
+	if key != "" {
+		if len(key) > 200 {
+			return workflows.StatusView{}, &Error{Outcome: Malformed, Code: "invalid_header", Field: "Idempotency-Key", Message: "Idempotency-Key must be at most 200 characters"}
+		}
+		opts.UpdateID = name + ":" + key
+	}
+	var v workflows.StatusView
+	h, err := s.Temporal.UpdateWorkflow(ctx, opts)
+	if err == nil {
+		err = h.Get(ctx, &v)
+	}
+	log := s.logger(referralID)
+	if err == nil {
+		log.InfoContext(ctx, "decision applied", "update", name, "status", v.Status)
+		return v, nil
+	}
+	var appErr *temporal.ApplicationError
+	var notFound *serviceerror.NotFound
+	switch {
+	case errors.As(err, &appErr) && (appErr.Type() == workflows.ErrTypeInvalidState || appErr.Type() == workflows.ErrTypeConflict):
+		var current workflows.StatusView
+		if appErr.HasDetails() {
+			_ = appErr.Details(&current)
+		}
+		return v, &Error{Outcome: Conflict, Code: "invalid_state", Message: appErr.Message(), Current: current.Status}
+	case errors.As(err, &appErr) && appErr.Type() == workflows.ErrTypeInvalidRequest:
+		return v, &Error{Outcome: Invalid, Code: "invalid_request", Message: appErr.Message()}
+	case errors.As(err, &notFound):
+		// The workflow has completed (or never started): the referral has
+		// ended, and its status is in PostgreSQL.
+		ref, dbErr := s.DB.Referral(ctx, referralID)
+		if dbErr != nil {
+			return v, s.failed(ctx, "load referral", referralID, dbErr)
+		}
+		if !ref.Status.Terminal() {
+			log.ErrorContext(ctx, "referral workflow missing", "status", ref.Status)
+			return v, ErrUnavailable
+		}
+		return v, &Error{Outcome: Conflict, Code: "invalid_state", Message: "the referral has ended", Current: ref.Status}
+	case errors.Is(err, context.Canceled):
+		return v, err
+	}
+	log.ErrorContext(ctx, "update referral workflow", "update", name, "err", err)
+	return v, ErrUnavailable
+}

@@ -1,0 +1,195 @@
+package pipeline
+
+import (
+	"context"
+	"regexp"
+	"strings"
+
+	"github.com/wmtna/referrals/internal/postgres"
+	"github.com/wmtna/referrals/internal/referral"
+)
+
+var uuidPattern = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+
+// validID reports whether id has the shape of the IDs the pipeline hands
+// out; anything else names nothing.
+func validID(id string) bool { return uuidPattern.MatchString(id) }
+
+// ValidID reports whether id could name a referral, offer or person.
+func ValidID(id string) bool { return validID(id) }
+
+// Case is a referral as the person asking may see it.
+type Case struct {
+	referral.Referral
+	// Personal is set when the details (name, email, concerns, the at-risk
+	// flag) are for this person; otherwise they are blank.
+	Personal bool
+	Offer    *referral.Offer
+	// Events is the timeline, oldest first; a therapist sees none, a
+	// trainee sees who acted only by role and only the committee's notes.
+	Events []referral.Event
+}
+
+// Referral shows a referral to those entitled to it. A trainee sees only
+// their own; a therapist only one offered to or matched with them, and its
+// personal details only once they have accepted. Anyone else gets
+// NotFound, so a token cannot be used to learn which referrals exist.
+func (s *Service) Referral(ctx context.Context, p referral.Principal, id string) (c Case, err error) {
+	defer s.audited(ctx, p, ActRead, id, &err)
+	if err := allowed(p, ActRead); err != nil {
+		return c, err
+	}
+	if !validID(id) {
+		return c, ErrNotFound
+	}
+	c.Personal = true
+	switch p.Role {
+	case referral.RoleTrainee:
+		if p.Subject != id {
+			return c, ErrNotFound
+		}
+	case referral.RoleTherapist:
+		o, err := s.DB.LiveOffer(ctx, id)
+		if err != nil {
+			return c, s.failed(ctx, "load offer", id, err)
+		}
+		if o == nil || o.TherapistID != p.Subject {
+			return c, ErrNotFound
+		}
+		c.Personal, c.Offer = o.State == referral.OfferAccepted, o
+	case referral.RoleCommittee, referral.RoleOperator:
+		if c.Offer, err = s.DB.LiveOffer(ctx, id); err != nil {
+			return c, s.failed(ctx, "load offer", id, err)
+		}
+	}
+	if c.Referral, err = s.DB.Referral(ctx, id); err != nil {
+		return c, s.failed(ctx, "load referral", id, err)
+	}
+	if !c.Personal {
+		c.Name, c.Email, c.Concerns, c.AtRisk = "", "", "", false
+	}
+	if p.Role != referral.RoleTherapist {
+		if c.Events, err = s.DB.Events(ctx, id); err != nil {
+			return c, s.failed(ctx, "load events", id, err)
+		}
+	}
+	if p.Role == referral.RoleTrainee {
+		c.Events = forTrainee(c.Events)
+	}
+	return c, nil
+}
+
+// forTrainee shows a trainee their timeline without naming who in the
+// committee or which therapist acted, and with only the committee's notes:
+// a therapist's reason for declining (a conflict of interest, say) is for
+// the committee.
+func forTrainee(events []referral.Event) []referral.Event {
+	out := make([]referral.Event, len(events))
+	for i, e := range events {
+		role, _, _ := strings.Cut(e.Actor, ":")
+		if role != string(referral.RoleCommittee) {
+			e.Note = ""
+		}
+		if role == string(referral.RoleTherapist) {
+			e.Reason = "" // why a therapist declined is for the committee
+		}
+		e.Actor = role
+		out[i] = e
+	}
+	return out
+}
+
+// Referrals lists a page of referrals, newest first, for the committee and
+// operators.
+func (s *Service) Referrals(ctx context.Context, p referral.Principal, f postgres.ListFilter) (refs []referral.Referral, err error) {
+	defer s.audited(ctx, p, ActList, "", &err)
+	if err := allowed(p, ActList); err != nil {
+		return nil, err
+	}
+	if refs, err = s.DB.ListReferrals(ctx, f); err != nil {
+		return nil, s.failed(ctx, "list referrals", "", err)
+	}
+	return refs, nil
+}
+
+// OfferSummary is an offer with what a therapist needs to decide on it,
+// and nothing personal.
+type OfferSummary struct {
+	referral.Offer
+	Programme   string
+	Preferences referral.Preferences
+}
+
+// Offers lists a therapist's offers in a state: referral.OfferOpen (to
+// answer) or referral.OfferAccepted (their clients).
+func (s *Service) Offers(ctx context.Context, p referral.Principal, state string) (out []OfferSummary, err error) {
+	defer s.audited(ctx, p, ActListOffers, "", &err)
+	if err := allowed(p, ActListOffers); err != nil {
+		return nil, err
+	}
+	if state != referral.OfferOpen && state != referral.OfferAccepted {
+		return nil, &Error{Outcome: Malformed, Code: "invalid_parameter", Field: "state", Message: `state must be "open" (the default) or "accepted"`}
+	}
+	offers, err := s.DB.TherapistOffers(ctx, p.Subject, state)
+	if err != nil {
+		return nil, s.failed(ctx, "list offers", "", err)
+	}
+	out = make([]OfferSummary, 0, len(offers))
+	for _, o := range offers {
+		ref, err := s.DB.Referral(ctx, o.ReferralID)
+		if err != nil {
+			return nil, s.failed(ctx, "load referral", o.ReferralID, err)
+		}
+		out = append(out, OfferSummary{Offer: o, Programme: ref.Programme, Preferences: ref.Preferences})
+	}
+	return out, nil
+}
+
+// Waitlist is who is waiting for a place, longest first, with when each
+// was approved: the order places are offered in. IDs and programme only; a
+// referral's details are a click away for those entitled.
+func (s *Service) Waitlist(ctx context.Context, p referral.Principal) ([]referral.Waiting, error) {
+	if err := allowed(p, ActWaitlist); err != nil {
+		return nil, err
+	}
+	list, err := s.DB.Waitlist(ctx, 500)
+	if err != nil {
+		return nil, s.failed(ctx, "load waitlist", "", err)
+	}
+	return list, nil
+}
+
+// Therapists is the register of therapists.
+func (s *Service) Therapists(ctx context.Context, p referral.Principal) ([]referral.Therapist, error) {
+	if err := allowed(p, ActListTherapists); err != nil {
+		return nil, err
+	}
+	ts, err := s.DB.Therapists(ctx)
+	if err != nil {
+		return nil, s.failed(ctx, "load therapists", "", err)
+	}
+	return ts, nil
+}
+
+// Eligibility is the outcome of the eligibility check, in words.
+type Eligibility struct {
+	Eligible   bool
+	Reason     string // a coded reason
+	ReasonText string // for an ineligible referral, why, in plain English
+}
+
+// Eligibility is nil until the check has run.
+func (c Case) Eligibility() *Eligibility {
+	if c.Eligible == nil {
+		return nil
+	}
+	e := &Eligibility{Eligible: *c.Eligible, Reason: c.EligibilityReason}
+	if !e.Eligible {
+		e.ReasonText = referral.ReasonText(c.EligibilityReason)
+	}
+	return e
+}
+
+// Urgent marks a referral flagged for same-day attention, for those who may
+// see it.
+func (c Case) Urgent() bool { return c.AtRisk }

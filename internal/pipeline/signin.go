@@ -1,0 +1,168 @@
+package pipeline
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/mail"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/wmtna/referrals/internal/postgres"
+	"github.com/wmtna/referrals/internal/referral"
+)
+
+// Sign-in links: staff and trainees ask for one by email address and get a
+// one-time link that lasts SignInLinkTTL; a trainee who has just referred
+// themselves gets one that lasts TraineeLinkTTL, to come back with.
+const (
+	SignInLinkTTL  = 30 * time.Minute
+	TraineeLinkTTL = 7 * 24 * time.Hour
+	// SessionTTL is how long a browser stays signed in.
+	SessionTTL = 12 * time.Hour
+)
+
+// Authenticate resolves a token (a bearer token, or a browser session's)
+// to its principal; an unknown, expired or revoked one is Unauthenticated.
+func (s *Service) Authenticate(ctx context.Context, token string) (referral.Principal, error) {
+	if token == "" || len(token) > 200 {
+		return referral.Principal{}, ErrUnauthenticated
+	}
+	p, err := s.DB.Authenticate(ctx, token)
+	switch {
+	case errors.Is(err, referral.ErrNotFound):
+		return p, ErrUnauthenticated
+	case err != nil:
+		return p, s.failed(ctx, "authenticate", "", err)
+	}
+	return p, nil
+}
+
+// Home is where a person's pages start.
+func Home(p referral.Principal) string {
+	switch p.Role {
+	case referral.RoleTrainee:
+		return "/my-referral"
+	case referral.RoleCommittee:
+		return "/committee"
+	case referral.RoleTherapist:
+		return "/therapist"
+	}
+	return "/"
+}
+
+// NextFor returns where to go after signing in: next, if it is a page of
+// p's own area (so a link cannot send anyone off-site), else p's home.
+func NextFor(p referral.Principal, next string) string {
+	home := Home(p)
+	if next == home || strings.HasPrefix(next, home+"/") {
+		if u, err := url.Parse(next); err == nil && u.Host == "" && u.Scheme == "" && !strings.Contains(next, "//") && !strings.Contains(next, `\`) {
+			return next
+		}
+	}
+	return home
+}
+
+// RequestSignIn emails a one-time sign-in link to each account with the
+// address and says nothing of whether there is one, so it cannot be used to
+// learn who is a trainee, a therapist or on the committee. next is where
+// the link leads after signing in, within the person's own area.
+func (s *Service) RequestSignIn(ctx context.Context, email, next string) error {
+	if addr, err := mail.ParseAddress(email); err != nil || addr.Address != email || len(email) > 254 {
+		return FieldError("email", "Enter your email address, such as name@nhs.net")
+	}
+	who, err := s.DB.SignInCandidates(ctx, email)
+	if err != nil {
+		return s.failed(ctx, "find sign-in accounts", "", err)
+	}
+	for _, p := range who {
+		if err := s.EmailSignInLink(ctx, p, email, SignInLinkTTL, next, "Your sign-in link"); err != nil {
+			return s.failed(ctx, "email sign-in link", "", err)
+		}
+	}
+	s.Logger.InfoContext(ctx, "sign-in link requested", "links", len(who))
+	return nil
+}
+
+// EmailSignInLink makes a one-time link for p and writes the email that
+// carries it; the postman delivers it.
+func (s *Service) EmailSignInLink(ctx context.Context, p referral.Principal, email string, ttl time.Duration, next, subject string) error {
+	query, home := "", Home(p)
+	if next = NextFor(p, next); next != home {
+		query = "?next=" + url.QueryEscape(next)
+	}
+	referralID := ""
+	if p.Role == referral.RoleTrainee {
+		referralID = p.Subject
+	}
+	err := s.DB.CreateSignInLink(ctx, p, ttl, referralID, func(secret string) postgres.Message {
+		h := sha256.Sum256([]byte(secret))
+		return postgres.Message{
+			Key:       "sign-in/" + hex.EncodeToString(h[:12]),
+			Recipient: email, Kind: "sign-in." + string(p.Role), Subject: subject,
+			Body: "Hello,\n\nUse this link to sign in to the West Midlands Therapy Network Association's referral service. " +
+				"It works once, for " + humanDuration(ttl) + ":\n\n" + strings.TrimRight(s.PublicURL, "/") + "/sign-in/" + secret + query +
+				"\n\nIf you did not ask for it, you can ignore this email.\n\nWest Midlands Therapy Network Association",
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if s.Postman != nil {
+		if err := s.Postman.Dispatch(ctx); err != nil {
+			// Written and committed: the worker's sweep delivers it.
+			s.Logger.WarnContext(ctx, "dispatch sign-in email", "err", err)
+		}
+	}
+	return nil
+}
+
+func humanDuration(d time.Duration) string {
+	switch {
+	case d >= 48*time.Hour:
+		return fmt.Sprintf("%d days", d/(24*time.Hour))
+	case d >= 2*time.Hour:
+		return fmt.Sprintf("%d hours", d/time.Hour)
+	}
+	return fmt.Sprintf("%d minutes", d/time.Minute)
+}
+
+// ErrLinkUsed refuses a sign-in link that has expired or was used.
+var ErrLinkUsed = &Error{Outcome: NotFound, Code: "link_used", Message: "That sign-in link has expired or has already been used."}
+
+// UseSignInLink spends a one-time sign-in link and returns whom it signs in.
+func (s *Service) UseSignInLink(ctx context.Context, secret string) (referral.Principal, error) {
+	if len(secret) > 100 {
+		return referral.Principal{}, ErrLinkUsed
+	}
+	p, err := s.DB.UseSignInLink(ctx, secret)
+	switch {
+	case errors.Is(err, referral.ErrNotFound):
+		return p, ErrLinkUsed
+	case err != nil:
+		return p, s.failed(ctx, "use sign-in link", "", err)
+	}
+	s.Logger.InfoContext(ctx, "signed in", "role", p.Role, "subject", p.Subject)
+	return p, nil
+}
+
+// StartSession issues the short-lived token of a browser session for p.
+func (s *Service) StartSession(ctx context.Context, p referral.Principal) (string, error) {
+	expires := time.Now().Add(SessionTTL)
+	token, err := s.DB.IssueToken(ctx, p.Role, p.Subject, &expires)
+	if err != nil {
+		return "", s.failed(ctx, "start session", "", err)
+	}
+	return token, nil
+}
+
+// SignOut ends a session (or revokes any one token).
+func (s *Service) SignOut(ctx context.Context, token string) error {
+	if err := s.DB.RevokeToken(ctx, token); err != nil {
+		return s.failed(ctx, "sign out", "", err)
+	}
+	return nil
+}

@@ -1,0 +1,113 @@
+package referral
+
+import (
+	"fmt"
+	"net/mail"
+	"regexp"
+	"strings"
+	"unicode/utf8"
+)
+
+// Draft is a self-referral as a person typed it, on the form or in the
+// API's JSON, before it is checked. An empty field was not given.
+type Draft struct {
+	Name, Email, Programme, Employer string
+	// TrainingStart is a month (YYYY-MM); ExpectedQualification a day
+	// (YYYY-MM-DD), optional.
+	TrainingStart, ExpectedQualification string
+	Concerns                             string
+	Preferences                          Preferences
+	Consent                              bool
+	AtRisk                               bool
+}
+
+// Problem is what is wrong with one field of what a person typed, named as
+// the API names it.
+type Problem struct {
+	Field, Message string
+}
+
+var (
+	programmePattern = regexp.MustCompile(`^[a-z_]{2,40}$`)
+	// OrgCodePattern is the shape of an NHS ODS organisation code.
+	OrgCodePattern = regexp.MustCompile(`^[A-Z0-9]{3,6}$`)
+)
+
+// Check checks the shape of a draft on the given day and returns the
+// submission, with every problem in the form's order, so a page can show
+// each beside its field. Whether the trainee is eligible is not its
+// business: the workflow decides that, with a reason the trainee is told.
+func (d Draft) Check(today Date) (Submission, []Problem) {
+	var s Submission
+	var problems []Problem
+	bad := func(field, format string, args ...any) {
+		problems = append(problems, Problem{Field: field, Message: fmt.Sprintf(format, args...)})
+	}
+	given := func(name, v string, max int) (string, bool) {
+		switch {
+		case strings.TrimSpace(v) == "":
+			bad(name, "%s is required", name)
+		case utf8.RuneCountInString(v) > max:
+			bad(name, "%s must be at most %d characters", name, max)
+		default:
+			return strings.TrimSpace(v), true
+		}
+		return "", false
+	}
+	s.Name, _ = given("name", d.Name, 200)
+	if email, ok := given("email", d.Email, 254); ok {
+		addr, err := mail.ParseAddress(email)
+		if err != nil || addr.Address != email || addr.Name != "" {
+			bad("email", "email must be a plain email address such as name@nhs.net")
+		} else {
+			s.Email = addr.Address
+		}
+	}
+	if programme, ok := given("programme", d.Programme, 40); ok {
+		if !programmePattern.MatchString(programme) {
+			bad("programme", "programme must be a programme code such as clinical; the network's programmes are %s", strings.Join(Programmes, ", "))
+		} else {
+			s.Programme = programme
+		}
+	}
+	if employer, ok := given("employer", d.Employer, 6); ok {
+		s.Employer = strings.ToUpper(employer)
+		if !OrgCodePattern.MatchString(s.Employer) {
+			bad("employer", "employer must be the NHS ODS code of your organisation, such as RXT")
+		}
+	}
+	startOK := false
+	if month, ok := given("training_start", d.TrainingStart, 7); ok {
+		start, err := ParseMonth(month)
+		switch {
+		case err != nil:
+			bad("training_start", "training_start must be a month of the form YYYY-MM")
+		case start.Year < 2000 || today.AddMonths(12).Before(start):
+			bad("training_start", "training_start must be between 2000 and a year from now")
+		default:
+			s.TrainingStart, startOK = start, true
+		}
+	}
+	if d.ExpectedQualification != "" {
+		eq, err := ParseDate(d.ExpectedQualification)
+		switch {
+		case err != nil:
+			bad("expected_qualification", "expected_qualification must be a real date of the form YYYY-MM-DD")
+		case startOK && !s.TrainingStart.Before(eq):
+			bad("expected_qualification", "expected_qualification must be after training_start")
+		default:
+			s.ExpectedQualification = &eq
+		}
+	}
+	s.Concerns, _ = given("concerns", d.Concerns, 5000)
+	s.Preferences = d.Preferences
+	s.Preferences.Location = strings.TrimSpace(s.Preferences.Location)
+	if utf8.RuneCountInString(s.Preferences.Location) > 100 {
+		bad("preferences.location", "preferences.location must be at most 100 characters")
+	}
+	s.AtRisk = d.AtRisk
+	if !d.Consent {
+		bad("consent", "consent must be true: we need your consent to store and share your referral with the committee and a therapist")
+	}
+	return s, problems
+}
