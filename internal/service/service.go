@@ -26,8 +26,8 @@ import (
 	"github.com/wmtna/referrals/internal/outbox"
 	"github.com/wmtna/referrals/internal/pages"
 	"github.com/wmtna/referrals/internal/pipeline"
-	"github.com/wmtna/referrals/internal/ratelimit"
 	"github.com/wmtna/referrals/internal/postgres"
+	"github.com/wmtna/referrals/internal/ratelimit"
 	"github.com/wmtna/referrals/internal/referral"
 	"github.com/wmtna/referrals/worker"
 )
