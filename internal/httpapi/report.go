@@ -12,21 +12,121 @@ import (
 	"strings"
 
 	"github.com/wmtna/referrals/internal/pipeline"
-	"github.com/wmtna/referrals/internal/postgres"
 	"github.com/wmtna/referrals/internal/referral"
 )
 
 // maxReportYears bounds the period of a report, which has a row per month.
 const maxReportYears = 10
 
-// reportSummary is the answer of GET /v1/reports/summary: the period asked for,
-// as inclusive UK calendar days, and the committee's statistics for it.
-// Every figure has been through the small-number rule (postgres.MinCell);
+// reportSummary is the answer of GET /v1/reports/summary: the period asked
+// for, as inclusive UK calendar days, and the committee's statistics for it.
+// Every figure has been through the small-number rule (referral.MinCell);
 // nothing in it names or describes one person.
 type reportSummary struct {
-	From string `json:"from"`
-	To   string `json:"to"`
-	postgres.Report
+	From, To string
+	referral.Report
+}
+
+// The summary as JSON: the API's own wire types, so the store and the
+// domain can change without changing what clients read.
+type (
+	summaryJSON struct {
+		From                 string               `json:"from"`
+		To                   string               `json:"to"`
+		Timezone             string               `json:"timezone"`
+		MinCell              int                  `json:"min_cell"`
+		Months               []string             `json:"months"`
+		ReferralsByMonth     []monthCountJSON     `json:"referrals_by_month"`
+		ReferralsByProgramme []programmeCountJSON `json:"referrals_by_programme"`
+		ReferralsByEmployer  []employerCountJSON  `json:"referrals_by_employer"`
+		Eligibility          []outcomeCountJSON   `json:"eligibility"`
+		Durations            durationsJSON        `json:"durations"`
+		Waitlist             []waitlistMonthJSON  `json:"waitlist"`
+		Endings              []endingCountJSON    `json:"endings"`
+	}
+	cellJSON struct {
+		N          *int64 `json:"count"` // null when suppressed
+		Suppressed bool   `json:"suppressed"`
+	}
+	statJSON struct {
+		Referrals   *int64   `json:"referrals"`
+		MedianHours *float64 `json:"median_hours"`
+		P90Hours    *float64 `json:"p90_hours"`
+		Suppressed  bool     `json:"suppressed"`
+	}
+	monthCountJSON struct {
+		Month string `json:"month"`
+		cellJSON
+	}
+	programmeCountJSON struct {
+		Month     string `json:"month"`
+		Programme string `json:"programme"`
+		cellJSON
+	}
+	employerCountJSON struct {
+		Month    string `json:"month"`
+		Employer string `json:"employer"`
+		cellJSON
+	}
+	outcomeCountJSON struct {
+		Outcome string `json:"outcome"`
+		cellJSON
+	}
+	durationsJSON struct {
+		ToReview     statJSON `json:"submission_to_review"`
+		ToFirstOffer statJSON `json:"submission_to_first_offer"`
+		ToMatch      statJSON `json:"submission_to_match"`
+	}
+	waitlistMonthJSON struct {
+		Month        string   `json:"month"`
+		Waitlisted   cellJSON `json:"waitlisted"`
+		WaitingAtEnd cellJSON `json:"waiting_at_end"`
+		Waits        statJSON `json:"completed_waits"`
+	}
+	endingCountJSON struct {
+		Status string `json:"status"`
+		Reason string `json:"reason"`
+		cellJSON
+	}
+)
+
+func cellOf(c referral.Cell) cellJSON { return cellJSON{N: c.N, Suppressed: c.Suppressed} }
+func statOf(s referral.Stat) statJSON {
+	return statJSON{Referrals: s.Referrals, MedianHours: s.MedianHours, P90Hours: s.P90Hours, Suppressed: s.Suppressed}
+}
+
+func (sum reportSummary) json() summaryJSON {
+	return summaryJSON{From: sum.From, To: sum.To, Timezone: sum.Timezone, MinCell: sum.MinCell, Months: sum.Months,
+		ReferralsByMonth: each(sum.ReferralsByMonth, func(c referral.MonthCount) monthCountJSON {
+			return monthCountJSON{c.Month, cellOf(c.Cell)}
+		}),
+		ReferralsByProgramme: each(sum.ReferralsByProgramme, func(c referral.ProgrammeCount) programmeCountJSON {
+			return programmeCountJSON{c.Month, c.Programme, cellOf(c.Cell)}
+		}),
+		ReferralsByEmployer: each(sum.ReferralsByEmployer, func(c referral.EmployerCount) employerCountJSON {
+			return employerCountJSON{c.Month, c.Employer, cellOf(c.Cell)}
+		}),
+		Eligibility: each(sum.Eligibility, func(c referral.OutcomeCount) outcomeCountJSON { return outcomeCountJSON{c.Outcome, cellOf(c.Cell)} }),
+		Durations:   durationsJSON{statOf(sum.Durations.ToReview), statOf(sum.Durations.ToFirstOffer), statOf(sum.Durations.ToMatch)},
+		Waitlist: each(sum.Waitlist, func(m referral.WaitlistMonth) waitlistMonthJSON {
+			return waitlistMonthJSON{m.Month, cellOf(m.Waitlisted), cellOf(m.WaitingAtEnd), statOf(m.Waits)}
+		}),
+		Endings: each(sum.Endings, func(c referral.EndingCount) endingCountJSON {
+			return endingCountJSON{c.Status, c.Reason, cellOf(c.Cell)}
+		}),
+	}
+}
+
+// each maps a list to its wire form; none stays none (null).
+func each[T, U any](in []T, f func(T) U) []U {
+	if in == nil {
+		return nil
+	}
+	out := make([]U, len(in))
+	for i, v := range in {
+		out[i] = f(v)
+	}
+	return out
 }
 
 // report answers the committee's statistics for a period, as JSON, or as
@@ -60,7 +160,7 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request) {
 	sum := reportSummary{From: period.From.String(), To: period.To.String(), Report: rep}
 	w.Header().Set("Vary", "Accept")
 	if !asCSV {
-		writeJSON(w, http.StatusOK, sum)
+		writeJSON(w, http.StatusOK, sum.json())
 		return
 	}
 	var buf bytes.Buffer
@@ -181,7 +281,7 @@ func writeSummaryCSV(w io.Writer, sum reportSummary) error {
 	}
 	for _, d := range []struct {
 		name string
-		stat postgres.Stat
+		stat referral.Stat
 	}{
 		{"submission_to_review", sum.Durations.ToReview},
 		{"submission_to_first_offer", sum.Durations.ToFirstOffer},
@@ -208,9 +308,9 @@ func writeSummaryCSV(w io.Writer, sum reportSummary) error {
 }
 
 // suppressedCount is how the CSV shows a count of 1 to MinCell-1.
-var suppressedCount = fmt.Sprintf("<%d", postgres.MinCell)
+var suppressedCount = fmt.Sprintf("<%d", referral.MinCell)
 
-func countValue(c postgres.Cell) string {
+func countValue(c referral.Cell) string {
 	switch {
 	case c.N != nil:
 		return strconv.FormatInt(*c.N, 10)
@@ -220,7 +320,7 @@ func countValue(c postgres.Cell) string {
 	return ""
 }
 
-func statValues(st postgres.Stat) (n, median, p90 string) {
+func statValues(st referral.Stat) (n, median, p90 string) {
 	if st.Suppressed {
 		return suppressedCount, "suppressed", "suppressed"
 	}

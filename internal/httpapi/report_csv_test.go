@@ -12,47 +12,46 @@ import (
 	"time"
 
 	"github.com/wmtna/referrals/internal/pipeline"
-	"github.com/wmtna/referrals/internal/postgres"
 	"github.com/wmtna/referrals/internal/referral"
 )
 
 func hoursPtr(h float64) *float64 { return &h }
 
 // testSummary is a report as the store would return it: every figure built
-// through the store's small-number rule.
+// through the small-number rule.
 func testSummary() reportSummary {
-	c := postgres.CountCell
-	return reportSummary{From: "2025-01-01", To: "2025-02-28", Report: postgres.Report{
+	c := referral.CountCell
+	return reportSummary{From: "2025-01-01", To: "2025-02-28", Report: referral.Report{
 		Timezone: "Europe/London",
-		MinCell:  postgres.MinCell,
+		MinCell:  referral.MinCell,
 		Months:   []string{"2025-01", "2025-02"},
-		ReferralsByMonth: []postgres.MonthCount{
+		ReferralsByMonth: []referral.MonthCount{
 			{Month: "2025-01", Cell: c(12)}, {Month: "2025-02", Cell: c(3)},
 		},
-		ReferralsByProgramme: []postgres.ProgrammeCount{
+		ReferralsByProgramme: []referral.ProgrammeCount{
 			{Month: "2025-01", Programme: "clinical", Cell: c(5)},
 			{Month: "2025-01", Programme: "counselling", Cell: c(7)},
 			{Month: "2025-01", Programme: "forensic", Cell: c(0)},
 			{Month: "2025-02", Programme: "clinical", Cell: c(3)},
 		},
-		ReferralsByEmployer: []postgres.EmployerCount{
+		ReferralsByEmployer: []referral.EmployerCount{
 			{Month: "2025-01", Employer: "RXT", Cell: c(12)},
 			{Month: "2025-02", Employer: "RXT", Cell: c(1)},
 			{Month: "2025-02", Employer: "RKB", Cell: c(0)},
 		},
-		Eligibility: []postgres.OutcomeCount{
+		Eligibility: []referral.OutcomeCount{
 			{Outcome: "eligible", Cell: c(13)}, {Outcome: "ineligible-cutoff", Cell: c(2)},
 		},
-		Durations: postgres.Durations{
-			ToReview:     postgres.DurationStat(6, hoursPtr(35), hoursPtr(55)),
-			ToFirstOffer: postgres.DurationStat(5, hoursPtr(72), hoursPtr(110.4)),
-			ToMatch:      postgres.DurationStat(3, hoursPtr(100), hoursPtr(280)),
+		Durations: referral.Durations{
+			ToReview:     referral.DurationStat(6, hoursPtr(35), hoursPtr(55)),
+			ToFirstOffer: referral.DurationStat(5, hoursPtr(72), hoursPtr(110.4)),
+			ToMatch:      referral.DurationStat(3, hoursPtr(100), hoursPtr(280)),
 		},
-		Waitlist: []postgres.WaitlistMonth{
-			{Month: "2025-01", Waitlisted: c(5), WaitingAtEnd: c(5), Waits: postgres.DurationStat(0, nil, nil)},
-			{Month: "2025-02", Waitlisted: c(6), WaitingAtEnd: c(1), Waits: postgres.DurationStat(5, hoursPtr(792), hoursPtr(830.4))},
+		Waitlist: []referral.WaitlistMonth{
+			{Month: "2025-01", Waitlisted: c(5), WaitingAtEnd: c(5), Waits: referral.DurationStat(0, nil, nil)},
+			{Month: "2025-02", Waitlisted: c(6), WaitingAtEnd: c(1), Waits: referral.DurationStat(5, hoursPtr(792), hoursPtr(830.4))},
 		},
-		Endings: []postgres.EndingCount{
+		Endings: []referral.EndingCount{
 			{Status: "ineligible", Reason: "ineligible-cutoff", Cell: c(5)},
 			{Status: "withdrawn", Reason: "withdrawn-by-trainee", Cell: c(4)},
 		},
@@ -132,8 +131,8 @@ func TestSummaryCSV(t *testing.T) {
 
 func TestSummaryCSVLabelsAreNotFormulas(t *testing.T) {
 	sum := testSummary()
-	sum.Endings = []postgres.EndingCount{{Status: "withdrawn", Reason: "=HYPERLINK(1)", Cell: postgres.CountCell(7)}}
-	sum.Eligibility = []postgres.OutcomeCount{{Outcome: "@SUM(A1)", Cell: postgres.CountCell(0)}}
+	sum.Endings = []referral.EndingCount{{Status: "withdrawn", Reason: "=HYPERLINK(1)", Cell: referral.CountCell(7)}}
+	sum.Eligibility = []referral.OutcomeCount{{Outcome: "@SUM(A1)", Cell: referral.CountCell(0)}}
 	var buf bytes.Buffer
 	if err := writeSummaryCSV(&buf, sum); err != nil {
 		t.Fatal(err)
@@ -152,7 +151,7 @@ func TestSummaryCSVLabelsAreNotFormulas(t *testing.T) {
 }
 
 func TestReportJSONShape(t *testing.T) {
-	b, err := json.Marshal(testSummary())
+	b, err := json.Marshal(testSummary().json())
 	if err != nil {
 		t.Fatal(err)
 	}

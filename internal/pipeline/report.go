@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/wmtna/referrals/internal/postgres"
 	"github.com/wmtna/referrals/internal/referral"
 )
 
@@ -14,7 +13,7 @@ type Period struct{ From, To referral.Date }
 // Report is the committee's statistics for a period. Every figure has been
 // through the small-number rule; nothing in it names or describes one
 // person.
-func (s *Service) Report(ctx context.Context, p referral.Principal, in Input[Period]) (rep postgres.Report, err error) {
+func (s *Service) Report(ctx context.Context, p referral.Principal, in Input[Period]) (rep referral.Report, err error) {
 	defer s.audited(ctx, p, ActReport, "", &err)
 	if err := allowed(p, ActReport); err != nil {
 		return rep, err

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"math"
 	"regexp"
 	"slices"
 	"time"
@@ -19,161 +18,6 @@ import (
 // from workflow histories). They name no one: every figure is a count of
 // referrals or a duration statistic over referrals, grouped only by month,
 // programme code, employer (organisation) code, outcome or coded reason.
-
-// MinCell is the smallest number of referrals a published figure may be
-// about.
-//
-// The small-number rule, applied to every figure of a Report by disclosable
-// (and only there):
-//   - a count of 1 to 4 is not published: it is reported as suppressed
-//     (count null, suppressed true; "<5" in CSV). A count of 0 is published
-//     as 0, and 5 or more as it is;
-//   - a duration statistic (median, 90th percentile) computed over 1 to 4
-//     referrals is not published either, nor is the number it was computed
-//     over; over 0 referrals there is nothing to publish (null, not
-//     suppressed).
-//
-// There is no secondary suppression: a suppressed cell may sometimes be
-// worked out from a total and the other cells of its row. That is accepted
-// for a report read by the committee and operators, who may see every
-// referral anyway.
-const MinCell = 5
-
-// disclosable is the small-number rule: whether a figure about n referrals
-// may be published.
-func disclosable(n int64) bool { return n == 0 || n >= MinCell }
-
-// Cell is a published count.
-type Cell struct {
-	// N is the count, nil when it is suppressed.
-	N          *int64 `json:"count"`
-	Suppressed bool   `json:"suppressed"`
-}
-
-// CountCell publishes a count of n referrals under the small-number rule.
-func CountCell(n int64) Cell {
-	if !disclosable(n) {
-		return Cell{Suppressed: true}
-	}
-	return Cell{N: &n}
-}
-
-// Stat is a published duration statistic, in hours.
-type Stat struct {
-	// Referrals is how many referrals the statistic is computed over; nil
-	// when suppressed.
-	Referrals *int64 `json:"referrals"`
-	// MedianHours and P90Hours (percentile_cont, to 0.1 hour) are nil when
-	// suppressed or when there are no referrals.
-	MedianHours *float64 `json:"median_hours"`
-	P90Hours    *float64 `json:"p90_hours"`
-	Suppressed  bool     `json:"suppressed"`
-}
-
-// DurationStat publishes a median and 90th percentile computed over n
-// referrals under the small-number rule.
-func DurationStat(n int64, medianHours, p90Hours *float64) Stat {
-	if !disclosable(n) {
-		return Stat{Suppressed: true}
-	}
-	s := Stat{Referrals: &n}
-	if n > 0 {
-		s.MedianHours, s.P90Hours = roundHours(medianHours), roundHours(p90Hours)
-	}
-	return s
-}
-
-func roundHours(h *float64) *float64 {
-	if h == nil {
-		return nil
-	}
-	r := math.Round(*h*10) / 10
-	return &r
-}
-
-// MonthCount is the number of referrals submitted in a month.
-type MonthCount struct {
-	Month string `json:"month"` // YYYY-MM, Europe/London
-	Cell
-}
-
-// ProgrammeCount is the number of referrals submitted in a month from a
-// programme.
-type ProgrammeCount struct {
-	Month     string `json:"month"`
-	Programme string `json:"programme"`
-	Cell
-}
-
-// EmployerCount is the number of referrals submitted in a month from an
-// employer, by its organisation code.
-type EmployerCount struct {
-	Month    string `json:"month"`
-	Employer string `json:"employer"`
-	Cell
-}
-
-// OutcomeCount is the number of referrals with an eligibility outcome:
-// eligible, an ineligibility reason code, or not_yet_checked.
-type OutcomeCount struct {
-	Outcome string `json:"outcome"`
-	Cell
-}
-
-// Durations are the times from submission (referrals.submitted_at) to the
-// first review decision (approved or declined by the committee), to the
-// first offer, and to the first match, over the referrals submitted in the
-// period that reached each step.
-type Durations struct {
-	ToReview     Stat `json:"submission_to_review"`
-	ToFirstOffer Stat `json:"submission_to_first_offer"`
-	ToMatch      Stat `json:"submission_to_match"`
-}
-
-// WaitlistMonth describes the waitlist in a month (clipped to the period).
-type WaitlistMonth struct {
-	Month string `json:"month"`
-	// Waitlisted is the number of referrals on the waitlist at any point in
-	// the month.
-	Waitlisted Cell `json:"waitlisted"`
-	// WaitingAtEnd is the number still on it at the end of the month (or of
-	// the period, if that comes first).
-	WaitingAtEnd Cell `json:"waiting_at_end"`
-	// Waits are the referrals whose first wait ended in the month: hours
-	// from their first move to waitlisted to the next event that took them
-	// off it (offered, withdrawn, lapsed, closed).
-	Waits Stat `json:"completed_waits"`
-}
-
-// EndingCount is the number of referrals that ended in the period with a
-// final status and coded reason.
-type EndingCount struct {
-	Status string `json:"status"`
-	Reason string `json:"reason"`
-	Cell
-}
-
-// Report holds the committee's statistics for a period. Every figure in it
-// has been through the small-number rule (see MinCell).
-type Report struct {
-	Timezone string `json:"timezone"`
-	MinCell  int    `json:"min_cell"`
-	// Months are the calendar months (YYYY-MM, Europe/London) the period
-	// touches; the first and last may be partial.
-	Months []string `json:"months"`
-	// Referrals submitted in the period, per month of submission: in all,
-	// by programme (every programme of the register and any other seen) and
-	// by employer (every active organisation and any other code seen).
-	ReferralsByMonth     []MonthCount     `json:"referrals_by_month"`
-	ReferralsByProgramme []ProgrammeCount `json:"referrals_by_programme"`
-	ReferralsByEmployer  []EmployerCount  `json:"referrals_by_employer"`
-	// Eligibility is the outcome of the referrals submitted in the period.
-	Eligibility []OutcomeCount  `json:"eligibility"`
-	Durations   Durations       `json:"durations"`
-	Waitlist    []WaitlistMonth `json:"waitlist"`
-	// Endings are the final transitions recorded in the period.
-	Endings []EndingCount `json:"endings"`
-}
 
 // reportZone is referral.London's name, for SQL.
 const reportZone = "Europe/London"
@@ -203,15 +47,15 @@ func code(s string) string {
 // Report computes the statistics for the half-open period [from, to):
 // referrals submitted in it, waitlist months and endings recorded in it.
 // Every query runs in one read-only snapshot, so the sections agree.
-func (db *DB) Report(ctx context.Context, from, to time.Time) (Report, error) {
-	rep := Report{Timezone: reportZone, MinCell: MinCell}
+func (db *DB) Report(ctx context.Context, from, to time.Time) (referral.Report, error) {
+	rep := referral.Report{Timezone: reportZone, MinCell: referral.MinCell}
 	if !from.Before(to) {
 		return rep, fmt.Errorf("report: the period's start %s is not before its end %s", from, to)
 	}
 	err := pgx.BeginTxFunc(ctx, db.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		steps := []struct {
 			name string
-			run  func(context.Context, pgx.Tx, time.Time, time.Time, *Report) error
+			run  func(context.Context, pgx.Tx, time.Time, time.Time, *referral.Report) error
 		}{
 			{"referrals by month", reportByMonth},
 			{"referrals by programme", reportByProgramme},
@@ -229,12 +73,12 @@ func (db *DB) Report(ctx context.Context, from, to time.Time) (Report, error) {
 		return nil
 	})
 	if err != nil {
-		return Report{}, fmt.Errorf("report: %w", err)
+		return referral.Report{}, fmt.Errorf("report: %w", err)
 	}
 	return rep, nil
 }
 
-func reportByMonth(ctx context.Context, tx pgx.Tx, from, to time.Time, rep *Report) error {
+func reportByMonth(ctx context.Context, tx pgx.Tx, from, to time.Time, rep *referral.Report) error {
 	rows, err := tx.Query(ctx, `WITH `+monthsCTE+`
 		SELECT m.month, count(r.id) FROM months m
 		LEFT JOIN referrals r ON r.submitted_at >= m.ws AND r.submitted_at < m.we
@@ -246,7 +90,7 @@ func reportByMonth(ctx context.Context, tx pgx.Tx, from, to time.Time, rep *Repo
 	var n int64
 	_, err = pgx.ForEachRow(rows, []any{&month, &n}, func() error {
 		rep.Months = append(rep.Months, month)
-		rep.ReferralsByMonth = append(rep.ReferralsByMonth, MonthCount{Month: month, Cell: CountCell(n)})
+		rep.ReferralsByMonth = append(rep.ReferralsByMonth, referral.MonthCount{Month: month, Cell: referral.CountCell(n)})
 		return nil
 	})
 	return err
@@ -291,26 +135,26 @@ func countByMonthAndGroup(ctx context.Context, tx pgx.Tx, from, to time.Time, co
 	return keys, counts, err
 }
 
-func reportByProgramme(ctx context.Context, tx pgx.Tx, from, to time.Time, rep *Report) error {
+func reportByProgramme(ctx context.Context, tx pgx.Tx, from, to time.Time, rep *referral.Report) error {
 	keys, counts, err := countByMonthAndGroup(ctx, tx, from, to, "programme", `SELECT code FROM programmes`)
 	if err != nil {
 		return err
 	}
-	rep.ReferralsByProgramme = []ProgrammeCount{}
+	rep.ReferralsByProgramme = []referral.ProgrammeCount{}
 	for _, k := range keys {
-		rep.ReferralsByProgramme = append(rep.ReferralsByProgramme, ProgrammeCount{Month: k.month, Programme: k.group, Cell: CountCell(counts[k])})
+		rep.ReferralsByProgramme = append(rep.ReferralsByProgramme, referral.ProgrammeCount{Month: k.month, Programme: k.group, Cell: referral.CountCell(counts[k])})
 	}
 	return nil
 }
 
-func reportByEmployer(ctx context.Context, tx pgx.Tx, from, to time.Time, rep *Report) error {
+func reportByEmployer(ctx context.Context, tx pgx.Tx, from, to time.Time, rep *referral.Report) error {
 	keys, counts, err := countByMonthAndGroup(ctx, tx, from, to, "employer", `SELECT code FROM organisations WHERE active`)
 	if err != nil {
 		return err
 	}
-	rep.ReferralsByEmployer = []EmployerCount{}
+	rep.ReferralsByEmployer = []referral.EmployerCount{}
 	for _, k := range keys {
-		rep.ReferralsByEmployer = append(rep.ReferralsByEmployer, EmployerCount{Month: k.month, Employer: k.group, Cell: CountCell(counts[k])})
+		rep.ReferralsByEmployer = append(rep.ReferralsByEmployer, referral.EmployerCount{Month: k.month, Employer: k.group, Cell: referral.CountCell(counts[k])})
 	}
 	return nil
 }
@@ -318,7 +162,7 @@ func reportByEmployer(ctx context.Context, tx pgx.Tx, from, to time.Time, rep *R
 // Eligibility outcomes that are always listed, 0 or not.
 var knownOutcomes = []string{"eligible", referral.ReasonUnknownEmployer, referral.ReasonUnknownProgramme, referral.ReasonPastCutoff}
 
-func reportEligibility(ctx context.Context, tx pgx.Tx, from, to time.Time, rep *Report) error {
+func reportEligibility(ctx context.Context, tx pgx.Tx, from, to time.Time, rep *referral.Report) error {
 	rows, err := tx.Query(ctx, `
 		SELECT CASE WHEN eligible THEN 'eligible'
 		            WHEN NOT eligible THEN coalesce(nullif(eligibility_reason, ''), 'unspecified')
@@ -345,14 +189,14 @@ func reportEligibility(ctx context.Context, tx pgx.Tx, from, to time.Time, rep *
 		}
 	}
 	slices.Sort(others)
-	rep.Eligibility = []OutcomeCount{}
+	rep.Eligibility = []referral.OutcomeCount{}
 	for _, o := range append(slices.Clone(knownOutcomes), others...) {
-		rep.Eligibility = append(rep.Eligibility, OutcomeCount{Outcome: o, Cell: CountCell(counts[o])})
+		rep.Eligibility = append(rep.Eligibility, referral.OutcomeCount{Outcome: o, Cell: referral.CountCell(counts[o])})
 	}
 	return nil
 }
 
-func reportDurations(ctx context.Context, tx pgx.Tx, from, to time.Time, rep *Report) error {
+func reportDurations(ctx context.Context, tx pgx.Tx, from, to time.Time, rep *referral.Report) error {
 	rows, err := tx.Query(ctx, `
 		WITH reached AS (
 			SELECT
@@ -375,17 +219,17 @@ func reportDurations(ctx context.Context, tx pgx.Tx, from, to time.Time, rep *Re
 	var n [3]int64
 	var med, p90 [3]*float64
 	_, err = pgx.ForEachRow(rows, []any{&n[0], &med[0], &p90[0], &n[1], &med[1], &p90[1], &n[2], &med[2], &p90[2]}, func() error {
-		rep.Durations = Durations{
-			ToReview:     DurationStat(n[0], med[0], p90[0]),
-			ToFirstOffer: DurationStat(n[1], med[1], p90[1]),
-			ToMatch:      DurationStat(n[2], med[2], p90[2]),
+		rep.Durations = referral.Durations{
+			ToReview:     referral.DurationStat(n[0], med[0], p90[0]),
+			ToFirstOffer: referral.DurationStat(n[1], med[1], p90[1]),
+			ToMatch:      referral.DurationStat(n[2], med[2], p90[2]),
 		}
 		return nil
 	})
 	return err
 }
 
-func reportWaitlist(ctx context.Context, tx pgx.Tx, from, to time.Time, rep *Report) error {
+func reportWaitlist(ctx context.Context, tx pgx.Tx, from, to time.Time, rep *referral.Report) error {
 	// A spell on the waitlist starts with an event into waitlisted and ends
 	// with the next event out of it; an event from waitlisted to waitlisted
 	// (a check-in answered) neither starts nor ends one. A spell not yet
@@ -417,20 +261,20 @@ func reportWaitlist(ctx context.Context, tx pgx.Tx, from, to time.Time, rep *Rep
 	if err != nil {
 		return err
 	}
-	rep.Waitlist = []WaitlistMonth{}
+	rep.Waitlist = []referral.WaitlistMonth{}
 	var month string
 	var during, atEnd, n int64
 	var med, p90 *float64
 	_, err = pgx.ForEachRow(rows, []any{&month, &during, &atEnd, &n, &med, &p90}, func() error {
-		rep.Waitlist = append(rep.Waitlist, WaitlistMonth{
-			Month: month, Waitlisted: CountCell(during), WaitingAtEnd: CountCell(atEnd), Waits: DurationStat(n, med, p90),
+		rep.Waitlist = append(rep.Waitlist, referral.WaitlistMonth{
+			Month: month, Waitlisted: referral.CountCell(during), WaitingAtEnd: referral.CountCell(atEnd), Waits: referral.DurationStat(n, med, p90),
 		})
 		return nil
 	})
 	return err
 }
 
-func reportEndings(ctx context.Context, tx pgx.Tx, from, to time.Time, rep *Report) error {
+func reportEndings(ctx context.Context, tx pgx.Tx, from, to time.Time, rep *referral.Report) error {
 	var final []string
 	for _, s := range referral.Statuses {
 		if s.Terminal() {
@@ -470,9 +314,9 @@ func reportEndings(ctx context.Context, tx pgx.Tx, from, to time.Time, rep *Repo
 		}
 		return cmp.Compare(a.reason, b.reason)
 	})
-	rep.Endings = make([]EndingCount, 0, len(keys))
+	rep.Endings = make([]referral.EndingCount, 0, len(keys))
 	for _, k := range keys {
-		rep.Endings = append(rep.Endings, EndingCount{Status: k.status, Reason: k.reason, Cell: CountCell(counts[k])})
+		rep.Endings = append(rep.Endings, referral.EndingCount{Status: k.status, Reason: k.reason, Cell: referral.CountCell(counts[k])})
 	}
 	return nil
 }
