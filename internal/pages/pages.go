@@ -50,25 +50,17 @@ type Site struct {
 	Logger *slog.Logger
 }
 
-var london = func() *time.Location {
-	l, err := time.LoadLocation("Europe/London")
-	if err != nil {
-		panic(err) // time/tzdata is embedded
-	}
-	return l
-}()
-
 var pageTemplates = func() map[string]*template.Template {
 	funcs := template.FuncMap{
 		"crisis":     func() string { return referral.CrisisSupport },
-		"date":       func(t time.Time) string { return t.In(london).Format("2 January 2006") },
-		"datetime":   func(t time.Time) string { return t.In(london).Format("2 January 2006, 15:04") },
-		"isodate":    func(t time.Time) string { return t.In(london).Format("2006-01-02") },
+		"date":       func(t time.Time) string { return t.In(referral.London).Format("2 January 2006") },
+		"datetime":   func(t time.Time) string { return t.In(referral.London).Format("2 January 2006, 15:04") },
+		"isodate":    func(t time.Time) string { return t.In(referral.London).Format("2006-01-02") },
 		"since":      since,
 		"statusText": func(s referral.Status) string { return statusText[s].Headline },
 		"nextText":   func(s referral.Status) string { return statusText[s].Next },
 		"reasonText": referral.ReasonText,
-		"programme":  programmeName,
+		"programme":  referral.ProgrammeName,
 		"codeText":   func(code string) string { return codeText[code] },
 		"free":       func(capacity, used int) int { return max(capacity-used, 0) },
 		"label":      statusLabel,
@@ -349,18 +341,6 @@ func statusLabel(s referral.Status) string {
 		return l
 	}
 	return strings.ToUpper(l[:1]) + l[1:]
-}
-
-var programmeNames = map[string]string{
-	"clinical": "Clinical", "counselling": "Counselling", "educational": "Educational", "forensic": "Forensic",
-	"health": "Health", "occupational": "Occupational", "sport_exercise": "Sport and exercise",
-}
-
-func programmeName(code string) string {
-	if n, ok := programmeNames[code]; ok {
-		return n + " psychology"
-	}
-	return code
 }
 
 // statusText says where a referral is, and what happens next, in plain

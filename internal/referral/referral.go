@@ -90,6 +90,20 @@ var Programmes = []string{
 	"clinical", "counselling", "educational", "forensic", "health", "occupational", "sport_exercise",
 }
 
+var programmeNames = map[string]string{
+	"clinical": "Clinical", "counselling": "Counselling", "educational": "Educational", "forensic": "Forensic",
+	"health": "Health", "occupational": "Occupational", "sport_exercise": "Sport and exercise",
+}
+
+// ProgrammeName names a programme as people read it: "Clinical
+// psychology"; an unknown code is shown as it is.
+func ProgrammeName(code string) string {
+	if n, ok := programmeNames[code]; ok {
+		return n + " psychology"
+	}
+	return code
+}
+
 // KnownProgramme reports whether p is one of Programmes.
 func KnownProgramme(p string) bool {
 	for _, k := range Programmes {

@@ -281,3 +281,14 @@ func abs(n int) int {
 	}
 	return n
 }
+
+func TestEveryProgrammeHasAName(t *testing.T) {
+	for _, p := range Programmes {
+		if n := ProgrammeName(p); n == p || n == "" {
+			t.Errorf("programme %s has no name people read", p)
+		}
+	}
+	if n := ProgrammeName("astrology"); n != "astrology" {
+		t.Errorf("an unknown programme is named %q", n)
+	}
+}
