@@ -6,6 +6,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -86,7 +87,7 @@ func TestPageAccessMatrix(t *testing.T) {
 		{"POST", "/therapist/referrals/" + a.Str("id") + "/end", pipeline.ActEnd, referral.RoleTherapist, url.Values{"reason": {tooLong}}, 422, true},
 	}
 	for _, rt := range routes {
-		if !containsRole(pipeline.Roles(rt.action), rt.area) {
+		if !slices.Contains(pipeline.Roles(rt.action), rt.area) {
 			t.Errorf("%s %s is a page for %s, but the access table does not let %s %s", rt.method, rt.path, rt.area, rt.area, rt.action)
 		}
 		for _, c := range callers {
@@ -128,13 +129,4 @@ func TestPageAccessMatrix(t *testing.T) {
 	if r := s.Do("GET", "/v1/referrals/"+a.Str("id"), admin, nil); r.Str("status") != "offered" {
 		t.Errorf("A is %s after the matrix, want offered", r.Str("status"))
 	}
-}
-
-func containsRole(roles []referral.Role, r referral.Role) bool {
-	for _, x := range roles {
-		if x == r {
-			return true
-		}
-	}
-	return false
 }

@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 	_ "time/tzdata" // pages show times in Europe/London on any machine
@@ -219,7 +220,7 @@ func (s *Site) signedIn(roles ...referral.Role) func(http.Handler) http.Handler 
 				s.pageError(w, r, &pipeline.Error{Outcome: pipeline.Unauthenticated, Code: "unauthenticated", Message: "Your session has ended. Please sign in again."})
 				return
 			}
-			if len(roles) > 0 && !containsRole(roles, sess.Role) {
+			if len(roles) > 0 && !slices.Contains(roles, sess.Role) {
 				s.pageError(w, r, &pipeline.Error{Outcome: pipeline.Forbidden, Code: "forbidden", Message: "This page is not for your account."})
 				return
 			}
@@ -237,15 +238,6 @@ func (s *Site) signedIn(roles ...referral.Role) func(http.Handler) http.Handler 
 			next.ServeHTTP(w, r)
 		})
 	}
-}
-
-func containsRole(roles []referral.Role, r referral.Role) bool {
-	for _, x := range roles {
-		if x == r {
-			return true
-		}
-	}
-	return false
 }
 
 // csrfToken is bound to the session: derived from its secret token, so it
