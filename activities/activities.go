@@ -100,9 +100,7 @@ func (a *Activities) RecordTransition(ctx context.Context, t referral.Transition
 
 // RemindCommittee asks the committee again to review a referral.
 func (a *Activities) RemindCommittee(ctx context.Context, in workflows.ReminderInput) error {
-	msgs, err := a.committeeMessages(ctx, in.ReferralID, "reminder", in.N,
-		"Reminder: a referral is waiting for review",
-		"A referral has been waiting for the committee's review. Please approve or decline it:\n\n"+a.link("/committee/referrals/"+in.ReferralID))
+	msgs, err := a.committeeMessages(ctx, in.ReferralID, "reminder", in.N, a.link("/committee/referrals/"+in.ReferralID))
 	if err != nil {
 		return err
 	}

@@ -18,7 +18,8 @@ import (
 
 // New returns a worker for the referral task queue with the workflow and
 // every activity registered. Activity names are the method names, which
-// are the workflows.Activity* constants.
+// are the workflows.Activity* constants (registration_test.go holds the
+// methods to workflows.ActivityContract).
 func New(c client.Client, acts *activities.Activities, opts sdkworker.Options) sdkworker.Worker {
 	w := sdkworker.New(c, workflows.TaskQueue, opts)
 	Register(w, acts)

@@ -43,6 +43,7 @@ const (
 )
 
 // Activity names, registered by package worker from package activities.
+// The workflows call them only through the typed calls in calls.go.
 const (
 	ActivityCheckEligibility = "CheckEligibility"
 	ActivityRecordTransition = "RecordTransition"

@@ -84,22 +84,21 @@ func RetentionWorkflow(ctx workflow.Context, in RetentionInput) (RetentionResult
 		if batches >= retentionBatchesPerRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
 			return RetentionResult{Erased: in.Erased}, workflow.NewContinueAsNewError(ctx, RetentionWorkflowName, in)
 		}
-		var ids []string
-		if err := workflow.ExecuteActivity(actx, ActivityExpiredReferrals, in).Get(ctx, &ids); err != nil {
+		ids, err := expiredReferrals(actx, in)
+		if err != nil {
 			return RetentionResult{Erased: in.Erased}, err
 		}
 		if len(ids) == 0 {
 			return RetentionResult{Erased: in.Erased}, nil
 		}
-		futures := make([]workflow.Future, len(ids))
+		futures := make([]future[bool], len(ids))
 		for i, id := range ids {
-			futures[i] = workflow.ExecuteActivity(actx, ActivityEraseReferral,
-				EraseInput{ReferralID: id, RequestedBy: RetentionRequester, Reason: ErasureReasonRetention})
+			futures[i] = startEraseReferral(actx, EraseInput{ReferralID: id, RequestedBy: RetentionRequester, Reason: ErasureReasonRetention})
 		}
 		erased := 0
 		for _, f := range futures {
-			var ok bool
-			if err := f.Get(ctx, &ok); err != nil {
+			ok, err := f.get(ctx)
+			if err != nil {
 				return RetentionResult{Erased: in.Erased}, err
 			}
 			if ok {
@@ -126,7 +125,5 @@ func ErasureWorkflow(ctx workflow.Context, in EraseInput) (bool, error) {
 		return false, temporal.NewNonRetryableApplicationError("referral and requester are required", ErrTypeInvalidRequest, nil)
 	}
 	in.Reason = ErasureReasonRequest
-	var erased bool
-	err := workflow.ExecuteActivity(activityCtx(ctx), ActivityEraseReferral, in).Get(ctx, &erased)
-	return erased, err
+	return eraseReferral(activityCtx(ctx), in)
 }

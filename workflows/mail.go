@@ -70,7 +70,7 @@ func MailWorkflow(ctx workflow.Context, in MailInput) error {
 			MaximumInterval:    30 * time.Minute,
 		},
 	})
-	err := workflow.ExecuteActivity(deliver, ActivityDeliverMessages, in.OutboxIDs).Get(ctx, nil)
+	err := deliverMessages(deliver, in.OutboxIDs)
 	if err == nil {
 		return nil
 	}
@@ -79,7 +79,7 @@ func MailWorkflow(ctx workflow.Context, in MailInput) error {
 		StartToCloseTimeout: 30 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
 	})
-	if gerr := workflow.ExecuteActivity(record, ActivityGiveUpMessages, in.OutboxIDs).Get(ctx, nil); gerr != nil {
+	if gerr := giveUpMessages(record, in.OutboxIDs); gerr != nil {
 		return gerr
 	}
 	return err

@@ -244,8 +244,8 @@ func (w *referralWorkflow) start(ctx workflow.Context) error {
 	if err := w.transition(ctx, referral.StatusSubmitted, referral.Actor{Role: referral.RoleTrainee}, "", 0); err != nil {
 		return err
 	}
-	var e referral.Eligibility
-	if err := workflow.ExecuteActivity(activityCtx(ctx), ActivityCheckEligibility, w.in.ReferralID).Get(ctx, &e); err != nil {
+	e, err := checkEligibility(activityCtx(ctx), w.in.ReferralID)
+	if err != nil {
 		return err
 	}
 	w.state.Cutoff = e.Cutoff
@@ -266,7 +266,7 @@ func (w *referralWorkflow) awaitReview(ctx workflow.Context) error {
 		}
 		if !got {
 			w.state.Reminders++
-			if err := workflow.ExecuteActivity(activityCtx(ctx), ActivityRemindCommittee, ReminderInput{ReferralID: w.in.ReferralID, N: w.state.Reminders}).Get(ctx, nil); err != nil {
+			if err := remindCommittee(activityCtx(ctx), ReminderInput{ReferralID: w.in.ReferralID, N: w.state.Reminders}); err != nil {
 				return err
 			}
 			continue
@@ -313,8 +313,8 @@ func (w *referralWorkflow) settle(c *command, err error) error {
 // match looks for a free therapist for the referral, which joins the queue
 // in the order it was approved.
 func (w *referralWorkflow) match(ctx workflow.Context) error {
-	var offer *referral.Offer
-	if err := workflow.ExecuteActivity(activityCtx(ctx), ActivityEnqueue, w.in.ReferralID).Get(ctx, &offer); err != nil {
+	offer, err := enqueue(activityCtx(ctx), w.in.ReferralID)
+	if err != nil {
 		return err
 	}
 	return w.offerOrWait(ctx, offer)
@@ -350,7 +350,7 @@ func (w *referralWorkflow) awaitAnswer(ctx workflow.Context) error {
 		var err error
 		switch c.name {
 		case UpdateAcceptOffer:
-			err = workflow.ExecuteActivity(activityCtx(ctx), ActivityAcceptOffer, w.state.Offer.ID).Get(ctx, nil)
+			err = acceptOffer(activityCtx(ctx), w.state.Offer.ID)
 			if err == nil {
 				err = w.transition(ctx, referral.StatusMatched, c.actor, referral.CodeOfferAccepted, 0)
 			}
@@ -371,9 +371,9 @@ func (w *referralWorkflow) awaitAnswer(ctx workflow.Context) error {
 // closeOffer ends the open offer (declined or expired), records the
 // referral going back to matching, and takes the next offer or waits.
 func (w *referralWorkflow) closeOffer(ctx workflow.Context, outcome string, actor referral.Actor, reason string, noteID int64) error {
-	var next *referral.Offer
 	in := CloseOfferInput{OfferID: w.state.Offer.ID, Outcome: outcome, ReasonCode: reason}
-	if err := workflow.ExecuteActivity(activityCtx(ctx), ActivityCloseOffer, in).Get(ctx, &next); err != nil {
+	next, err := closeOffer(activityCtx(ctx), in)
+	if err != nil {
 		return err
 	}
 	if err := w.transition(ctx, referral.StatusMatching, actor, reason, noteID); err != nil {
@@ -456,8 +456,8 @@ func (w *referralWorkflow) wait(ctx workflow.Context) error {
 		} else if !workflow.Now(ctx).Before(cutoff.Start()) || (well && w.wellDue(workflow.Now(ctx), cutoff)) {
 			continue // the loop's top acts on it
 		}
-		var offer *referral.Offer
-		if err := workflow.ExecuteActivity(activityCtx(ctx), ActivityReconcile, w.in.ReferralID).Get(ctx, &offer); err != nil {
+		offer, err := reconcile(activityCtx(ctx), w.in.ReferralID)
+		if err != nil {
 			return err
 		}
 		if offer != nil {
@@ -483,11 +483,11 @@ func (w *referralWorkflow) waitingWell(ctx workflow.Context, now time.Time, cuto
 		w.state.CheckIns++
 		w.state.NextCheckIn, w.state.CheckInDeadline = time.Time{}, now.Add(t.CheckInGrace)
 		in := CheckInInput{ReferralID: w.in.ReferralID, N: w.state.CheckIns, Deadline: w.state.CheckInDeadline}
-		return true, next, workflow.ExecuteActivity(activityCtx(ctx), ActivityAskCheckIn, in).Get(ctx, nil)
+		return true, next, askCheckIn(activityCtx(ctx), in)
 	case t.LapseWarning > 0 && !w.state.LapseWarned && !now.Before(cutoff.Start().Add(-t.LapseWarning)):
 		w.state.LapseWarned = true
 		in := LapseWarningInput{ReferralID: w.in.ReferralID, Cutoff: w.state.Cutoff}
-		return true, next, workflow.ExecuteActivity(activityCtx(ctx), ActivityWarnLapse, in).Get(ctx, nil)
+		return true, next, warnLapse(activityCtx(ctx), in)
 	}
 	for _, at := range []time.Time{w.state.CheckInDeadline, w.state.NextCheckIn} {
 		if !at.IsZero() && (next.IsZero() || at.Before(next)) {
@@ -539,7 +539,7 @@ func (w *referralWorkflow) withdraw(ctx workflow.Context, c *command) error {
 // leave takes the referral out of the queue for good, freeing any place it
 // held for the next in line, then records its end.
 func (w *referralWorkflow) leave(ctx workflow.Context, to referral.Status, actor referral.Actor, reason string, noteID int64) error {
-	if err := workflow.ExecuteActivity(activityCtx(ctx), ActivityLeave, w.in.ReferralID).Get(ctx, nil); err != nil {
+	if err := leave(activityCtx(ctx), w.in.ReferralID); err != nil {
 		return err
 	}
 	if err := w.transition(ctx, to, actor, reason, noteID); err != nil {
@@ -577,7 +577,7 @@ func (w *referralWorkflow) transition(ctx workflow.Context, to referral.Status, 
 	// is retried until Postgres answers), so the two cannot disagree for
 	// long.
 	w.state.Seq, w.state.Status = t.Seq, to
-	if err := workflow.ExecuteActivity(activityCtx(ctx), ActivityRecordTransition, t).Get(ctx, nil); err != nil {
+	if err := recordTransition(activityCtx(ctx), t); err != nil {
 		return err
 	}
 	therapist := ""

@@ -1,0 +1,164 @@
+package letters_test
+
+import (
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/wmtna/referrals/internal/letters"
+)
+
+const signOff = "West Midlands Therapy Network Association"
+
+// crisisWording is every number and service the crisis wording names.
+var crisisWording = []string{"not an emergency service", "999", "A&E", "NHS 111", "option 2", "Samaritans", "116 123",
+	"SHOUT", "85258", "staff support", "occupational health", "GP"}
+
+// every letter, with its subject and the fields of Data it shows.
+var every = []struct {
+	name, subject string
+	shows         []string // of Name, Link, Date, Reason, Lasts
+}{
+	{"committee.review", "A referral is waiting for review", []string{"Name", "Link"}},
+	{"committee.urgent", "Same-day attention: a referral is flagged", []string{"Name", "Link"}},
+	{"committee.reminder", "Reminder: a referral is waiting for review", []string{"Name", "Link"}},
+	{"therapist.offered", "A referral is offered to you", []string{"Name", "Link"}},
+	{"therapist.matched", "You have accepted a referral", []string{"Name", "Link"}},
+	{"therapist.matching", "An offer has expired", []string{"Name"}},
+	{"therapist.withdrawn", "A referral has been withdrawn", []string{"Name"}},
+	{"trainee.awaiting_review", "We have received your referral", []string{"Name", "Link"}},
+	{"trainee.ineligible", "About your referral", []string{"Name", "Link", "Reason"}},
+	{"trainee.declined", "About your referral", []string{"Name", "Link"}},
+	{"trainee.waitlisted", "You are on the waiting list", []string{"Name", "Link"}},
+	{"trainee.matched", "A therapist has accepted your referral", []string{"Name", "Link"}},
+	{"trainee.ended", "Your therapy has ended", []string{"Name", "Link"}},
+	{"trainee.withdrawn", "You have withdrawn your referral", []string{"Name", "Link"}},
+	{"trainee.closed_no_response", "Your referral has closed", []string{"Name", "Link"}},
+	{"trainee.lapsed", "Your referral has closed", []string{"Name", "Link"}},
+	{"trainee.check_in", "Do you still want a place with a therapist?", []string{"Name", "Link", "Date"}},
+	{"trainee.lapse_warning", "Your eligibility for the network ends soon", []string{"Name", "Date"}},
+	{letters.SignIn, "Your sign-in link", []string{"Link", "Lasts"}},
+	{letters.FollowLink, "Your private link to follow your referral", []string{"Link", "Lasts"}},
+}
+
+// data gives each field a value no template contains, and sets only the
+// fields the letter shows, as its caller does.
+func data(shows []string) letters.Data {
+	all := letters.Data{Name: "Sam Example", Link: "https://referrals.example/page", Date: "3 March 2027",
+		Reason: "Reason-in-the-network's-words.", Lasts: "30 minutes"}
+	var d letters.Data
+	for _, f := range shows {
+		reflect.ValueOf(&d).Elem().FieldByName(f).Set(reflect.ValueOf(all).FieldByName(f))
+	}
+	return d
+}
+
+func TestEveryLetterRenders(t *testing.T) {
+	var names []string
+	for _, c := range every {
+		names = append(names, c.name)
+	}
+	slices.Sort(names)
+	if got := letters.Names(); !slices.Equal(got, names) {
+		t.Errorf("letters %v, want %v", got, names)
+	}
+	for _, c := range every {
+		t.Run(c.name, func(t *testing.T) {
+			d := data(c.shows)
+			l, err := letters.Render(c.name, d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if l.Subject != c.subject {
+				t.Errorf("subject %q, want %q", l.Subject, c.subject)
+			}
+			body := l.Body
+			if strings.Contains(body, "{{") || strings.Contains(body, "<no value>") || strings.Contains(body, "\n\n\n") || strings.TrimSpace(body) != body {
+				t.Errorf("badly rendered:\n%s", body)
+			}
+			greeting := "Hello,\n\n"
+			if d.Name != "" {
+				greeting = "Dear " + d.Name + ",\n\n"
+			}
+			if !strings.HasPrefix(body, greeting) {
+				t.Errorf("does not open with %q:\n%s", greeting, body)
+			}
+			v := reflect.ValueOf(d)
+			for _, f := range c.shows {
+				if s := v.FieldByName(f).String(); strings.Count(body, s) != 1 {
+					t.Errorf("shows its %s %q %d times, want once:\n%s", f, s, strings.Count(body, s), body)
+				}
+			}
+			lines := strings.Split(body, "\n")
+			if n := slices.Index(lines, signOff); n != len(lines)-1 || strings.Count(body, "\n"+signOff) != 1 {
+				t.Errorf("the sign-off is not once, on the last line:\n%s", body)
+			}
+			crisis := 0
+			if strings.HasPrefix(c.name, "trainee.") {
+				crisis = 1
+			}
+			for _, w := range crisisWording {
+				if n := strings.Count(body, w); (crisis == 1 && n < 1) || (crisis == 0 && n > 0) {
+					t.Errorf("names %q %d times, want the crisis wording %d times:\n%s", w, n, crisis, body)
+				}
+			}
+			if n := strings.Count(body, "116 123"); n != crisis {
+				t.Errorf("carries the crisis wording %d times, want %d:\n%s", n, crisis, body)
+			}
+		})
+	}
+}
+
+// TestTheCrisisWordingIsOneBlock holds every number and service to one
+// paragraph, the same in every letter to a trainee.
+func TestTheCrisisWordingIsOneBlock(t *testing.T) {
+	var block string
+	for _, c := range every {
+		if !strings.HasPrefix(c.name, "trainee.") {
+			continue
+		}
+		l, err := letters.Render(c.name, data(c.shows))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var found []string
+		for p := range strings.SplitSeq(l.Body, "\n\n") {
+			if strings.Contains(p, "116 123") {
+				found = append(found, p)
+			}
+		}
+		if len(found) != 1 {
+			t.Fatalf("%s: %d crisis paragraphs", c.name, len(found))
+		}
+		for _, w := range crisisWording {
+			if !strings.Contains(found[0], w) {
+				t.Errorf("%s: the crisis paragraph does not name %q: %s", c.name, w, found[0])
+			}
+		}
+		if block == "" {
+			block = found[0]
+		} else if found[0] != block {
+			t.Errorf("%s words the crisis paragraph differently:\n%s\nnot\n%s", c.name, found[0], block)
+		}
+	}
+}
+
+// TestDataCarriesNothingPersonalButAName is the letters' privacy boundary:
+// a letter can only say what Data carries, and Data has no room for what
+// a trainee wrote. A new field is a decision about what emails may say.
+func TestDataCarriesNothingPersonalButAName(t *testing.T) {
+	var fields []string
+	for f := range reflect.TypeFor[letters.Data]().Fields() {
+		fields = append(fields, f.Name)
+	}
+	if want := []string{"Name", "Link", "Date", "Reason", "Lasts"}; !slices.Equal(fields, want) {
+		t.Errorf("letters.Data has fields %v, want %v", fields, want)
+	}
+}
+
+func TestUnknownLetter(t *testing.T) {
+	if _, err := letters.Render("trainee.no_such_status", letters.Data{Name: "Sam"}); err == nil {
+		t.Error("rendered a letter that does not exist")
+	}
+}
