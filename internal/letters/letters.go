@@ -23,6 +23,8 @@ import (
 	"slices"
 	"strings"
 	"text/template"
+
+	"github.com/wmtna/referrals/internal/referral"
 )
 
 // The sign-in letters: a link to sign in with, and the one a trainee gets
@@ -71,7 +73,10 @@ var files embed.FS
 var letters = mustParse(files)
 
 func mustParse(fsys fs.FS) map[string]*template.Template {
-	shared, err := template.ParseFS(fsys, "templates/shared/*.txt")
+	// The crisis wording is the domain's, so an email says exactly what the
+	// pages and the API say.
+	shared, err := template.New("shared").Funcs(template.FuncMap{"crisis": func() string { return referral.CrisisSupport }}).
+		ParseFS(fsys, "templates/shared/*.txt")
 	if err != nil {
 		panic(fmt.Sprintf("letters: %v", err))
 	}

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/wmtna/referrals/internal/letters"
 	"github.com/wmtna/referrals/internal/pipeline"
 	"github.com/wmtna/referrals/internal/referral"
 )
@@ -117,7 +118,7 @@ func (s *Site) referSubmit(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, err)
 		return
 	}
-	if err := s.App.EmailSignInLink(ctx, trainee, f.Email, pipeline.TraineeLinkTTL, "", "Your private link to follow your referral"); err != nil {
+	if err := s.App.EmailSignInLink(ctx, trainee, f.Email, pipeline.TraineeLinkTTL, "", letters.FollowLink); err != nil {
 		s.Logger.ErrorContext(ctx, "email sign-in link", "referral_id", created.ID, "err", err)
 	}
 	http.Redirect(w, r, "/my-referral?welcome=1", http.StatusSeeOther)

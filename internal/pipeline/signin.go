@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wmtna/referrals/internal/letters"
 	"github.com/wmtna/referrals/internal/postgres"
 	"github.com/wmtna/referrals/internal/referral"
 )
@@ -79,7 +80,7 @@ func (s *Service) RequestSignIn(ctx context.Context, email, next string) error {
 		return s.failed(ctx, "find sign-in accounts", "", err)
 	}
 	for _, p := range who {
-		if err := s.EmailSignInLink(ctx, p, email, SignInLinkTTL, next, "Your sign-in link"); err != nil {
+		if err := s.EmailSignInLink(ctx, p, email, SignInLinkTTL, next, letters.SignIn); err != nil {
 			return s.failed(ctx, "email sign-in link", "", err)
 		}
 	}
@@ -87,9 +88,10 @@ func (s *Service) RequestSignIn(ctx context.Context, email, next string) error {
 	return nil
 }
 
-// EmailSignInLink makes a one-time link for p and writes the email that
-// carries it; the postman delivers it.
-func (s *Service) EmailSignInLink(ctx context.Context, p referral.Principal, email string, ttl time.Duration, next, subject string) error {
+// EmailSignInLink makes a one-time link for p and writes the letter that
+// carries it (letters.SignIn, or letters.FollowLink for a trainee who has
+// just referred themselves); the postman delivers it.
+func (s *Service) EmailSignInLink(ctx context.Context, p referral.Principal, email string, ttl time.Duration, next, letter string) error {
 	query, home := "", Home(p)
 	if next = NextFor(p, next); next != home {
 		query = "?next=" + url.QueryEscape(next)
@@ -98,15 +100,15 @@ func (s *Service) EmailSignInLink(ctx context.Context, p referral.Principal, ema
 	if p.Role == referral.RoleTrainee {
 		referralID = p.Subject
 	}
-	err := s.DB.CreateSignInLink(ctx, p, ttl, referralID, func(secret string) postgres.Message {
+	err := s.DB.CreateSignInLink(ctx, p, ttl, referralID, func(secret string) (postgres.Message, error) {
+		l, err := letters.Render(letter, letters.Data{
+			Link: strings.TrimRight(s.PublicURL, "/") + "/sign-in/" + secret + query, Lasts: humanDuration(ttl),
+		})
 		h := sha256.Sum256([]byte(secret))
 		return postgres.Message{
 			Key:       "sign-in/" + hex.EncodeToString(h[:12]),
-			Recipient: email, Kind: "sign-in." + string(p.Role), Subject: subject,
-			Body: "Hello,\n\nUse this link to sign in to the West Midlands Therapy Network Association's referral service. " +
-				"It works once, for " + humanDuration(ttl) + ":\n\n" + strings.TrimRight(s.PublicURL, "/") + "/sign-in/" + secret + query +
-				"\n\nIf you did not ask for it, you can ignore this email.\n\nWest Midlands Therapy Network Association",
-		}
+			Recipient: email, Kind: "sign-in." + string(p.Role), Subject: l.Subject, Body: l.Body,
+		}, err
 	})
 	if err != nil {
 		return err

@@ -40,10 +40,13 @@ func (db *DB) SignInCandidates(ctx context.Context, email string) ([]referral.Pr
 // never made without its message. message receives the link's secret; only
 // its hash is stored here. referralID ties a trainee's message to their
 // referral (so erasure reaches it); it is "" for staff.
-func (db *DB) CreateSignInLink(ctx context.Context, p referral.Principal, ttl time.Duration, referralID string, message func(secret string) Message) error {
+func (db *DB) CreateSignInLink(ctx context.Context, p referral.Principal, ttl time.Duration, referralID string, message func(secret string) (Message, error)) error {
 	secret := NewToken()
-	m := message(secret)
-	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+	m, err := message(secret)
+	if err != nil {
+		return fmt.Errorf("write %s sign-in email: %w", p.Role, err)
+	}
+	err = pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO sign_in_links (hash, role, subject, expires_at) VALUES ($1, $2, $3, now() + $4::interval)`,
 			hashToken(secret), string(p.Role), p.Subject, ttl.String()); err != nil {
 			return err

@@ -15,9 +15,9 @@ func TestSignInLinksWorkOnce(t *testing.T) {
 	ctx := context.Background()
 	p := referral.Principal{Role: referral.RoleCommittee, Subject: postgres.NewID()}
 	var secret string
-	err := s.CreateSignInLink(ctx, p, time.Hour, "", func(sec string) postgres.Message {
+	err := s.CreateSignInLink(ctx, p, time.Hour, "", func(sec string) (postgres.Message, error) {
 		secret = sec
-		return postgres.Message{Key: "sign-in/test", Recipient: "chair@example.org", Kind: "sign-in.committee", Subject: "link", Body: "…/sign-in/" + sec}
+		return postgres.Message{Key: "sign-in/test", Recipient: "chair@example.org", Kind: "sign-in.committee", Subject: "link", Body: "…/sign-in/" + sec}, nil
 	})
 	if err != nil {
 		t.Fatal(err)

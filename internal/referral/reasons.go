@@ -44,5 +44,6 @@ var TherapistDeclineCodes = []string{CodeTherapistCapacity, CodeTherapistConflic
 // CrisisSupport is said on every trainee-facing message and response: the
 // network is not an emergency service.
 const CrisisSupport = "WMTNA is not an emergency service. If your life is at risk, call 999 or go to A&E. " +
-	"For urgent mental health help, call NHS 111 and choose the mental health option. " +
-	"You can talk to Samaritans any time on 116 123, or text SHOUT to 85258. Your GP can help too."
+	"For urgent mental health help, call NHS 111 and choose option 2 (mental health). " +
+	"You can talk to Samaritans any time on 116 123, or text SHOUT to 85258. " +
+	"You can also contact your trust's staff support or occupational health service, or your GP."
