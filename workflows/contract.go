@@ -165,8 +165,8 @@ type ReviewRequest struct {
 
 // Review decisions.
 const (
-	DecisionApprove = "approve"
-	DecisionDecline = "decline"
+	DecisionApprove = referral.DecisionApprove
+	DecisionDecline = referral.DecisionDecline
 )
 
 // OfferAnswer is a therapist's accept or decline of an offer, or their

@@ -2,7 +2,6 @@ package workflows
 
 import (
 	"errors"
-	"slices"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -79,11 +78,8 @@ func (w *referralWorkflow) register(ctx workflow.Context) error {
 				if r.Actor.Role != referral.RoleCommittee {
 					return temporal.NewApplicationError("only the committee reviews referrals", ErrTypeInvalidRequest)
 				}
-				if r.Decision != DecisionApprove && r.Decision != DecisionDecline {
-					return temporal.NewApplicationError(`decision must be "approve" or "decline"`, ErrTypeInvalidRequest)
-				}
-				if r.ReasonCode != "" && (r.Decision != DecisionDecline || !slices.Contains(referral.CommitteeDeclineCodes, r.ReasonCode)) {
-					return temporal.NewApplicationError("reason_code is not a committee decline reason", ErrTypeInvalidRequest)
+				if p := referral.CheckReview(r.Decision, r.ReasonCode); p != nil {
+					return temporal.NewApplicationError(p.Message, ErrTypeInvalidRequest)
 				}
 				return w.acceptable(UpdateReview, referral.StatusAwaitingReview)
 			}},
@@ -107,8 +103,8 @@ func (w *referralWorkflow) register(ctx workflow.Context) error {
 				return w.submit(ctx, &command{name: UpdateDeclineOffer, answer: a, actor: a.Actor, noteID: a.NoteID})
 			},
 			func(ctx workflow.Context, a OfferAnswer) error {
-				if !slices.Contains(referral.TherapistDeclineCodes, a.ReasonCode) {
-					return temporal.NewApplicationError("a decline needs a therapist decline reason_code", ErrTypeInvalidRequest)
+				if p := referral.CheckTherapistDecline(a.ReasonCode); p != nil {
+					return temporal.NewApplicationError(p.Message, ErrTypeInvalidRequest)
 				}
 				return w.validateAnswer(UpdateDeclineOffer, a)
 			}},

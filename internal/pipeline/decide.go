@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"errors"
-	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -42,17 +41,23 @@ type Review struct {
 }
 
 func (q Review) check() error {
+	p := referral.CheckReview(q.Decision, q.ReasonCode)
 	switch {
-	case q.Decision != workflows.DecisionApprove && q.Decision != workflows.DecisionDecline:
-		return FieldError("decision", `decision must be "approve" or "decline"`)
-	case q.Decision == workflows.DecisionDecline && strings.TrimSpace(q.Reason) == "":
+	case p != nil && p.Field == "decision":
+		return problem(*p)
+	case q.Decision == referral.DecisionDecline && strings.TrimSpace(q.Reason) == "":
 		return FieldError("reason", "a reason is required to decline a referral")
 	case utf8.RuneCountInString(q.Reason) > maxReason:
 		return FieldError("reason", "reason must be at most 2000 characters")
-	case q.ReasonCode != "" && (q.Decision != workflows.DecisionDecline || !slices.Contains(referral.CommitteeDeclineCodes, q.ReasonCode)):
-		return FieldError("reason_code", "reason_code goes with a decline and must be one of %s", strings.Join(referral.CommitteeDeclineCodes, ", "))
+	case p != nil:
+		return problem(*p)
 	}
 	return nil
+}
+
+// problem refuses a request for the domain's reason.
+func problem(p referral.Problem) *Error {
+	return &Error{Outcome: Invalid, Code: "invalid_field", Field: p.Field, Message: p.Message}
 }
 
 // Review applies a committee member's decision.
@@ -171,8 +176,8 @@ func (s *Service) answer(ctx context.Context, p referral.Principal, a Action, of
 	if decline == nil {
 		return s.update(ctx, o.ReferralID, workflows.UpdateAcceptOffer, workflows.OfferAnswer{OfferID: o.ID, Actor: actor}, key)
 	}
-	if !slices.Contains(referral.TherapistDeclineCodes, decline.ReasonCode) {
-		return v, FieldError("reason_code", "reason_code must be one of %s", strings.Join(referral.TherapistDeclineCodes, ", "))
+	if p := referral.CheckTherapistDecline(decline.ReasonCode); p != nil {
+		return v, problem(*p)
 	}
 	if utf8.RuneCountInString(decline.Reason) > maxReason {
 		return v, FieldError("reason", "reason must be at most 2000 characters")

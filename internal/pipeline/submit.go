@@ -42,7 +42,7 @@ func (s *Service) Check(d referral.Draft) (referral.Submission, Problems) {
 	}
 	out := make(Problems, len(problems))
 	for i, p := range problems {
-		out[i] = &Error{Outcome: Invalid, Code: "invalid_field", Field: p.Field, Message: p.Message}
+		out[i] = problem(p)
 	}
 	return sub, out
 }

@@ -1,5 +1,10 @@
 package referral
 
+import (
+	"slices"
+	"strings"
+)
+
 // Coded reasons carried by every ending and refusal, modelled on FHIR Task
 // statusReason and the NHS e-Referral Service's rejection reasons. Free
 // text, where a person gives it, is kept beside the code as a note.
@@ -47,3 +52,32 @@ const CrisisSupport = "WMTNA is not an emergency service. If your life is at ris
 	"For urgent mental health help, call NHS 111 and choose option 2 (mental health). " +
 	"You can talk to Samaritans any time on 116 123, or text SHOUT to 85258. " +
 	"You can also contact your trust's staff support or occupational health service, or your GP."
+
+// A committee member's decisions on a referral awaiting review.
+const (
+	DecisionApprove = "approve"
+	DecisionDecline = "decline"
+)
+
+// CheckReview is the rule for a committee member's decision, whoever
+// carries it (the use case, the workflow's validator): approve or decline,
+// and a coded reason only with a decline, from CommitteeDeclineCodes. The
+// free text that may go with it is checked where it is read.
+func CheckReview(decision, reasonCode string) *Problem {
+	switch {
+	case decision != DecisionApprove && decision != DecisionDecline:
+		return &Problem{Field: "decision", Message: `decision must be "approve" or "decline"`}
+	case reasonCode != "" && (decision != DecisionDecline || !slices.Contains(CommitteeDeclineCodes, reasonCode)):
+		return &Problem{Field: "reason_code", Message: "reason_code goes with a decline and must be one of " + strings.Join(CommitteeDeclineCodes, ", ")}
+	}
+	return nil
+}
+
+// CheckTherapistDecline is the rule for a therapist's decline: it needs a
+// coded reason from TherapistDeclineCodes.
+func CheckTherapistDecline(reasonCode string) *Problem {
+	if !slices.Contains(TherapistDeclineCodes, reasonCode) {
+		return &Problem{Field: "reason_code", Message: "reason_code must be one of " + strings.Join(TherapistDeclineCodes, ", ")}
+	}
+	return nil
+}

@@ -292,3 +292,26 @@ func TestEveryProgrammeHasAName(t *testing.T) {
 		t.Errorf("an unknown programme is named %q", n)
 	}
 }
+
+func TestDecisionRules(t *testing.T) {
+	for _, c := range []struct {
+		decision, code, field string
+	}{
+		{DecisionApprove, "", ""},
+		{DecisionDecline, "", ""},
+		{DecisionDecline, CodeIncomplete, ""},
+		{"maybe", "", "decision"},
+		{DecisionApprove, CodeIncomplete, "reason_code"},
+		{DecisionDecline, CodeTherapistCapacity, "reason_code"},
+	} {
+		p := CheckReview(c.decision, c.code)
+		if (p == nil) != (c.field == "") || p != nil && p.Field != c.field {
+			t.Errorf("CheckReview(%q, %q) = %+v, want a problem with %q", c.decision, c.code, p, c.field)
+		}
+	}
+	for code, ok := range map[string]bool{CodeTherapistCapacity: true, CodeTherapistConflict: true, "": false, CodeIncomplete: false} {
+		if p := CheckTherapistDecline(code); (p == nil) != ok {
+			t.Errorf("CheckTherapistDecline(%q) = %+v", code, p)
+		}
+	}
+}
