@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/wmtna/referrals/internal/referral"
 )
@@ -82,7 +81,7 @@ func (s *Server) referSubmit(w http.ResponseWriter, r *http.Request) {
 		TrainingStart: &f.TrainingStart, ExpectedQualification: &f.ExpectedQualification, Concerns: &f.Concerns,
 		Preferences: &referral.Preferences{Remote: f.Remote, Location: f.Location}, Consent: &f.Consent,
 	}
-	_, problems := q.check(time.Now())
+	_, problems := q.check(s.now())
 	switch f.AtRisk {
 	case "yes", "no":
 		atRisk := f.AtRisk == "yes"

@@ -153,7 +153,8 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	sub, e := q.validate(time.Now())
+	now := s.now()
+	sub, e := q.validate(now)
 	if e != nil {
 		writeError(w, e)
 		return
@@ -164,7 +165,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	ref, created, err := s.DB.CreateReferral(ctx, sub, idemKey, fingerprint(sub))
+	ref, created, err := s.DB.CreateReferral(ctx, sub, now, idemKey, fingerprint(sub))
 	switch {
 	case errors.Is(err, referral.ErrDuplicate):
 		writeError(w, &apiError{Status: http.StatusConflict, Code: "duplicate_referral", Field: "email",
@@ -220,7 +221,7 @@ func (s *Server) ResumeSubmissions(ctx context.Context, interval time.Duration) 
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		ids, err := s.DB.StuckSubmissions(ctx, interval, 100)
+		ids, err := s.DB.StuckSubmissions(ctx, s.now().Add(-interval), 100)
 		if err != nil && ctx.Err() == nil {
 			s.Logger.ErrorContext(ctx, "find stuck submissions", "err", err)
 		}

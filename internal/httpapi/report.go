@@ -39,7 +39,7 @@ type reportSummary struct {
 // before the current one, to today.
 func (s *Server) report(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	from, to, e := reportPeriod(q, time.Now())
+	from, to, e := reportPeriod(q, s.now())
 	if e != nil {
 		writeError(w, e)
 		return

@@ -46,12 +46,23 @@ type Server struct {
 	// PublicURL is where people reach the service: the base of the links
 	// in sign-in emails.
 	PublicURL string
+	// Clock is the service's calendar (config.Config.Clock): it checks and
+	// stamps submissions and sets a report's default period. Nil means
+	// time.Now.
+	Clock func() time.Time
 
 	handlerOnce sync.Once
 	handler     http.Handler
 
 	limitsOnce             sync.Once
 	submitLimit, authLimit *perClient
+}
+
+func (s *Server) now() time.Time {
+	if s.Clock != nil {
+		return s.Clock()
+	}
+	return time.Now()
 }
 
 // Postman starts the delivery of outbox messages not yet on their way.

@@ -208,7 +208,7 @@ func TestEraseReferral(t *testing.T) {
 	}
 
 	// The erased trainee may refer themselves again with the same address.
-	if _, created, err := s.CreateReferral(ctx, submission(anyTrainee, before.Email), "", "fp-again"); err != nil || !created {
+	if _, created, err := s.CreateReferral(ctx, submission(anyTrainee, before.Email), time.Now(), "", "fp-again"); err != nil || !created {
 		t.Errorf("new referral after erasure: created=%v %v", created, err)
 	}
 }

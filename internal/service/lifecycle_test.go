@@ -418,7 +418,7 @@ func TestSubmissionStoredButNotStartedIsResumed(t *testing.T) {
 	ref, _, err := s.DB.CreateReferral(context.Background(), referral.Submission{
 		Name: "Lost Start", Email: "lost@nhs.example", Programme: "health", Employer: "RRK",
 		TrainingStart: referral.Date{Year: 2025, Month: time.October, Day: 1}, Concerns: "x",
-	}, "", "fp")
+	}, time.Now(), "", "fp")
 	if err != nil {
 		t.Fatal(err)
 	}
