@@ -30,7 +30,7 @@ func TestReportSummary(t *testing.T) {
 	submit := func(i int, employer string) (id, token string) {
 		r := s.Do("POST", "/v1/referrals", "", map[string]any{
 			"name": "Priya Secretname", "email": fmt.Sprintf("priya%d@nhs.example", i), "programme": "clinical",
-			"employer": employer, "training_start": "2025-10", "concerns": "sleepless over placement", "consent": true,
+			"employer": employer, "training_start": s.TrainingMonth(), "concerns": "sleepless over placement", "consent": true,
 		})
 		return r.Str("id"), r.Str("token")
 	}

@@ -29,10 +29,12 @@ var fast = workflows.Timings{ReviewReminder: time.Hour, OfferTTL: time.Hour, Wai
 
 const concerns = "Struggling with imposter feelings after a difficult placement supervision"
 
-func submission(email string) map[string]any {
+// submission is a referral that is eligible on the stack's clock: its
+// training start is derived from that day (stacktest.TrainingStart).
+func submission(s *stacktest.Stack, email string) map[string]any {
 	return map[string]any{
 		"name": "Priya Example", "email": email, "programme": "clinical", "employer": "RXT",
-		"training_start": "2025-10", "concerns": concerns,
+		"training_start": s.TrainingMonth(), "concerns": concerns,
 		"preferences": map[string]any{"remote": true, "location": "Birmingham"}, "consent": true,
 	}
 }
@@ -67,14 +69,35 @@ func approve(t *testing.T, s *stacktest.Stack, chair, id string) {
 	}
 }
 
-type submitted struct{ id, token string }
+type submitted struct {
+	id, token string
+	start     referral.Date // the training start it was submitted with
+}
 
 func submit(t *testing.T, s *stacktest.Stack, email string) submitted {
-	r := s.Do("POST", "/v1/referrals", "", submission(email))
-	if r.Status != 202 || r.Str("id") == "" || r.Str("token") == "" {
-		t.Fatalf("submit: %d %s", r.Status, r.Raw)
+	t.Helper()
+	ref, err := trySubmit(s, submission(s, email))
+	if err != nil {
+		t.Fatal(err)
 	}
-	return submitted{r.Str("id"), r.Str("token")}
+	return ref
+}
+
+// trySubmit submits body and reports, rather than fails on, anything but a
+// 202 with an id and a token: it may run in any goroutine.
+func trySubmit(s *stacktest.Stack, body map[string]any) (submitted, error) {
+	start, err := referral.ParseMonth(body["training_start"].(string))
+	if err != nil {
+		return submitted{}, err
+	}
+	r, err := s.Call("POST", "/v1/referrals", "", body)
+	if err != nil {
+		return submitted{}, fmt.Errorf("submit: %w", err)
+	}
+	if r.Status != 202 || r.Str("id") == "" || r.Str("token") == "" {
+		return submitted{}, fmt.Errorf("submit: %d %s", r.Status, r.Raw)
+	}
+	return submitted{r.Str("id"), r.Str("token"), start}, nil
 }
 
 func offerOf(r stacktest.Response) (offerID, therapistID string) {
@@ -97,10 +120,16 @@ func TestReferralLifecycleThroughTheAPI(t *testing.T) {
 		t.Errorf("the stack saw %q recorded last, want awaiting_review", got)
 	}
 
-	// The trainee sees their own referral, and no one else's.
+	// The trainee sees their own referral, and no one else's. The cut-off
+	// is the rule's for the training start the trainee gave, and lies ahead
+	// of the day of submission.
+	cutoff := referral.Cutoff(ref.start, nil)
+	if today := referral.DateOf(s.Now()); !today.Before(cutoff) {
+		t.Fatalf("the test's training start %s is past its cut-off %s on %s", ref.start, cutoff, today)
+	}
 	own := s.Do("GET", "/v1/referrals/"+ref.id, ref.token, nil)
-	if own.Status != 200 || own.Str("concerns") != concerns || own.Str("cutoff") != "2028-07-01" {
-		t.Fatalf("trainee's view: %d %s", own.Status, own.Raw)
+	if own.Status != 200 || own.Str("concerns") != concerns || own.Str("cutoff") != cutoff.String() {
+		t.Fatalf("trainee's view: %d %s, want cut-off %s", own.Status, own.Raw, cutoff)
 	}
 	other := submit(t, s, "someone.else@nhs.example")
 	if r := s.Do("GET", "/v1/referrals/"+other.id, ref.token, nil); r.Status != 404 {
@@ -218,6 +247,56 @@ func TestReferralLifecycleThroughTheAPI(t *testing.T) {
 			t.Fatalf("ReferralStatus = \"ended\" lists %d workflows", len(resp.GetExecutions()))
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestLifecyclePastJuly2028 runs the service as of 1 September 2028: past
+// 1 July 2028, the cut-off of the October 2025 training start the tests
+// once all used. The trainee's dates come from the service's clock, the
+// submission is stamped by it, and eligibility is judged on that day, so
+// a referral still goes through eligibility, review and approval; and an
+// October 2025 start is refused as past its cut-off.
+func TestLifecyclePastJuly2028(t *testing.T) {
+	day := referral.Date{Year: 2028, Month: time.September, Day: 1}
+	s := stacktest.Start(t, fast, stacktest.WithClock(stacktest.ShiftedClock(day)))
+	if today := referral.DateOf(s.Now()); today != day {
+		t.Fatalf("the stack's clock reads %s, want %s", today, day)
+	}
+	chair := committeeMember(t, s)
+	th := addTherapist(t, s, 1, 1)
+
+	ref := submit(t, s, "late.starter@nhs.example")
+	cutoff := referral.Cutoff(ref.start, nil)
+	if bomb := (referral.Date{Year: 2028, Month: time.July, Day: 1}); !bomb.Before(day) || !day.Before(cutoff) {
+		t.Fatalf("training start %s: cut-off %s, want one after %s, itself after %s", ref.start, cutoff, day, bomb)
+	}
+	r := s.WaitStatus(ref.id, "awaiting_review", 10*time.Second)
+	if r.Str("cutoff") != cutoff.String() {
+		t.Errorf("cut-off %q, want %s: %s", r.Str("cutoff"), cutoff, r.Raw)
+	}
+	stored, err := s.DB.Referral(context.Background(), ref.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := referral.DateOf(stored.SubmittedAt); got != day {
+		t.Errorf("submitted on %s (%s), want %s by the service's clock", got, stored.SubmittedAt, day)
+	}
+	approved := s.Do("POST", "/v1/referrals/"+ref.id+"/review", chair, map[string]any{"decision": "approve"})
+	if approved.Status != 200 || approved.Str("status") != "offered" || approved.Str("therapist_id") != th.id {
+		t.Fatalf("approve: %d %s, want an offer", approved.Status, approved.Raw)
+	}
+	s.WaitStatus(ref.id, "offered", 10*time.Second)
+
+	// The old fixed start is past its cut-off on this day.
+	old := submission(s, "october.2025@nhs.example")
+	old["training_start"] = "2025-10"
+	late, err := trySubmit(s, old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := s.WaitStatus(late.id, "ineligible", 10*time.Second)
+	if e, _ := refused.Body["eligibility"].(map[string]any); e["reason"] != referral.ReasonPastCutoff || refused.Str("cutoff") != "2028-07-01" {
+		t.Errorf("an October 2025 start on %s: %s, want %s with cut-off 2028-07-01", day, refused.Raw, referral.ReasonPastCutoff)
 	}
 }
 
@@ -417,8 +496,8 @@ func TestSubmissionStoredButNotStartedIsResumed(t *testing.T) {
 	// As if Temporal was unreachable when the API stored the referral.
 	ref, _, err := s.DB.CreateReferral(context.Background(), referral.Submission{
 		Name: "Lost Start", Email: "lost@nhs.example", Programme: "health", Employer: "RRK",
-		TrainingStart: referral.Date{Year: 2025, Month: time.October, Day: 1}, Concerns: "x",
-	}, time.Now(), "", "fp")
+		TrainingStart: stacktest.TrainingStart(s.Now()), Concerns: "x",
+	}, s.Now(), "", "fp")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -83,7 +83,7 @@ func TestWaitingTraineeIsCheckedInOnAndWarned(t *testing.T) {
 func TestAtRiskReferralIsFlaggedForSameDayAttention(t *testing.T) {
 	s := stacktest.Start(t, fast)
 	chair := committeeMember(t, s)
-	body := submission("risk@nhs.example")
+	body := submission(s, "risk@nhs.example")
 	body["at_risk"] = true
 	r := s.Do("POST", "/v1/referrals", "", body)
 	if r.Status != 202 || r.Body["urgent"] != true || !strings.Contains(r.Str("crisis_support"), "999") {
@@ -108,7 +108,7 @@ func TestAtRiskReferralIsFlaggedForSameDayAttention(t *testing.T) {
 		}
 	}
 	// Without the flag, nothing is urgent.
-	plain := s.Do("POST", "/v1/referrals", "", submission("calm@nhs.example"))
+	plain := s.Do("POST", "/v1/referrals", "", submission(s, "calm@nhs.example"))
 	if plain.Body["urgent"] != nil || plain.Str("crisis_support") == "" {
 		t.Errorf("plain submission: %s", plain.Raw)
 	}
