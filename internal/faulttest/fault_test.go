@@ -23,10 +23,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
-	updatepb "go.temporal.io/api/update/v1"
-	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/server/temporaltest"
 
@@ -479,7 +476,7 @@ func TestAPIRestartWithDecisionInFlightAppliesItOnce(t *testing.T) {
 		inFlight <- err
 	}()
 	<-entered
-	waitAdmitted(t, s, workflows.WorkflowID(waiting), workflows.UpdateReview+":approve-in-flight")
+	s.WaitUpdateAdmitted(workflows.WorkflowID(waiting), workflows.UpdateReview+":approve-in-flight")
 	doomed.CloseClientConnections()
 	doomed.Close()
 	if err := <-inFlight; err == nil || strings.HasPrefix(err.Error(), "answered") {
@@ -521,29 +518,6 @@ func TestAPIRestartWithDecisionInFlightAppliesItOnce(t *testing.T) {
 		checkOutbox(t, s.DB, id, map[string]int{"committee.review": 1, "trainee.awaiting_review": 1, "therapist.offered": 1})
 	}
 	t.Logf("total %s", time.Since(began).Round(time.Millisecond))
-}
-
-// waitAdmitted waits until Temporal holds the update, so that the request
-// carrying it is truly in flight.
-func waitAdmitted(t *testing.T, s *stacktest.Stack, workflowID, updateID string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		resp, err := s.Client.WorkflowService().PollWorkflowExecutionUpdate(ctx, &workflowservice.PollWorkflowExecutionUpdateRequest{
-			Namespace:  s.Temporal.GetDefaultNamespace(),
-			UpdateRef:  &updatepb.UpdateRef{WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: workflowID}, UpdateId: updateID},
-			WaitPolicy: &updatepb.WaitPolicy{LifecycleStage: enumspb.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ADMITTED},
-		})
-		cancel()
-		if err == nil && resp.GetStage() >= enumspb.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ADMITTED {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("update %s of %s not admitted: %v", updateID, workflowID, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // stack is the service for one test: its own database, a real Temporal

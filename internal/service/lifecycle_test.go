@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -398,14 +400,30 @@ func TestWorkerRestartLosesNothing(t *testing.T) {
 
 	// A decision sent while no worker runs is applied when one comes back.
 	s.StopWorker()
-	done := make(chan stacktest.Response, 1)
+	type answer struct {
+		r   stacktest.Response
+		err error
+	}
+	done := make(chan answer, 1)
 	go func() {
-		done <- s.Do("POST", "/v1/referrals/"+ref.id+"/review", chair, map[string]any{"decision": "approve"})
+		r, err := s.Call("POST", "/v1/referrals/"+ref.id+"/review", chair, map[string]any{"decision": "approve"}, "Idempotency-Key", "across-restart")
+		done <- answer{r, err}
 	}()
-	time.Sleep(500 * time.Millisecond)
+	// Temporal holds the decision, and no worker has taken it.
+	s.WaitUpdateAdmitted(workflows.WorkflowID(ref.id), workflows.UpdateReview+":across-restart")
+	select {
+	case a := <-done:
+		t.Fatalf("approval answered with no worker running: %d %s %v", a.r.Status, a.r.Raw, a.err)
+	default:
+	}
 	s.StartWorker()
-	if r := <-done; r.Status != 200 {
-		t.Fatalf("approve across a restart: %d %s", r.Status, r.Raw)
+	select {
+	case a := <-done:
+		if a.err != nil || a.r.Status != 200 || a.r.Str("status") != "offered" {
+			t.Fatalf("approve across a restart: %v %d %s", a.err, a.r.Status, a.r.Raw)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no answer to the approval 30s after the worker came back")
 	}
 	offerID, _ := offerOf(s.WaitStatus(ref.id, "offered", 10*time.Second))
 	s.StopWorker()
@@ -417,16 +435,32 @@ func TestWorkerRestartLosesNothing(t *testing.T) {
 	if n := len(final.Body["events"].([]any)); n != 5 {
 		t.Errorf("%d events, want 5: %s", n, final.Raw)
 	}
-	msgs, err := s.DB.Outbox(context.Background(), ref.id)
+	// Every message of the path, each to its person once: nothing lost to
+	// a restart, nothing written twice.
+	checkOutbox(t, s, ref.id, map[string]int{"committee.review": 1, "trainee.awaiting_review": 1,
+		"therapist.offered": 1, "therapist.matched": 1, "trainee.matched": 1})
+}
+
+// checkOutbox asserts a referral's messages are exactly want (kind →
+// count, every kind not named 0), and none went twice to one recipient.
+func checkOutbox(t *testing.T, s *stacktest.Stack, referralID string, want map[string]int) {
+	t.Helper()
+	msgs, err := s.DB.Outbox(context.Background(), referralID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	seen := map[string]bool{}
+	if len(msgs) == 0 {
+		t.Fatalf("referral %s has no messages at all", referralID)
+	}
+	kinds, sent := map[string]int{}, map[string]int{}
 	for _, m := range msgs {
-		if seen[m.Kind+m.Recipient] {
+		kinds[m.Kind]++
+		if sent[m.Kind+" to "+m.Recipient]++; sent[m.Kind+" to "+m.Recipient] == 2 {
 			t.Errorf("message %s to the same person twice", m.Kind)
 		}
-		seen[m.Kind+m.Recipient] = true
+	}
+	if !maps.Equal(kinds, want) {
+		t.Errorf("messages %v, want %v", kinds, want)
 	}
 }
 
@@ -438,57 +472,155 @@ func TestConcurrentOffersNeverExceedCapacity(t *testing.T) {
 	refs := make([]submitted, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Go(func() { refs[i] = submit(t, s, fmt.Sprintf("t%d@nhs.example", i)) })
+		wg.Go(func() {
+			ref, err := trySubmit(s, submission(s, fmt.Sprintf("t%d@nhs.example", i)))
+			if err != nil {
+				t.Errorf("referral %d: %v", i, err)
+				return
+			}
+			refs[i] = ref
+		})
 	}
 	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
 	for _, ref := range refs {
 		s.WaitStatus(ref.id, "awaiting_review", 20*time.Second)
 	}
-	for _, ref := range refs {
-		wg.Go(func() {
-			if r := s.Do("POST", "/v1/referrals/"+ref.id+"/review", chair, map[string]any{"decision": "approve"}); r.Status != 200 {
-				t.Errorf("approve: %d %s", r.Status, r.Raw)
-			}
-		})
+
+	// While the committee approves all ten at once, an operator lowers the
+	// first therapist's capacity to 1 and raises it to 2, over and over,
+	// from before the first approval until after the last is answered.
+	// Every change is answered: a raise is applied; a lowering is applied,
+	// or refused with 409 when both places are already taken.
+	var applied, refused atomic.Int32
+	patch := func(capacity int) error {
+		r, err := s.Call("PATCH", "/v1/therapists/"+therapists[0].id, admin, map[string]any{"capacity": capacity})
+		switch {
+		case err != nil:
+			return fmt.Errorf("capacity %d: %w", capacity, err)
+		case r.Status == 200 && r.Body["capacity"] == float64(capacity):
+			applied.Add(1)
+			return nil
+		case r.Status == 409 && capacity == 1 && r.ErrorField("code") == "capacity_in_use" && r.ErrorField("field") == "capacity":
+			refused.Add(1)
+			return nil
+		}
+		return fmt.Errorf("capacity %d: %d %s", capacity, r.Status, r.Raw)
 	}
-	wg.Wait()
-	// Meanwhile an operator lowers and raises capacity.
-	s.Do("PATCH", "/v1/therapists/"+therapists[0].id, admin, map[string]any{"capacity": 2})
-	counts := map[string]int{}
-	var mu sync.Mutex
-	for _, ref := range refs {
-		wg.Go(func() {
-			deadline := time.Now().Add(20 * time.Second)
-			for time.Now().Before(deadline) {
-				r := s.Do("GET", "/v1/referrals/"+ref.id, admin, nil)
-				if st := r.Str("status"); st == "offered" || st == "waitlisted" {
-					mu.Lock()
-					counts[st]++
-					mu.Unlock()
-					if st == "offered" {
-						id, th := offerOf(r)
-						for _, t := range therapists {
-							if t.id == th {
-								s.Do("POST", "/v1/offers/"+id+"/accept", t.token, nil)
-							}
-						}
-					}
+	// The approvals begin against a lowered capacity (nothing is offered
+	// yet, so the lowering must be applied).
+	if r := s.Do("PATCH", "/v1/therapists/"+therapists[0].id, admin, map[string]any{"capacity": 1}); r.Status != 200 || r.Body["capacity"] != float64(1) {
+		t.Fatalf("lower capacity before the approvals: %d %s", r.Status, r.Raw)
+	}
+	approving, approved, patched := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	var during atomic.Int32 // changes sent and answered while approvals were in flight
+	go func() {
+		defer close(patched)
+		<-approving
+		for {
+			for _, capacity := range []int{2, 1} {
+				if err := patch(capacity); err != nil {
+					t.Errorf("while approving: %v", err)
 					return
 				}
-				time.Sleep(20 * time.Millisecond)
+				select {
+				case <-approved:
+					// The last change raises the capacity back to 2.
+					if capacity == 2 {
+						return
+					}
+				default:
+					during.Add(1)
+				}
+			}
+		}
+	}()
+	close(approving)
+	for _, ref := range refs {
+		wg.Go(func() {
+			r, err := s.Call("POST", "/v1/referrals/"+ref.id+"/review", chair, map[string]any{"decision": "approve"})
+			if err != nil || r.Status != 200 || (r.Str("status") != "offered" && r.Str("status") != "waitlisted") {
+				t.Errorf("approve %s: %v %d %s", ref.id, err, r.Status, r.Raw)
 			}
 		})
 	}
 	wg.Wait()
-	if counts["offered"] != 4 || counts["waitlisted"] != n-4 {
-		t.Errorf("offered %d, waitlisted %d; want 4 and %d", counts["offered"], counts["waitlisted"], n-4)
+	close(approved)
+	<-patched
+	if t.Failed() {
+		t.FailNow()
 	}
-	for _, th := range s.Do("GET", "/v1/therapists", admin, nil).Body["therapists"].([]any) {
+	t.Logf("%d capacity changes answered while the approvals were in flight; %d applied, %d lowerings refused in all",
+		during.Load(), applied.Load(), refused.Load())
+	if during.Load() == 0 {
+		t.Error("no capacity change was answered while the approvals were in flight: the race did not happen")
+	}
+
+	// With the capacity back at 2 and 2, the four places go to four
+	// referrals and the other six wait; never more places used than there
+	// are.
+	var offered []stacktest.Response
+	waitlisted := 0
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		checkCapacity(t, s)
+		offered, waitlisted = nil, 0
+		for _, ref := range refs {
+			switch r := s.Do("GET", "/v1/referrals/"+ref.id, admin, nil); r.Str("status") {
+			case "offered":
+				offered = append(offered, r)
+			case "waitlisted":
+				waitlisted++
+			}
+		}
+		if len(offered) == 4 && waitlisted == n-4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("offered %d, waitlisted %d; want 4 and %d", len(offered), waitlisted, n-4)
+		}
+	}
+	tokens := map[string]string{}
+	for _, th := range therapists {
+		tokens[th.id] = th.token
+	}
+	for _, r := range offered {
+		offerID, th := offerOf(r)
+		if a := s.Do("POST", "/v1/offers/"+offerID+"/accept", tokens[th], nil); a.Status != 200 || a.Str("status") != "matched" {
+			t.Errorf("accept %s: %d %s", offerID, a.Status, a.Raw)
+		}
+	}
+	for _, th := range checkCapacity(t, s) {
+		if th["places_used"] != float64(2) || th["capacity"] != float64(2) {
+			t.Errorf("therapist %s has %v places used of %v, want 2 of 2", th["id"], th["places_used"], th["capacity"])
+		}
+	}
+	for _, ref := range refs {
+		if st := s.Do("GET", "/v1/referrals/"+ref.id, admin, nil).Str("status"); st != "matched" && st != "waitlisted" {
+			t.Errorf("referral %s is %s after the acceptances, want matched or waitlisted", ref.id, st)
+		}
+	}
+}
+
+// checkCapacity fails the test if any therapist has more places in use than
+// their capacity, and returns the register.
+func checkCapacity(t *testing.T, s *stacktest.Stack) []map[string]any {
+	t.Helper()
+	r := s.Do("GET", "/v1/therapists", admin, nil)
+	list, _ := r.Body["therapists"].([]any)
+	if r.Status != 200 || len(list) == 0 {
+		t.Fatalf("therapists: %d %s", r.Status, r.Raw)
+	}
+	var out []map[string]any
+	for _, th := range list {
 		m := th.(map[string]any)
 		if m["places_used"].(float64) > m["capacity"].(float64) {
 			t.Errorf("therapist %s has %v places used of %v", m["id"], m["places_used"], m["capacity"])
 		}
+		out = append(out, m)
 	}
+	return out
 }
 
 func TestSubmissionStoredButNotStartedIsResumed(t *testing.T) {

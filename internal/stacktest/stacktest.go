@@ -18,6 +18,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	commonpb "go.temporal.io/api/common/v1"
+	enumspb "go.temporal.io/api/enums/v1"
+	updatepb "go.temporal.io/api/update/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/server/temporaltest"
@@ -307,6 +311,32 @@ func Call(hc *http.Client, base, method, path, token string, body any, headers .
 	r := Response{Status: resp.StatusCode, Header: resp.Header, Raw: string(raw)}
 	_ = json.Unmarshal(raw, &r.Body)
 	return r, nil
+}
+
+// WaitUpdateAdmitted waits until Temporal holds the workflow update (by its
+// ID: the update name, a colon and the request's Idempotency-Key; see
+// httpapi's update), so that the request carrying it is truly in flight
+// even though no worker may be running to accept it. It fails the test
+// after ten seconds.
+func (s *Stack) WaitUpdateAdmitted(workflowID, updateID string) {
+	s.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		resp, err := s.Client.WorkflowService().PollWorkflowExecutionUpdate(ctx, &workflowservice.PollWorkflowExecutionUpdateRequest{
+			Namespace:  s.Temporal.GetDefaultNamespace(),
+			UpdateRef:  &updatepb.UpdateRef{WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: workflowID}, UpdateId: updateID},
+			WaitPolicy: &updatepb.WaitPolicy{LifecycleStage: enumspb.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ADMITTED},
+		})
+		cancel()
+		if err == nil && resp.GetStage() >= enumspb.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ADMITTED {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("update %s of %s not admitted: %v", updateID, workflowID, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // WaitStatus polls a referral (as the operator) until it reaches want, and
