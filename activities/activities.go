@@ -8,7 +8,6 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
-	"time"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
@@ -35,8 +34,6 @@ type Activities struct {
 	// PublicURL is where people reach the service; messages link to it.
 	PublicURL string
 	Logger    *slog.Logger
-	// Now is the clock for eligibility; nil means time.Now.
-	Now func() time.Time
 }
 
 // logger returns a.Logger with the referral_id and workflow_id of the
@@ -66,16 +63,9 @@ func (a *Activities) logger(ctx context.Context, referralID string) *slog.Logger
 	return a.Logger.With(attrs...)
 }
 
-func (a *Activities) now() time.Time {
-	if a.Now != nil {
-		return a.Now()
-	}
-	return time.Now()
-}
-
 // CheckEligibility decides whether the referral meets the network's rules.
 func (a *Activities) CheckEligibility(ctx context.Context, referralID string) (referral.Eligibility, error) {
-	e, err := a.DB.CheckEligibility(ctx, referralID, a.now())
+	e, err := a.DB.CheckEligibility(ctx, referralID)
 	return e, refusal(err)
 }
 

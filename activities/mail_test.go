@@ -42,7 +42,7 @@ func newMailFixture(t *testing.T) *mailFixture {
 	ref, _, err := db.CreateReferral(context.Background(), referral.Submission{
 		Name: "Sam", Email: "sam@nhs.example", Programme: "clinical", Employer: "RXT",
 		TrainingStart: referral.Date{Year: time.Now().Year() - 1, Month: 10, Day: 1}, Concerns: "private",
-	}, "", "fp")
+	}, time.Now(), "", "fp")
 	if err != nil {
 		t.Fatal(err)
 	}

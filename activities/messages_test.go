@@ -38,7 +38,7 @@ func TestMessagesKeepTheirKeysAndSayOnlyWhatTheyMay(t *testing.T) {
 	ref, _, err := db.CreateReferral(ctx, referral.Submission{
 		Name: "Sam Trainee", Email: "sam@nhs.example", Programme: "clinical", Employer: "RXT",
 		TrainingStart: referral.Date{Year: time.Now().Year() - 1, Month: 10, Day: 1}, Concerns: concerns, AtRisk: true,
-	}, "", "fp")
+	}, time.Now(), "", "fp")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -317,10 +317,17 @@ func TestResumedWaitLooksForAnOfferAtOnce(t *testing.T) {
 	h.at(time.Minute, workflows.UpdateWithdraw, workflows.WithdrawRequest{Actor: trainee})
 	h.env.ExecuteWorkflow(workflows.WorkflowName, workflows.Input{ReferralID: "r1", Timings: timings,
 		Resume: &workflows.State{Status: waiting, Seq: 4, Cutoff: "2027-07-01"}})
+	if !h.env.IsWorkflowCompleted() {
+		t.Fatal("workflow did not complete")
+	}
 	if err := h.env.GetWorkflowError(); err != nil {
 		t.Fatal(err)
 	}
-	h.want(workflows.Result{Status: withdrawn}, withdrawn, submitted, review, matching, waiting, offered, withdrawn)
+	var res workflows.Result
+	if err := h.env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	h.want(res, withdrawn, submitted, review, matching, waiting, offered, withdrawn)
 }
 
 func assertRefused(t *testing.T, err error, errType string) {

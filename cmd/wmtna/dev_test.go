@@ -45,8 +45,9 @@ func TestDevRunsEverythingAndCarriesOnAfterRestart(t *testing.T) {
 	if err := json.Unmarshal(b, &tokens); err != nil {
 		t.Fatal(err)
 	}
+	// wmtna dev runs on the real clock: the training start is today's.
 	status, body := call(t, "POST", api+"/v1/referrals", "", `{"name":"Dev User","email":"dev@nhs.example","programme":"clinical",
-		"employer":"RXT","training_start":"2025-10","concerns":"none","consent":true}`)
+		"employer":"RXT","training_start":"`+stacktest.TrainingMonth(time.Now())+`","concerns":"none","consent":true}`)
 	if status != 202 {
 		t.Fatalf("submit: %d %s", status, body)
 	}

@@ -216,7 +216,7 @@ func TestJourneyInChromium(t *testing.T) {
 	j.run(trainee, "finish the form",
 		chromedp.SetValue(chromedp.ID("programme"), "clinical"),
 		chromedp.SetValue(chromedp.ID("employer"), "RXT"),
-		chromedp.SetValue(chromedp.ID("training_start"), time.Now().AddDate(-1, 0, 0).Format("2006-01")),
+		chromedp.SetValue(chromedp.ID("training_start"), s.TrainingMonth()),
 		chromedp.SendKeys(chromedp.ID("concerns"), "Finding the placement hard."),
 		chromedp.Click(chromedp.ID("at_risk-no")),
 		chromedp.Click(chromedp.ID("consent")),

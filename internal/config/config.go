@@ -52,6 +52,22 @@ type Config struct {
 	SMTPURL string
 	// MailFrom is the From of every email (WMTNA_MAIL_FROM).
 	MailFrom string
+	// Clock is the service's calendar: what the API takes for "now" when
+	// it checks a submission (a training start at most a year ahead), when
+	// it stamps a referral's submission time (on which day eligibility is
+	// judged), and for a report's default period. Nil means time.Now.
+	// Tests set it to run the service as of another day; no environment
+	// variable sets it. Workflow time (timers, a lapse at the cut-off) is
+	// Temporal's and never reads it.
+	Clock func() time.Time
+}
+
+// Now is the time by the service's clock.
+func (c Config) Now() time.Time {
+	if c.Clock != nil {
+		return c.Clock()
+	}
+	return time.Now()
 }
 
 // FromEnv reads the configuration; getenv is os.Getenv outside tests.

@@ -23,10 +23,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
-	updatepb "go.temporal.io/api/update/v1"
-	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/server/temporaltest"
 
@@ -131,7 +128,7 @@ func TestWorkerKilledAtRandomPointsLosesAndRepeatsNothing(t *testing.T) {
 			// Spread over the first 5s, so that kills find referrals at
 			// every stage.
 			time.Sleep(time.Duration(i) * 250 * time.Millisecond)
-			ids[i] = driveToMatched(t, st.api(), i, chair, therapists, deadline)
+			ids[i] = driveToMatched(t, st.api(), st.trainingMonth(), i, chair, therapists, deadline)
 		})
 	}
 	wg.Wait()
@@ -203,8 +200,8 @@ func TestWorkerKilledAtRandomPointsLosesAndRepeatsNothing(t *testing.T) {
 // people would: each request is retried, with the same Idempotency-Key,
 // while it times out or the API answers 503. It returns the referral's id,
 // or "" after reporting what went wrong.
-func driveToMatched(t *testing.T, api apiClient, i int, chair string, therapists map[string]string, deadline time.Time) string {
-	sub, err := api.retry(deadline, "POST", "/v1/referrals", "", submission(fmt.Sprintf("trainee%d@nhs.example", i)), "Idempotency-Key", fmt.Sprintf("submit-%d", i))
+func driveToMatched(t *testing.T, api apiClient, month string, i int, chair string, therapists map[string]string, deadline time.Time) string {
+	sub, err := api.retry(deadline, "POST", "/v1/referrals", "", submission(month, fmt.Sprintf("trainee%d@nhs.example", i)), "Idempotency-Key", fmt.Sprintf("submit-%d", i))
 	if err != nil || sub.Status != http.StatusAccepted {
 		t.Errorf("referral %d: submit: %v %d %s", i, err, sub.Status, sub.Raw)
 		return ""
@@ -275,7 +272,7 @@ func TestPostgresOutageAnswers503AndRecovers(t *testing.T) {
 	// is answered, while the worker records their first transitions.
 	var ids []string
 	for i := range 6 {
-		r := st.do(t, "POST", "/v1/referrals", "", submission(fmt.Sprintf("before%d@nhs.example", i)))
+		r := st.do(t, "POST", "/v1/referrals", "", submission(st.trainingMonth(), fmt.Sprintf("before%d@nhs.example", i)))
 		if r.Status != http.StatusAccepted {
 			t.Fatalf("submit: %d %s", r.Status, r.Raw)
 		}
@@ -294,7 +291,7 @@ func TestPostgresOutageAnswers503AndRecovers(t *testing.T) {
 		method, path, token string
 		body                any
 	}{
-		{"POST", "/v1/referrals", "", submission("during@nhs.example")},
+		{"POST", "/v1/referrals", "", submission(st.trainingMonth(), "during@nhs.example")},
 		{"GET", "/v1/referrals/" + ids[0], adminToken, nil},
 		{"GET", "/v1/referrals/" + ids[0], chair, nil},
 		{"GET", "/v1/referrals?status=awaiting_review", chair, nil},
@@ -349,7 +346,7 @@ func TestPostgresOutageAnswers503AndRecovers(t *testing.T) {
 
 	// Nothing lost: every referral from before the outage goes on, and a new
 	// one goes through.
-	r, err := api.retry(time.Now().Add(20*time.Second), "POST", "/v1/referrals", "", submission("after@nhs.example"), "Idempotency-Key", "after")
+	r, err := api.retry(time.Now().Add(20*time.Second), "POST", "/v1/referrals", "", submission(st.trainingMonth(), "after@nhs.example"), "Idempotency-Key", "after")
 	if err != nil || r.Status != http.StatusAccepted {
 		t.Fatalf("submit after the outage: %v %d %s", err, r.Status, r.Raw)
 	}
@@ -419,7 +416,7 @@ func TestAPIRestartWithDecisionInFlightAppliesItOnce(t *testing.T) {
 	}
 	var refs []string
 	for i := range 2 {
-		r := s.Do("POST", "/v1/referrals", "", submission(fmt.Sprintf("trainee%d@nhs.example", i)))
+		r := s.Do("POST", "/v1/referrals", "", submission(s.TrainingMonth(), fmt.Sprintf("trainee%d@nhs.example", i)))
 		if r.Status != http.StatusAccepted {
 			t.Fatalf("submit: %d %s", r.Status, r.Raw)
 		}
@@ -479,7 +476,7 @@ func TestAPIRestartWithDecisionInFlightAppliesItOnce(t *testing.T) {
 		inFlight <- err
 	}()
 	<-entered
-	waitAdmitted(t, s, workflows.WorkflowID(waiting), workflows.UpdateReview+":approve-in-flight")
+	s.WaitUpdateAdmitted(workflows.WorkflowID(waiting), workflows.UpdateReview+":approve-in-flight")
 	doomed.CloseClientConnections()
 	doomed.Close()
 	if err := <-inFlight; err == nil || strings.HasPrefix(err.Error(), "answered") {
@@ -523,29 +520,6 @@ func TestAPIRestartWithDecisionInFlightAppliesItOnce(t *testing.T) {
 	t.Logf("total %s", time.Since(began).Round(time.Millisecond))
 }
 
-// waitAdmitted waits until Temporal holds the update, so that the request
-// carrying it is truly in flight.
-func waitAdmitted(t *testing.T, s *stacktest.Stack, workflowID, updateID string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		resp, err := s.Client.WorkflowService().PollWorkflowExecutionUpdate(ctx, &workflowservice.PollWorkflowExecutionUpdateRequest{
-			Namespace:  s.Temporal.GetDefaultNamespace(),
-			UpdateRef:  &updatepb.UpdateRef{WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: workflowID}, UpdateId: updateID},
-			WaitPolicy: &updatepb.WaitPolicy{LifecycleStage: enumspb.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ADMITTED},
-		})
-		cancel()
-		if err == nil && resp.GetStage() >= enumspb.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ADMITTED {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("update %s of %s not admitted: %v", updateID, workflowID, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // stack is the service for one test: its own database, a real Temporal
 // server, and the API in-process. The worker is a child process (test 1)
 // or in-process (startWorker).
@@ -584,7 +558,8 @@ func newStack(t *testing.T, dbURL string) *stack {
 	if err := worker.EnsureSearchAttributes(ctx, c, ts.GetDefaultNamespace()); err != nil {
 		t.Fatal(err)
 	}
-	cfg := config.Config{DatabaseURL: dbURL, AdminToken: adminToken, Timings: timings, TraineeLinkTTL: time.Hour, PayloadKeys: keys}
+	cfg := config.Config{DatabaseURL: dbURL, AdminToken: adminToken, Timings: timings, TraineeLinkTTL: time.Hour, PayloadKeys: keys,
+		Clock: stacktest.EnvClock(t)}
 	if err := service.EnsureAdmin(ctx, db, adminToken); err != nil {
 		t.Fatal(err)
 	}
@@ -595,6 +570,9 @@ func newStack(t *testing.T, dbURL string) *stack {
 	cfg.PublicURL = api.URL
 	return &stack{db: db, dbURL: dbURL, ts: ts, client: c, cfg: cfg, keys: entry, logs: logs, server: api}
 }
+
+// trainingMonth is a training start eligible on the stack's clock.
+func (s *stack) trainingMonth() string { return stacktest.TrainingMonth(s.cfg.Now()) }
 
 // startWorker runs the referral worker in this process until the test ends.
 func (s *stack) startWorker(t *testing.T) {
@@ -705,10 +683,12 @@ func (s *stack) therapist(t *testing.T, n, capacity int) (id, token string) {
 	return r.Str("id"), r.Str("token")
 }
 
-func submission(email string) map[string]any {
+// submission is a referral eligible on the service's clock, on which
+// month (TrainingMonth) is based.
+func submission(month, email string) map[string]any {
 	return map[string]any{
 		"name": "Fault Tester", "email": email, "programme": "clinical", "employer": "RXT",
-		"training_start": "2025-10", "concerns": "a difficult placement",
+		"training_start": month, "concerns": "a difficult placement",
 		"preferences": map[string]any{"remote": true, "location": "Birmingham"}, "consent": true,
 	}
 }

@@ -53,7 +53,7 @@ func TestWorkerKilledBetweenSendingAndRecordingSendsOnce(t *testing.T) {
 	}
 
 	st.committeeMember(t)
-	sub := st.do(t, "POST", "/v1/referrals", "", submission("caught@nhs.example"))
+	sub := st.do(t, "POST", "/v1/referrals", "", submission(st.trainingMonth(), "caught@nhs.example"))
 	if sub.Status != 202 {
 		t.Fatalf("submit: %d %s", sub.Status, sub.Raw)
 	}

@@ -75,7 +75,7 @@ func TestAccessMatrix(t *testing.T) {
 	t1 := s.Do("POST", "/v1/therapists", admin, map[string]any{"name": "Dr One", "email": "one@example.org", "hcpc_number": "PYL1", "capacity": 1})
 	t2 := s.Do("POST", "/v1/therapists", admin, map[string]any{"name": "Dr Two", "email": "two@example.org", "hcpc_number": "PYL2", "capacity": 0})
 	body := func(email string) map[string]any {
-		return map[string]any{"name": "N", "email": email, "programme": "clinical", "employer": "RXT", "training_start": "2025-10", "concerns": "c", "consent": true}
+		return map[string]any{"name": "N", "email": email, "programme": "clinical", "employer": "RXT", "training_start": s.TrainingMonth(), "concerns": "c", "consent": true}
 	}
 	a := s.Do("POST", "/v1/referrals", "", body("a@nhs.example"))
 	b := s.Do("POST", "/v1/referrals", "", body("b@nhs.example"))

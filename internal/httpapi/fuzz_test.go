@@ -38,7 +38,7 @@ func FuzzSubmissionDecoder(f *testing.F) {
 			}
 			return
 		}
-		app := &pipeline.Service{Now: func() time.Time { return now }}
+		app := &pipeline.Service{Clock: func() time.Time { return now }}
 		s, problems := app.Check(q.draft())
 		if problems != nil {
 			for _, e := range problems {

@@ -115,10 +115,13 @@ func lastSignInLink(t *testing.T, s *stacktest.Stack, email string) string {
 	return m
 }
 
-func referForm(email string) url.Values {
+// referForm is the form filled in as a trainee eligible on the stack's
+// clock would.
+func referForm(s *stacktest.Stack, email string) url.Values {
+	trainingMonth := s.TrainingMonth()
 	return url.Values{
 		"key": {"form-key-" + email}, "name": {"Alex Trainee"}, "email": {email}, "programme": {"clinical"}, "employer": {"RXT"},
-		"training_start": {time.Now().AddDate(-1, 0, 0).Format("2006-01")}, "concerns": {"secret-health-detail-" + email},
+		"training_start": {trainingMonth}, "concerns": {"secret-health-detail-" + email},
 		"at_risk": {"no"}, "consent": {"yes"}, "location": {"Birmingham"},
 	}
 }
@@ -143,7 +146,7 @@ func TestPagesJourney(t *testing.T) {
 	}
 
 	// Every problem beside its field, and what was typed kept.
-	bad := referForm("not-an-address")
+	bad := referForm(s, "not-an-address")
 	bad.Del("concerns")
 	bad.Del("at_risk")
 	bad.Del("consent")
@@ -151,7 +154,7 @@ func TestPagesJourney(t *testing.T) {
 		`id="email-error"`, `value="not-an-address"`, `value="Alex Trainee"`, `value="Birmingham"`)
 
 	// A good referral signs the trainee in and sends a private link.
-	done := trainee.post("/refer", referForm("alex@nhs.net"))
+	done := trainee.post("/refer", referForm(s, "alex@nhs.net"))
 	if done.Status != http.StatusSeeOther || done.Location != "/my-referral?welcome=1" {
 		t.Fatalf("refer: %d %q\n%s", done.Status, done.Location, done.Body)
 	}
@@ -269,7 +272,7 @@ func TestSignInDoesNotRevealAccounts(t *testing.T) {
 func TestTraineeWithdrawsFromThePage(t *testing.T) {
 	s := stacktest.Start(t, workflows.Timings{ReviewReminder: time.Hour, OfferTTL: time.Hour, WaitlistRecheck: time.Hour})
 	trainee := newBrowser(t, s.API.URL)
-	if p := trainee.post("/refer", referForm("leaving@nhs.net")); p.Status != 303 {
+	if p := trainee.post("/refer", referForm(s, "leaving@nhs.net")); p.Status != 303 {
 		t.Fatalf("refer: %d\n%s", p.Status, p.Body)
 	}
 	var page page

@@ -34,8 +34,10 @@ type Service struct {
 	// PublicURL is where people reach the pages: the base of emailed links.
 	PublicURL string
 	Logger    *slog.Logger
-	// Now is the service's clock, which judges submissions; nil is time.Now.
-	Now func() time.Time
+	// Clock is the service's calendar (config.Config.Clock): it checks and
+	// stamps submissions and sets a report's default period. Nil is
+	// time.Now. Workflow time is Temporal's and never reads it.
+	Clock func() time.Time
 }
 
 // Announcer tells waiting referrals about places the store has offered them.
@@ -49,8 +51,8 @@ type Postman interface {
 }
 
 func (s *Service) now() time.Time {
-	if s.Now != nil {
-		return s.Now()
+	if s.Clock != nil {
+		return s.Clock()
 	}
 	return time.Now()
 }

@@ -36,7 +36,11 @@ func (ps Problems) Error() string { return ps[0].Message }
 
 // Check checks a draft against the service's clock, as Submit will.
 func (s *Service) Check(d referral.Draft) (referral.Submission, Problems) {
-	sub, problems := d.Check(referral.DateOf(s.now()))
+	return s.check(d, s.now())
+}
+
+func (s *Service) check(d referral.Draft, now time.Time) (referral.Submission, Problems) {
+	sub, problems := d.Check(referral.DateOf(now))
 	if len(problems) == 0 {
 		return sub, nil
 	}
@@ -60,14 +64,17 @@ func (s *Service) Submit(ctx context.Context, p referral.Principal, in Input[ref
 	if err != nil {
 		return out, err
 	}
-	sub, problems := s.Check(d)
+	// One reading of the clock checks the submission and stamps it: its
+	// day is the day eligibility is judged on.
+	now := s.now()
+	sub, problems := s.check(d, now)
 	if problems != nil {
 		return out, problems
 	}
 	if len(key) > 200 {
 		return out, &Error{Outcome: Malformed, Code: "invalid_header", Field: "Idempotency-Key", Message: "Idempotency-Key must be at most 200 characters"}
 	}
-	ref, created, err := s.DB.CreateReferral(ctx, sub, key, fingerprint(sub))
+	ref, created, err := s.DB.CreateReferral(ctx, sub, now, key, fingerprint(sub))
 	switch {
 	case errors.Is(err, referral.ErrDuplicate):
 		return out, &Error{Outcome: Conflict, Code: "duplicate_referral", Field: "email",
@@ -131,7 +138,7 @@ func (s *Service) startWorkflow(ctx context.Context, referralID string) error {
 // merely slow to record its first transition is left as it is.
 func (s *Service) ResumeSubmissions(ctx context.Context, interval time.Duration) {
 	every(ctx, interval, func() {
-		ids, err := s.DB.StuckSubmissions(ctx, interval, 100)
+		ids, err := s.DB.StuckSubmissions(ctx, s.now().Add(-interval), 100)
 		if err != nil && ctx.Err() == nil {
 			s.Logger.ErrorContext(ctx, "find stuck submissions", "err", err)
 		}

@@ -76,7 +76,7 @@ func submission(tr trainee, email string) referral.Submission {
 func (s *store) referral(tr trainee) string {
 	s.t.Helper()
 	n := seq.Add(1)
-	r, created, err := s.CreateReferral(context.Background(), submission(tr, fmt.Sprintf("trainee%d@example.org", n)),
+	r, created, err := s.CreateReferral(context.Background(), submission(tr, fmt.Sprintf("trainee%d@example.org", n)), time.Now(),
 		fmt.Sprintf("key-%d", n), fmt.Sprintf("fp-%d", n))
 	if err != nil || !created {
 		s.t.Fatalf("create referral: created=%v, %v", created, err)
@@ -794,7 +794,7 @@ func TestCreateReferral(t *testing.T) {
 	ctx := context.Background()
 	sub := submission(anyTrainee, "Alex.Smith@Example.org")
 
-	first, created, err := s.CreateReferral(ctx, sub, "idem-1", "fp-A")
+	first, created, err := s.CreateReferral(ctx, sub, time.Now(), "idem-1", "fp-A")
 	if err != nil || !created {
 		t.Fatalf("create: created=%v, %v", created, err)
 	}
@@ -803,28 +803,28 @@ func TestCreateReferral(t *testing.T) {
 	}
 
 	// The client retries the same request: the same referral, not a new one.
-	replay, created, err := s.CreateReferral(ctx, sub, "idem-1", "fp-A")
+	replay, created, err := s.CreateReferral(ctx, sub, time.Now(), "idem-1", "fp-A")
 	if err != nil || created || replay.ID != first.ID {
 		t.Errorf("replay: id=%s created=%v %v; want %s, false", replay.ID, created, err, first.ID)
 	}
 	// The same key on a different request is a client bug.
 	other := submission(anyTrainee, "someone.else@example.org")
-	if _, _, err := s.CreateReferral(ctx, other, "idem-1", "fp-B"); !errors.Is(err, referral.ErrConflict) {
+	if _, _, err := s.CreateReferral(ctx, other, time.Now(), "idem-1", "fp-B"); !errors.Is(err, referral.ErrConflict) {
 		t.Errorf("key reused for another request: %v, want ErrConflict", err)
 	}
 
 	// One open referral per person, whatever the capitals.
 	again := submission(anyTrainee, "alex.smith@EXAMPLE.ORG")
-	if _, _, err := s.CreateReferral(ctx, again, "idem-2", "fp-C"); !errors.Is(err, referral.ErrDuplicate) {
+	if _, _, err := s.CreateReferral(ctx, again, time.Now(), "idem-2", "fp-C"); !errors.Is(err, referral.ErrDuplicate) {
 		t.Errorf("second open referral: %v, want ErrDuplicate", err)
 	}
-	if _, _, err := s.CreateReferral(ctx, again, "", "fp-C"); !errors.Is(err, referral.ErrDuplicate) {
+	if _, _, err := s.CreateReferral(ctx, again, time.Now(), "", "fp-C"); !errors.Is(err, referral.ErrDuplicate) {
 		t.Errorf("second open referral without a key: %v, want ErrDuplicate", err)
 	}
 
 	// Once the first is finished, the person may refer themselves again.
 	s.record(transition(first.ID, 1, referral.StatusSubmitted, referral.StatusWithdrawn))
-	second, created, err := s.CreateReferral(ctx, again, "idem-2", "fp-C")
+	second, created, err := s.CreateReferral(ctx, again, time.Now(), "idem-2", "fp-C")
 	if err != nil || !created || second.ID == first.ID {
 		t.Fatalf("after withdrawal: id=%s created=%v %v", second.ID, created, err)
 	}

@@ -189,11 +189,11 @@ func TestEraseReferral(t *testing.T) {
 	}
 
 	// Nobody else was touched.
-	if r, _ := s.Referral(ctx, other); r.Name == "" || r.Email == "" || r.Concerns == "" {
-		t.Errorf("another referral was erased: %+v", r)
+	if r, err := s.Referral(ctx, other); err != nil || r.Name == "" || r.Email == "" || r.Concerns == "" {
+		t.Errorf("another referral was erased: %+v %v", r, err)
 	}
-	if rec, _ := s.Erasure(ctx, other); rec != nil {
-		t.Errorf("another referral has an erasure record: %+v", rec)
+	if rec, err := s.Erasure(ctx, other); err != nil || rec != nil {
+		t.Errorf("another referral has an erasure record: %+v %v", rec, err)
 	}
 	if text := s.rowText(`SELECT body FROM referral_notes WHERE id = $1`, otherNote); text != "the other trainee's note" {
 		t.Errorf("another referral's note is now %q", text)
@@ -208,7 +208,7 @@ func TestEraseReferral(t *testing.T) {
 	}
 
 	// The erased trainee may refer themselves again with the same address.
-	if _, created, err := s.CreateReferral(ctx, submission(anyTrainee, before.Email), "", "fp-again"); err != nil || !created {
+	if _, created, err := s.CreateReferral(ctx, submission(anyTrainee, before.Email), time.Now(), "", "fp-again"); err != nil || !created {
 		t.Errorf("new referral after erasure: created=%v %v", created, err)
 	}
 }

@@ -22,12 +22,17 @@ func NewID() string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
 
-// CreateReferral stores a new submission with status submitted. A replay
-// with the same idempotency key and the same request returns the first
-// referral and created=false; the same key with a different request is
+// CreateReferral stores a new submission with status submitted, made at
+// submittedAt by the service's clock: eligibility is judged on that day
+// (CheckEligibility). A replay with the same idempotency key and the same
+// request returns the first referral, with its own submission time, and
+// created=false; the same key with a different request is
 // referral.ErrConflict, and a second open referral for the same email is
 // referral.ErrDuplicate.
-func (db *DB) CreateReferral(ctx context.Context, s referral.Submission, idemKey, fingerprint string) (r referral.Referral, created bool, err error) {
+func (db *DB) CreateReferral(ctx context.Context, s referral.Submission, submittedAt time.Time, idemKey, fingerprint string) (r referral.Referral, created bool, err error) {
+	if submittedAt.IsZero() {
+		return r, false, errors.New("create referral: no submission time")
+	}
 	var key *string
 	if idemKey != "" {
 		key = &idemKey
@@ -35,10 +40,10 @@ func (db *DB) CreateReferral(ctx context.Context, s referral.Submission, idemKey
 	id := NewID()
 	_, err = db.pool.Exec(ctx, `
 		INSERT INTO referrals (id, name, email, email_key, programme, employer, training_start,
-			expected_qualification, concerns, pref_remote, pref_location, idempotency_key, request_fingerprint, at_risk)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+			expected_qualification, concerns, pref_remote, pref_location, idempotency_key, request_fingerprint, at_risk, submitted_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 		id, s.Name, s.Email, strings.ToLower(s.Email), s.Programme, s.Employer, pgDate(&s.TrainingStart),
-		pgDate(s.ExpectedQualification), s.Concerns, s.Preferences.Remote, s.Preferences.Location, key, fingerprint, s.AtRisk)
+		pgDate(s.ExpectedQualification), s.Concerns, s.Preferences.Remote, s.Preferences.Location, key, fingerprint, s.AtRisk, submittedAt)
 	switch {
 	case err == nil:
 		r, err = db.Referral(ctx, id)
@@ -159,9 +164,11 @@ func (db *DB) AddNote(ctx context.Context, referralID, author, body string) (int
 }
 
 // CheckEligibility decides a referral's eligibility from the register and
-// the rules, and stores the outcome. Deciding twice gives the same answer
-// for the same day, so a retried activity is harmless.
-func (db *DB) CheckEligibility(ctx context.Context, referralID string, now time.Time) (referral.Eligibility, error) {
+// the rules, and stores the outcome. The cut-off is compared with the day
+// the referral was submitted (submitted_at, stamped by the service's clock),
+// not the day of the check: deciding twice gives the same answer, so a
+// retried activity is harmless.
+func (db *DB) CheckEligibility(ctx context.Context, referralID string) (referral.Eligibility, error) {
 	r, err := db.Referral(ctx, referralID)
 	if err != nil {
 		return referral.Eligibility{}, err
@@ -297,12 +304,14 @@ func (db *DB) Outbox(ctx context.Context, referralID string) ([]OutboxMessage, e
 	return pgx.CollectRows(rows, pgx.RowToStructByPos[OutboxMessage])
 }
 
-// StuckSubmissions lists referrals still in status submitted after grace,
-// oldest first: their workflow may never have started (the API answered
-// 503 and the trainee gave up), so the API starts it again.
-func (db *DB) StuckSubmissions(ctx context.Context, grace time.Duration, limit int) ([]string, error) {
-	rows, err := db.pool.Query(ctx, `SELECT id::text FROM referrals WHERE status = 'submitted' AND last_seq = 0 AND submitted_at < now() - $1::interval ORDER BY submitted_at LIMIT $2`,
-		grace, limit)
+// StuckSubmissions lists referrals submitted before the given time and
+// still in status submitted, oldest first: their workflow may never have
+// started (the API answered 503 and the trainee gave up), so the API starts
+// it again. submitted_at is the service's clock, so before is too: the
+// caller's now less a grace period.
+func (db *DB) StuckSubmissions(ctx context.Context, before time.Time, limit int) ([]string, error) {
+	rows, err := db.pool.Query(ctx, `SELECT id::text FROM referrals WHERE status = 'submitted' AND last_seq = 0 AND submitted_at < $1 ORDER BY submitted_at LIMIT $2`,
+		before, limit)
 	if err != nil {
 		return nil, fmt.Errorf("stuck submissions: %w", err)
 	}

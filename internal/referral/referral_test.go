@@ -1,6 +1,7 @@
 package referral
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
@@ -245,41 +246,95 @@ func mod(a, n int) int {
 	return r
 }
 
-// FuzzCheckEligibility checks the rules hold for any dates: an eligible
-// referral is always made before its cut-off, from a registered employer, on
-// a known programme, and the reported cut-off is the one Cutoff computes.
+// FuzzCheckEligibility checks CheckEligibility against naiveEligibility, a
+// second statement of the rules written from their wording, for any dates:
+// the same outcome, the same reason and the same reported cut-off.
 func FuzzCheckEligibility(f *testing.F) {
-	f.Add(2026, 11, 24, "clinical", true, 2024, 10, 0, 0, 0)
-	f.Add(2027, 7, 1, "clinical", true, 2024, 10, 0, 0, 0)
-	f.Add(2027, 6, 30, "forensic", false, 2024, 9, 2027, 10, 1)
-	f.Add(2026, 1, 1, "nursing", true, 2025, 1, 2028, 2, 29)
-	f.Fuzz(func(t *testing.T, ry, rm, rd int, programme string, registered bool, sy, sm, qy, qm, qd int) {
+	// The training start is month 1+sm%12, day 1+sd%31: 8, 0 is 1 September.
+	f.Add(2026, 11, 24, "clinical", true, 2024, 9, 0, 0, 0, 0)
+	f.Add(2027, 7, 1, "clinical", true, 2024, 9, 0, 0, 0, 0)
+	f.Add(2027, 6, 30, "forensic", false, 2024, 8, 0, 2027, 10, 1)
+	f.Add(2026, 1, 1, "nursing", true, 2025, 0, 0, 2028, 2, 29)
+	// A 1 July start is cut off two years on, a 2 July start three.
+	f.Add(2026, 6, 30, "counselling", true, 2024, 6, 0, 0, 0, 0)
+	f.Add(2026, 7, 1, "educational", true, 2024, 6, 1, 0, 0, 0)
+	// Three months before 31 May is the end of February.
+	f.Add(2028, 2, 28, "health", true, 2025, 8, 0, 2028, 5, 31)
+	f.Add(2027, 2, 28, "occupational", true, 2024, 8, 0, 2027, 5, 31)
+	f.Add(2027, 2, 27, "sport_exercise", true, 2024, 8, 0, 2027, 5, 31)
+	f.Fuzz(func(t *testing.T, ry, rm, rd int, programme string, registered bool, sy, sm, sd, qy, qm, qd int) {
 		referred := DateOf(time.Date(ry%3000, time.Month(rm%13), rd%32, 12, 0, 0, 0, London))
-		start := Date{Year: sy % 3000, Month: time.Month(1 + abs(sm)%12), Day: 1}
+		start := DateOf(time.Date(sy%3000, time.Month(1+mod(sm, 12)), 1+mod(sd, 31), 12, 0, 0, 0, London))
 		var expected *Date
 		if qy != 0 {
 			d := DateOf(time.Date(qy%3000, time.Month(qm%13), qd%32, 12, 0, 0, 0, London))
 			expected = &d
 		}
 		e := CheckEligibility(referred, programme, registered, start, expected)
-		cutoff := Cutoff(start, expected)
-		if e.Cutoff != cutoff.String() {
-			t.Fatalf("reported cut-off %s, Cutoff says %s", e.Cutoff, cutoff)
-		}
-		if e.Eligible != (registered && KnownProgramme(programme) && referred.Before(cutoff)) {
-			t.Fatalf("eligible=%v for referred %s, cutoff %s, programme %q, registered %v", e.Eligible, referred, cutoff, programme, registered)
-		}
-		if e.Eligible == (e.Reason != "") {
-			t.Fatalf("eligible=%v with reason %q", e.Eligible, e.Reason)
+		eligible, reason, cutoff := naiveEligibility(referred, programme, registered, start, expected)
+		if e.Eligible != eligible || e.Reason != reason || e.Cutoff != cutoff {
+			t.Fatalf("CheckEligibility(referred %s, %q, registered %v, start %s, expected %v) = %+v; the rules say eligible=%v reason=%q cutoff=%s",
+				referred, programme, registered, start, expected, e, eligible, reason, cutoff)
 		}
 	})
 }
 
-func abs(n int) int {
-	if n < 0 {
-		return -n
+// naiveEligibility is the network's rules stated a second time, by hand,
+// without Cutoff, Date's methods or the Programmes list:
+//
+//   - The cut-off is three calendar months before the expected
+//     qualification date, on the same day of the month or the month's last
+//     day if it has fewer. Without that date it is 1 July of the third year
+//     of training: two years after the start, the next 1 July (the same day
+//     if the anniversary falls on it). So a start on or before 1 July is cut
+//     off on 1 July two years later; a later start, three years later.
+//   - Eligible: the employer is registered, the programme is one of the
+//     seven HCPC Practitioner Psychologist domains, and the referral is
+//     made before the cut-off day. The first of these that fails is the
+//     reason.
+func naiveEligibility(referred Date, programme string, registered bool, start Date, expected *Date) (eligible bool, reason, cutoff string) {
+	var cy, cm, cd int
+	if expected != nil && (expected.Year != 0 || expected.Month != 0 || expected.Day != 0) {
+		months := expected.Year*12 + int(expected.Month) - 1 - 3 // months since January of year 0
+		cy = months / 12
+		if months%12 < 0 {
+			cy--
+		}
+		cm = months - cy*12 + 1
+		cd = min(expected.Day, daysInMonth(cy, cm))
+	} else {
+		cy, cm, cd = start.Year+2, 7, 1
+		if start.Month > time.July || (start.Month == time.July && start.Day > 1) {
+			cy++
+		}
 	}
-	return n
+	cutoff = fmt.Sprintf("%04d-%02d-%02d", cy, cm, cd)
+	rm := int(referred.Month)
+	beforeCutoff := referred.Year < cy || (referred.Year == cy && (rm < cm || (rm == cm && referred.Day < cd)))
+	switch {
+	case !registered:
+		return false, ReasonUnknownEmployer, cutoff
+	case programme != "clinical" && programme != "counselling" && programme != "educational" && programme != "forensic" &&
+		programme != "health" && programme != "occupational" && programme != "sport_exercise":
+		return false, ReasonUnknownProgramme, cutoff
+	case !beforeCutoff:
+		return false, ReasonPastCutoff, cutoff
+	}
+	return true, "", cutoff
+}
+
+// daysInMonth counts the days of a month of the Gregorian calendar.
+func daysInMonth(year, month int) int {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
 }
 
 func TestEveryProgrammeHasAName(t *testing.T) {

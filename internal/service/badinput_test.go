@@ -15,7 +15,7 @@ import (
 func TestBadSubmissionsAreRefusedCleanly(t *testing.T) {
 	s := stacktest.Start(t, fast)
 	with := func(field string, v any) map[string]any {
-		b := submission("bad@nhs.example")
+		b := submission(s, "bad@nhs.example")
 		if v == nil {
 			delete(b, field)
 		} else {
@@ -39,7 +39,7 @@ func TestBadSubmissionsAreRefusedCleanly(t *testing.T) {
 		{"employer not a code", with("employer", "Birmingham trust"), "", 422, "employer"},
 		{"training start not a month", with("training_start", "autumn 2024"), "", 422, "training_start"},
 		{"impossible qualification date", with("expected_qualification", "2027-02-30"), "", 422, "expected_qualification"},
-		{"qualification before training", with("expected_qualification", "2024-01-01"), "", 422, "expected_qualification"},
+		{"qualification before training", with("expected_qualification", stacktest.TrainingStart(s.Now()).AddMonths(-1).String()), "", 422, "expected_qualification"},
 		{"no concerns", with("concerns", "  "), "", 422, "concerns"},
 		{"concerns too long", with("concerns", strings.Repeat("x", 5001)), "", 422, "concerns"},
 		{"preferences wrong type", with("preferences", "remote"), "", 422, "preferences"},
@@ -48,7 +48,7 @@ func TestBadSubmissionsAreRefusedCleanly(t *testing.T) {
 		{"unknown field", with("nhs_number", "123"), "", 422, "nhs_number"},
 		{"malformed JSON", `{"name": "x",`, "", 400, ""},
 		{"two objects", `{} {}`, "", 400, ""},
-		{"wrong content type", submission("bad@nhs.example"), "text/plain", 415, ""},
+		{"wrong content type", submission(s, "bad@nhs.example"), "text/plain", 415, ""},
 		{"body too large", `{"name": "` + strings.Repeat("a", 70<<10) + `"}`, "", 413, ""},
 	}
 	for _, tt := range tests {
@@ -74,7 +74,7 @@ func TestBadSubmissionsAreRefusedCleanly(t *testing.T) {
 
 func TestDuplicateSubmissions(t *testing.T) {
 	s := stacktest.Start(t, fast)
-	body := submission("dup@nhs.example")
+	body := submission(s, "dup@nhs.example")
 	first := s.Do("POST", "/v1/referrals", "", body, "Idempotency-Key", "abc")
 	replay := s.Do("POST", "/v1/referrals", "", body, "Idempotency-Key", "abc")
 	if first.Status != 202 || replay.Status != 202 || first.Str("id") != replay.Str("id") {
@@ -90,7 +90,7 @@ func TestDuplicateSubmissions(t *testing.T) {
 	if r := s.Do("POST", "/v1/referrals", "", body); r.Status != 409 || r.ErrorField("code") != "duplicate_referral" {
 		t.Errorf("same email while open: %d %s, want 409", r.Status, r.Raw)
 	}
-	other := submission("other@nhs.example")
+	other := submission(s, "other@nhs.example")
 	if r := s.Do("POST", "/v1/referrals", "", other, "Idempotency-Key", "abc"); r.Status != 422 || r.ErrorField("field") != "Idempotency-Key" {
 		t.Errorf("key reused for another referral: %d %s, want 422", r.Status, r.Raw)
 	}

@@ -26,12 +26,12 @@ func BenchmarkPipeline(b *testing.B) {
 	n := 0
 	submitAndWait := func(b *testing.B) submitted {
 		n++
-		r := s.Do("POST", "/v1/referrals", "", submission(fmt.Sprintf("bench%d@nhs.example", n)))
+		r := s.Do("POST", "/v1/referrals", "", submission(s, fmt.Sprintf("bench%d@nhs.example", n)))
 		if r.Status != 202 {
 			b.Fatalf("submit: %d %s", r.Status, r.Raw)
 		}
 		waitDB(b, s, r.Str("id"), "awaiting_review")
-		return submitted{r.Str("id"), r.Str("token")}
+		return submitted{id: r.Str("id"), token: r.Str("token")}
 	}
 
 	b.Run("baseline_bare_workflow_3_activities", func(b *testing.B) {

@@ -34,7 +34,7 @@ func TestPayloadsAreEncryptedInTemporal(t *testing.T) {
 	}
 	r := s.Do("POST", "/v1/referrals", "", map[string]any{
 		"name": "Priya Example", "email": "codec@nhs.example", "programme": "clinical", "employer": "RXT",
-		"training_start": "2025-10", "concerns": "codec test",
+		"training_start": s.TrainingMonth(), "concerns": "codec test",
 		"preferences": map[string]any{"remote": true, "location": "Birmingham"}, "consent": true,
 	})
 	if r.Status != 202 || r.Str("id") == "" {

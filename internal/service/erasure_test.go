@@ -145,8 +145,8 @@ func TestRetentionWorkflowErasesEndedReferrals(t *testing.T) {
 	if res := retention("retention-long", workflows.RetentionInput{Retention: time.Hour}); res.Erased != 0 {
 		t.Errorf("a one-hour retention erased %d", res.Erased)
 	}
-	if r, _ := s.DB.Referral(ctx, ended.id); r.Name == "" {
-		t.Fatal("erased before its retention period passed")
+	if r, err := s.DB.Referral(ctx, ended.id); err != nil || r.Name == "" {
+		t.Fatalf("erased before its retention period passed: %+v %v", r, err)
 	}
 
 	if res := retention("retention-now", workflows.RetentionInput{Retention: 0}); res.Erased != 1 {
@@ -158,8 +158,8 @@ func TestRetentionWorkflowErasesEndedReferrals(t *testing.T) {
 	if r, err := s.DB.Referral(ctx, open.id); err != nil || r.Name == "" || r.Email == "" || r.Concerns != concerns {
 		t.Errorf("open referral after retention: %+v %v", r, err)
 	}
-	if rec, _ := s.DB.Erasure(ctx, open.id); rec != nil {
-		t.Errorf("open referral has an erasure record: %+v", rec)
+	if rec, err := s.DB.Erasure(ctx, open.id); err != nil || rec != nil {
+		t.Errorf("open referral has an erasure record: %+v %v", rec, err)
 	}
 	if r := s.Do("GET", "/v1/referrals/"+open.id, open.token, nil); r.Status != 200 {
 		t.Errorf("open referral's trainee: %d %s", r.Status, r.Raw)
@@ -201,11 +201,11 @@ func TestErasureWorkflowOnRequest(t *testing.T) {
 	if erased, err := erase(); !errors.As(err, &appErr) || appErr.Type() != workflows.ErrTypeConflict || erased {
 		t.Fatalf("erasing an open referral: erased=%v %v, want a Conflict refusal", erased, err)
 	}
-	if r, _ := s.DB.Referral(ctx, ref.id); r.Name == "" {
-		t.Fatal("an open referral was erased")
+	if r, err := s.DB.Referral(ctx, ref.id); err != nil || r.Name == "" {
+		t.Fatalf("an open referral was erased: %+v %v", r, err)
 	}
-	if rec, _ := s.DB.Erasure(ctx, ref.id); rec != nil {
-		t.Fatalf("refused erasure recorded: %+v", rec)
+	if rec, err := s.DB.Erasure(ctx, ref.id); err != nil || rec != nil {
+		t.Fatalf("refused erasure recorded: %+v %v", rec, err)
 	}
 
 	r := s.Do("POST", "/v1/referrals/"+ref.id+"/withdraw", ref.token, map[string]any{"reason": "my supervision got better"})
@@ -314,8 +314,8 @@ func TestRetentionScheduleIsEnsured(t *testing.T) {
 	if res := trigger(); res.Erased != 0 {
 		t.Errorf("48h retention erased %d", res.Erased)
 	}
-	if r, _ := s.DB.Referral(ctx, ended.id); r.Name == "" {
-		t.Fatal("erased before its retention period passed")
+	if r, err := s.DB.Referral(ctx, ended.id); err != nil || r.Name == "" {
+		t.Fatalf("erased before its retention period passed: %+v %v", r, err)
 	}
 
 	// Ensuring it again (another worker starting, a new retention) updates

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,10 +31,12 @@ var fast = workflows.Timings{ReviewReminder: time.Hour, OfferTTL: time.Hour, Wai
 
 const concerns = "Struggling with imposter feelings after a difficult placement supervision"
 
-func submission(email string) map[string]any {
+// submission is a referral that is eligible on the stack's clock: its
+// training start is derived from that day (stacktest.TrainingStart).
+func submission(s *stacktest.Stack, email string) map[string]any {
 	return map[string]any{
 		"name": "Priya Example", "email": email, "programme": "clinical", "employer": "RXT",
-		"training_start": "2025-10", "concerns": concerns,
+		"training_start": s.TrainingMonth(), "concerns": concerns,
 		"preferences": map[string]any{"remote": true, "location": "Birmingham"}, "consent": true,
 	}
 }
@@ -67,14 +71,35 @@ func approve(t *testing.T, s *stacktest.Stack, chair, id string) {
 	}
 }
 
-type submitted struct{ id, token string }
+type submitted struct {
+	id, token string
+	start     referral.Date // the training start it was submitted with
+}
 
 func submit(t *testing.T, s *stacktest.Stack, email string) submitted {
-	r := s.Do("POST", "/v1/referrals", "", submission(email))
-	if r.Status != 202 || r.Str("id") == "" || r.Str("token") == "" {
-		t.Fatalf("submit: %d %s", r.Status, r.Raw)
+	t.Helper()
+	ref, err := trySubmit(s, submission(s, email))
+	if err != nil {
+		t.Fatal(err)
 	}
-	return submitted{r.Str("id"), r.Str("token")}
+	return ref
+}
+
+// trySubmit submits body and reports, rather than fails on, anything but a
+// 202 with an id and a token: it may run in any goroutine.
+func trySubmit(s *stacktest.Stack, body map[string]any) (submitted, error) {
+	start, err := referral.ParseMonth(body["training_start"].(string))
+	if err != nil {
+		return submitted{}, err
+	}
+	r, err := s.Call("POST", "/v1/referrals", "", body)
+	if err != nil {
+		return submitted{}, fmt.Errorf("submit: %w", err)
+	}
+	if r.Status != 202 || r.Str("id") == "" || r.Str("token") == "" {
+		return submitted{}, fmt.Errorf("submit: %d %s", r.Status, r.Raw)
+	}
+	return submitted{r.Str("id"), r.Str("token"), start}, nil
 }
 
 func offerOf(r stacktest.Response) (offerID, therapistID string) {
@@ -97,10 +122,16 @@ func TestReferralLifecycleThroughTheAPI(t *testing.T) {
 		t.Errorf("the stack saw %q recorded last, want awaiting_review", got)
 	}
 
-	// The trainee sees their own referral, and no one else's.
+	// The trainee sees their own referral, and no one else's. The cut-off
+	// is the rule's for the training start the trainee gave, and lies ahead
+	// of the day of submission.
+	cutoff := referral.Cutoff(ref.start, nil)
+	if today := referral.DateOf(s.Now()); !today.Before(cutoff) {
+		t.Fatalf("the test's training start %s is past its cut-off %s on %s", ref.start, cutoff, today)
+	}
 	own := s.Do("GET", "/v1/referrals/"+ref.id, ref.token, nil)
-	if own.Status != 200 || own.Str("concerns") != concerns || own.Str("cutoff") != "2028-07-01" {
-		t.Fatalf("trainee's view: %d %s", own.Status, own.Raw)
+	if own.Status != 200 || own.Str("concerns") != concerns || own.Str("cutoff") != cutoff.String() {
+		t.Fatalf("trainee's view: %d %s, want cut-off %s", own.Status, own.Raw, cutoff)
 	}
 	other := submit(t, s, "someone.else@nhs.example")
 	if r := s.Do("GET", "/v1/referrals/"+other.id, ref.token, nil); r.Status != 404 {
@@ -221,6 +252,56 @@ func TestReferralLifecycleThroughTheAPI(t *testing.T) {
 	}
 }
 
+// TestLifecyclePastJuly2028 runs the service as of 1 September 2028: past
+// 1 July 2028, the cut-off of the October 2025 training start the tests
+// once all used. The trainee's dates come from the service's clock, the
+// submission is stamped by it, and eligibility is judged on that day, so
+// a referral still goes through eligibility, review and approval; and an
+// October 2025 start is refused as past its cut-off.
+func TestLifecyclePastJuly2028(t *testing.T) {
+	day := referral.Date{Year: 2028, Month: time.September, Day: 1}
+	s := stacktest.Start(t, fast, stacktest.WithClock(stacktest.ShiftedClock(day)))
+	if today := referral.DateOf(s.Now()); today != day {
+		t.Fatalf("the stack's clock reads %s, want %s", today, day)
+	}
+	chair := committeeMember(t, s)
+	th := addTherapist(t, s, 1, 1)
+
+	ref := submit(t, s, "late.starter@nhs.example")
+	cutoff := referral.Cutoff(ref.start, nil)
+	if bomb := (referral.Date{Year: 2028, Month: time.July, Day: 1}); !bomb.Before(day) || !day.Before(cutoff) {
+		t.Fatalf("training start %s: cut-off %s, want one after %s, itself after %s", ref.start, cutoff, day, bomb)
+	}
+	r := s.WaitStatus(ref.id, "awaiting_review", 10*time.Second)
+	if r.Str("cutoff") != cutoff.String() {
+		t.Errorf("cut-off %q, want %s: %s", r.Str("cutoff"), cutoff, r.Raw)
+	}
+	stored, err := s.DB.Referral(context.Background(), ref.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := referral.DateOf(stored.SubmittedAt); got != day {
+		t.Errorf("submitted on %s (%s), want %s by the service's clock", got, stored.SubmittedAt, day)
+	}
+	approved := s.Do("POST", "/v1/referrals/"+ref.id+"/review", chair, map[string]any{"decision": "approve"})
+	if approved.Status != 200 || approved.Str("status") != "offered" || approved.Str("therapist_id") != th.id {
+		t.Fatalf("approve: %d %s, want an offer", approved.Status, approved.Raw)
+	}
+	s.WaitStatus(ref.id, "offered", 10*time.Second)
+
+	// The old fixed start is past its cut-off on this day.
+	old := submission(s, "october.2025@nhs.example")
+	old["training_start"] = "2025-10"
+	late, err := trySubmit(s, old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := s.WaitStatus(late.id, "ineligible", 10*time.Second)
+	if e, _ := refused.Body["eligibility"].(map[string]any); e["reason"] != referral.ReasonPastCutoff || refused.Str("cutoff") != "2028-07-01" {
+		t.Errorf("an October 2025 start on %s: %s, want %s with cut-off 2028-07-01", day, refused.Raw, referral.ReasonPastCutoff)
+	}
+}
+
 func TestWaitlistIsFirstComeFirstServed(t *testing.T) {
 	s := stacktest.Start(t, fast)
 	chair := committeeMember(t, s)
@@ -272,15 +353,25 @@ func TestWaitlistIsFirstComeFirstServed(t *testing.T) {
 
 func TestUnansweredOfferExpiresToTheNextTherapist(t *testing.T) {
 	timings := fast
+	// A real timer: the expiry is what is tested, on a real server that
+	// cannot skip time. The test waits for it (waitlisted) and races
+	// nothing: the offer is read from the approval's answer, not caught
+	// while it is open. The workflow tests cover the TTL itself.
 	timings.OfferTTL = 2 * time.Second
 	s := stacktest.Start(t, timings)
 	chair := committeeMember(t, s)
 	slow := addTherapist(t, s, 1, 1)
 	ref := submit(t, s, "trainee@nhs.example")
 	s.WaitStatus(ref.id, "awaiting_review", 10*time.Second)
-	approve(t, s, chair, ref.id)
-	expiredOffer, _ := offerOf(s.WaitStatus(ref.id, "offered", 10*time.Second))
+	approved := s.Do("POST", "/v1/referrals/"+ref.id+"/review", chair, map[string]any{"decision": "approve"})
+	expiredOffer := approved.Str("offer_id")
+	if approved.Status != 200 || approved.Str("status") != "offered" || expiredOffer == "" || approved.Str("therapist_id") != slow.id {
+		t.Fatalf("approve: %d %s, want an offer to the only therapist", approved.Status, approved.Raw)
+	}
 	s.WaitStatus(ref.id, "waitlisted", 10*time.Second)
+	if o, err := s.DB.Offer(context.Background(), expiredOffer); err != nil || o.State != referral.OfferExpired {
+		t.Errorf("offer %s after its TTL: %+v %v, want expired", expiredOffer, o, err)
+	}
 	if r := s.Do("GET", "/v1/offers", slow.token, nil); strings.Contains(r.Raw, ref.id) {
 		t.Errorf("expired offer still open: %s", r.Raw)
 	}
@@ -319,14 +410,30 @@ func TestWorkerRestartLosesNothing(t *testing.T) {
 
 	// A decision sent while no worker runs is applied when one comes back.
 	s.StopWorker()
-	done := make(chan stacktest.Response, 1)
+	type answer struct {
+		r   stacktest.Response
+		err error
+	}
+	done := make(chan answer, 1)
 	go func() {
-		done <- s.Do("POST", "/v1/referrals/"+ref.id+"/review", chair, map[string]any{"decision": "approve"})
+		r, err := s.Call("POST", "/v1/referrals/"+ref.id+"/review", chair, map[string]any{"decision": "approve"}, "Idempotency-Key", "across-restart")
+		done <- answer{r, err}
 	}()
-	time.Sleep(500 * time.Millisecond)
+	// Temporal holds the decision, and no worker has taken it.
+	s.WaitUpdateAdmitted(workflows.WorkflowID(ref.id), workflows.UpdateReview+":across-restart")
+	select {
+	case a := <-done:
+		t.Fatalf("approval answered with no worker running: %d %s %v", a.r.Status, a.r.Raw, a.err)
+	default:
+	}
 	s.StartWorker()
-	if r := <-done; r.Status != 200 {
-		t.Fatalf("approve across a restart: %d %s", r.Status, r.Raw)
+	select {
+	case a := <-done:
+		if a.err != nil || a.r.Status != 200 || a.r.Str("status") != "offered" {
+			t.Fatalf("approve across a restart: %v %d %s", a.err, a.r.Status, a.r.Raw)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no answer to the approval 30s after the worker came back")
 	}
 	offerID, _ := offerOf(s.WaitStatus(ref.id, "offered", 10*time.Second))
 	s.StopWorker()
@@ -338,16 +445,32 @@ func TestWorkerRestartLosesNothing(t *testing.T) {
 	if n := len(final.Body["events"].([]any)); n != 5 {
 		t.Errorf("%d events, want 5: %s", n, final.Raw)
 	}
-	msgs, err := s.DB.Outbox(context.Background(), ref.id)
+	// Every message of the path, each to its person once: nothing lost to
+	// a restart, nothing written twice.
+	checkOutbox(t, s, ref.id, map[string]int{"committee.review": 1, "trainee.awaiting_review": 1,
+		"therapist.offered": 1, "therapist.matched": 1, "trainee.matched": 1})
+}
+
+// checkOutbox asserts a referral's messages are exactly want (kind →
+// count, every kind not named 0), and none went twice to one recipient.
+func checkOutbox(t *testing.T, s *stacktest.Stack, referralID string, want map[string]int) {
+	t.Helper()
+	msgs, err := s.DB.Outbox(context.Background(), referralID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	seen := map[string]bool{}
+	if len(msgs) == 0 {
+		t.Fatalf("referral %s has no messages at all", referralID)
+	}
+	kinds, sent := map[string]int{}, map[string]int{}
 	for _, m := range msgs {
-		if seen[m.Kind+m.Recipient] {
+		kinds[m.Kind]++
+		if sent[m.Kind+" to "+m.Recipient]++; sent[m.Kind+" to "+m.Recipient] == 2 {
 			t.Errorf("message %s to the same person twice", m.Kind)
 		}
-		seen[m.Kind+m.Recipient] = true
+	}
+	if !maps.Equal(kinds, want) {
+		t.Errorf("messages %v, want %v", kinds, want)
 	}
 }
 
@@ -359,57 +482,155 @@ func TestConcurrentOffersNeverExceedCapacity(t *testing.T) {
 	refs := make([]submitted, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Go(func() { refs[i] = submit(t, s, fmt.Sprintf("t%d@nhs.example", i)) })
+		wg.Go(func() {
+			ref, err := trySubmit(s, submission(s, fmt.Sprintf("t%d@nhs.example", i)))
+			if err != nil {
+				t.Errorf("referral %d: %v", i, err)
+				return
+			}
+			refs[i] = ref
+		})
 	}
 	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
 	for _, ref := range refs {
 		s.WaitStatus(ref.id, "awaiting_review", 20*time.Second)
 	}
-	for _, ref := range refs {
-		wg.Go(func() {
-			if r := s.Do("POST", "/v1/referrals/"+ref.id+"/review", chair, map[string]any{"decision": "approve"}); r.Status != 200 {
-				t.Errorf("approve: %d %s", r.Status, r.Raw)
-			}
-		})
+
+	// While the committee approves all ten at once, an operator lowers the
+	// first therapist's capacity to 1 and raises it to 2, over and over,
+	// from before the first approval until after the last is answered.
+	// Every change is answered: a raise is applied; a lowering is applied,
+	// or refused with 409 when both places are already taken.
+	var applied, refused atomic.Int32
+	patch := func(capacity int) error {
+		r, err := s.Call("PATCH", "/v1/therapists/"+therapists[0].id, admin, map[string]any{"capacity": capacity})
+		switch {
+		case err != nil:
+			return fmt.Errorf("capacity %d: %w", capacity, err)
+		case r.Status == 200 && r.Body["capacity"] == float64(capacity):
+			applied.Add(1)
+			return nil
+		case r.Status == 409 && capacity == 1 && r.ErrorField("code") == "capacity_in_use" && r.ErrorField("field") == "capacity":
+			refused.Add(1)
+			return nil
+		}
+		return fmt.Errorf("capacity %d: %d %s", capacity, r.Status, r.Raw)
 	}
-	wg.Wait()
-	// Meanwhile an operator lowers and raises capacity.
-	s.Do("PATCH", "/v1/therapists/"+therapists[0].id, admin, map[string]any{"capacity": 2})
-	counts := map[string]int{}
-	var mu sync.Mutex
-	for _, ref := range refs {
-		wg.Go(func() {
-			deadline := time.Now().Add(20 * time.Second)
-			for time.Now().Before(deadline) {
-				r := s.Do("GET", "/v1/referrals/"+ref.id, admin, nil)
-				if st := r.Str("status"); st == "offered" || st == "waitlisted" {
-					mu.Lock()
-					counts[st]++
-					mu.Unlock()
-					if st == "offered" {
-						id, th := offerOf(r)
-						for _, t := range therapists {
-							if t.id == th {
-								s.Do("POST", "/v1/offers/"+id+"/accept", t.token, nil)
-							}
-						}
-					}
+	// The approvals begin against a lowered capacity (nothing is offered
+	// yet, so the lowering must be applied).
+	if r := s.Do("PATCH", "/v1/therapists/"+therapists[0].id, admin, map[string]any{"capacity": 1}); r.Status != 200 || r.Body["capacity"] != float64(1) {
+		t.Fatalf("lower capacity before the approvals: %d %s", r.Status, r.Raw)
+	}
+	approving, approved, patched := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	var during atomic.Int32 // changes sent and answered while approvals were in flight
+	go func() {
+		defer close(patched)
+		<-approving
+		for {
+			for _, capacity := range []int{2, 1} {
+				if err := patch(capacity); err != nil {
+					t.Errorf("while approving: %v", err)
 					return
 				}
-				time.Sleep(20 * time.Millisecond)
+				select {
+				case <-approved:
+					// The last change raises the capacity back to 2.
+					if capacity == 2 {
+						return
+					}
+				default:
+					during.Add(1)
+				}
+			}
+		}
+	}()
+	close(approving)
+	for _, ref := range refs {
+		wg.Go(func() {
+			r, err := s.Call("POST", "/v1/referrals/"+ref.id+"/review", chair, map[string]any{"decision": "approve"})
+			if err != nil || r.Status != 200 || (r.Str("status") != "offered" && r.Str("status") != "waitlisted") {
+				t.Errorf("approve %s: %v %d %s", ref.id, err, r.Status, r.Raw)
 			}
 		})
 	}
 	wg.Wait()
-	if counts["offered"] != 4 || counts["waitlisted"] != n-4 {
-		t.Errorf("offered %d, waitlisted %d; want 4 and %d", counts["offered"], counts["waitlisted"], n-4)
+	close(approved)
+	<-patched
+	if t.Failed() {
+		t.FailNow()
 	}
-	for _, th := range s.Do("GET", "/v1/therapists", admin, nil).Body["therapists"].([]any) {
+	t.Logf("%d capacity changes answered while the approvals were in flight; %d applied, %d lowerings refused in all",
+		during.Load(), applied.Load(), refused.Load())
+	if during.Load() == 0 {
+		t.Error("no capacity change was answered while the approvals were in flight: the race did not happen")
+	}
+
+	// With the capacity back at 2 and 2, the four places go to four
+	// referrals and the other six wait; never more places used than there
+	// are.
+	var offered []stacktest.Response
+	waitlisted := 0
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		checkCapacity(t, s)
+		offered, waitlisted = nil, 0
+		for _, ref := range refs {
+			switch r := s.Do("GET", "/v1/referrals/"+ref.id, admin, nil); r.Str("status") {
+			case "offered":
+				offered = append(offered, r)
+			case "waitlisted":
+				waitlisted++
+			}
+		}
+		if len(offered) == 4 && waitlisted == n-4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("offered %d, waitlisted %d; want 4 and %d", len(offered), waitlisted, n-4)
+		}
+	}
+	tokens := map[string]string{}
+	for _, th := range therapists {
+		tokens[th.id] = th.token
+	}
+	for _, r := range offered {
+		offerID, th := offerOf(r)
+		if a := s.Do("POST", "/v1/offers/"+offerID+"/accept", tokens[th], nil); a.Status != 200 || a.Str("status") != "matched" {
+			t.Errorf("accept %s: %d %s", offerID, a.Status, a.Raw)
+		}
+	}
+	for _, th := range checkCapacity(t, s) {
+		if th["places_used"] != float64(2) || th["capacity"] != float64(2) {
+			t.Errorf("therapist %s has %v places used of %v, want 2 of 2", th["id"], th["places_used"], th["capacity"])
+		}
+	}
+	for _, ref := range refs {
+		if st := s.Do("GET", "/v1/referrals/"+ref.id, admin, nil).Str("status"); st != "matched" && st != "waitlisted" {
+			t.Errorf("referral %s is %s after the acceptances, want matched or waitlisted", ref.id, st)
+		}
+	}
+}
+
+// checkCapacity fails the test if any therapist has more places in use than
+// their capacity, and returns the register.
+func checkCapacity(t *testing.T, s *stacktest.Stack) []map[string]any {
+	t.Helper()
+	r := s.Do("GET", "/v1/therapists", admin, nil)
+	list, _ := r.Body["therapists"].([]any)
+	if r.Status != 200 || len(list) == 0 {
+		t.Fatalf("therapists: %d %s", r.Status, r.Raw)
+	}
+	var out []map[string]any
+	for _, th := range list {
 		m := th.(map[string]any)
 		if m["places_used"].(float64) > m["capacity"].(float64) {
 			t.Errorf("therapist %s has %v places used of %v", m["id"], m["places_used"], m["capacity"])
 		}
+		out = append(out, m)
 	}
+	return out
 }
 
 func TestSubmissionStoredButNotStartedIsResumed(t *testing.T) {
@@ -417,8 +638,8 @@ func TestSubmissionStoredButNotStartedIsResumed(t *testing.T) {
 	// As if Temporal was unreachable when the API stored the referral.
 	ref, _, err := s.DB.CreateReferral(context.Background(), referral.Submission{
 		Name: "Lost Start", Email: "lost@nhs.example", Programme: "health", Employer: "RRK",
-		TrainingStart: referral.Date{Year: 2025, Month: time.October, Day: 1}, Concerns: "x",
-	}, "", "fp")
+		TrainingStart: stacktest.TrainingStart(s.Now()), Concerns: "x",
+	}, s.Now(), "", "fp")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -162,7 +162,7 @@ func BenchmarkLifecycleThroughput(b *testing.B) {
 // the HTTP API, as the trainee, the committee and the therapist would.
 func referralLifecycle(api *loadClient, s *stacktest.Stack, chair string, therapists map[string]string, email string, lat *lifecycleLatencies) error {
 	began := time.Now()
-	status, body, err := api.do("POST", "/v1/referrals", "", submission(email))
+	status, body, err := api.do("POST", "/v1/referrals", "", submission(s, email))
 	if err != nil || status != 202 {
 		return fmt.Errorf("submit: %d %v %v", status, body, err)
 	}
@@ -365,7 +365,7 @@ func BenchmarkWaitlistWakeUp(b *testing.B) {
 	s := stacktest.Start(b, loadTimings)
 	api := newLoadClient(s, 4)
 	chair := s.Do("POST", "/v1/committee-members", admin, map[string]any{"name": "Chair", "email": "chair@example.org", "role": "chair"}).Str("token")
-	r := s.Do("POST", "/v1/referrals", "", submission("oldest@nhs.example"))
+	r := s.Do("POST", "/v1/referrals", "", submission(s, "oldest@nhs.example"))
 	if r.Status != 202 {
 		b.Fatalf("submit: %d %s", r.Status, r.Raw)
 	}
@@ -570,7 +570,7 @@ func BenchmarkSubmitLatency(b *testing.B) {
 				start := time.Now()
 				err := runConcurrently(clients*b.N, clients, func(int) error {
 					t := time.Now()
-					status, body, err := api.do("POST", "/v1/referrals", "", submission(fmt.Sprintf("submit%d@nhs.example", seq.Add(1))))
+					status, body, err := api.do("POST", "/v1/referrals", "", submission(s, fmt.Sprintf("submit%d@nhs.example", seq.Add(1))))
 					if err != nil || status != 202 {
 						return fmt.Errorf("submit: %d %v %v", status, body, err)
 					}

@@ -114,6 +114,7 @@ func NewAPI(db *postgres.DB, c client.Client, cfg config.Config, logger *slog.Lo
 		TraineeLinkTTL: cfg.TraineeLinkTTL,
 		PublicURL:      cfg.PublicURL,
 		Logger:         logger,
+		Clock:          cfg.Clock,
 	}
 	if cfg.SMTPURL != "" {
 		app.Postman = outbox.New(db, c, logger)

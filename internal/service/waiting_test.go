@@ -39,7 +39,13 @@ func waitForMessage(t *testing.T, s *stacktest.Stack, referralID, kind string, n
 // closes the referral, and they are warned before their cut-off.
 func TestWaitingTraineeIsCheckedInOnAndWarned(t *testing.T) {
 	timings := fast
-	timings.CheckInInterval, timings.CheckInGrace = 2*time.Second, 3*time.Second
+	// Real timers, on a server that cannot skip time: the test waits for
+	// each check-in (its message) and for the closure, so the interval is
+	// short. The grace is the one window it races: the "yes" must land
+	// within it, so it is several seconds, and the closure waits it out.
+	// An answer before any check-in is TestBadCheckInAnswers', where no
+	// timer can open one; the workflow tests cover the timings.
+	timings.CheckInInterval, timings.CheckInGrace = time.Second, 5*time.Second
 	timings.LapseWarning = 100_000 * time.Hour // the cut-off is always within it: warn at once
 	s := stacktest.Start(t, timings)
 	chair := committeeMember(t, s)
@@ -49,9 +55,6 @@ func TestWaitingTraineeIsCheckedInOnAndWarned(t *testing.T) {
 		t.Fatalf("approve with no therapist: %d %s", r.Status, r.Raw)
 	}
 	waitForMessage(t, s, ref.id, "trainee.lapse_warning", 1)
-	if r := s.Do("POST", "/v1/referrals/"+ref.id+"/check-in", ref.token, map[string]any{"still_waiting": true}); r.Status != 409 {
-		t.Errorf("answer before any check-in: %d %s, want 409", r.Status, r.Raw)
-	}
 	waitForMessage(t, s, ref.id, "trainee.check_in", 1)
 	if r := s.Do("POST", "/v1/referrals/"+ref.id+"/check-in", ref.token, map[string]any{"still_waiting": true}); r.Status != 200 || r.Str("status") != "waitlisted" {
 		t.Fatalf("answer yes: %d %s", r.Status, r.Raw)
@@ -69,11 +72,23 @@ func TestWaitingTraineeIsCheckedInOnAndWarned(t *testing.T) {
 	}
 	waitForMessage(t, s, ref.id, "trainee.closed_no_response", 1)
 	checkHistory(t, s, ref.id, "waitlisted-checked-in-then-closed", "waiting@nhs.example")
-	msgs, _ := s.DB.Outbox(context.Background(), ref.id)
+	msgs, err := s.DB.Outbox(context.Background(), ref.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trainee := 0
 	for _, m := range msgs {
-		if strings.HasPrefix(m.Kind, "trainee.") && !strings.Contains(m.Body, "Samaritans on 116 123") && !strings.Contains(m.Body, "116 123") {
-			t.Errorf("trainee message %s lacks the crisis wording", m.Kind)
+		if strings.HasPrefix(m.Kind, "trainee.") {
+			trainee++
+			if !strings.Contains(m.Body, "Samaritans on 116 123") && !strings.Contains(m.Body, "116 123") {
+				t.Errorf("trainee message %s lacks the crisis wording", m.Kind)
+			}
 		}
+	}
+	// At least those waited for above: the warning, two check-ins, the
+	// closure.
+	if trainee < 4 {
+		t.Errorf("%d trainee messages, want at least 4", trainee)
 	}
 	// The trainee can come back: a new referral with the same email is
 	// accepted now the old one is closed.
@@ -83,7 +98,7 @@ func TestWaitingTraineeIsCheckedInOnAndWarned(t *testing.T) {
 func TestAtRiskReferralIsFlaggedForSameDayAttention(t *testing.T) {
 	s := stacktest.Start(t, fast)
 	chair := committeeMember(t, s)
-	body := submission("risk@nhs.example")
+	body := submission(s, "risk@nhs.example")
 	body["at_risk"] = true
 	r := s.Do("POST", "/v1/referrals", "", body)
 	if r.Status != 202 || r.Body["urgent"] != true || !strings.Contains(r.Str("crisis_support"), "999") {
@@ -101,14 +116,24 @@ func TestAtRiskReferralIsFlaggedForSameDayAttention(t *testing.T) {
 	if !flagged {
 		t.Errorf("the committee's list does not flag the referral: %s", list.Raw)
 	}
-	msgs, _ := s.DB.Outbox(context.Background(), id)
+	msgs, err := s.DB.Outbox(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	urgent := 0
 	for _, m := range msgs {
-		if m.Kind == "committee.urgent" && (strings.Contains(m.Body, "risk") || strings.Contains(m.Body, "harm")) {
-			t.Errorf("the urgent message says why: %q", m.Body)
+		if m.Kind == "committee.urgent" {
+			urgent++
+			if strings.Contains(m.Body, "risk") || strings.Contains(m.Body, "harm") {
+				t.Errorf("the urgent message says why: %q", m.Body)
+			}
 		}
 	}
+	if urgent == 0 {
+		t.Errorf("no committee.urgent message among %d", len(msgs))
+	}
 	// Without the flag, nothing is urgent.
-	plain := s.Do("POST", "/v1/referrals", "", submission("calm@nhs.example"))
+	plain := s.Do("POST", "/v1/referrals", "", submission(s, "calm@nhs.example"))
 	if plain.Body["urgent"] != nil || plain.Str("crisis_support") == "" {
 		t.Errorf("plain submission: %s", plain.Raw)
 	}
@@ -151,13 +176,27 @@ func TestConflictOfInterestExcludesTheTherapistForGood(t *testing.T) {
 	}
 }
 
-// Bad check-in answers are refused before they reach the workflow.
+// Bad check-in answers are refused: malformed ones before they reach the
+// workflow, and one to a waiting referral that has not been asked yet by
+// the workflow.
 func TestBadCheckInAnswers(t *testing.T) {
-	s := stacktest.Start(t, fast)
+	timings := fast
+	// Check-ins are on, the first an hour away: none is open during the
+	// test, however slow the machine.
+	timings.CheckInInterval, timings.CheckInGrace = time.Hour, time.Hour
+	s := stacktest.Start(t, timings)
+	chair := committeeMember(t, s)
 	ref := submit(t, s, "answers@nhs.example")
 	for _, body := range []any{map[string]any{}, map[string]any{"still_waiting": "yes"}} {
 		if r := s.Do("POST", "/v1/referrals/"+ref.id+"/check-in", ref.token, body); r.Status != 422 || r.ErrorField("field") != "still_waiting" {
 			t.Errorf("check-in %v: %d %s, want 422 naming still_waiting", body, r.Status, r.Raw)
 		}
+	}
+	s.WaitStatus(ref.id, "awaiting_review", 10*time.Second)
+	if r := s.Do("POST", "/v1/referrals/"+ref.id+"/review", chair, map[string]any{"decision": "approve"}); r.Str("status") != "waitlisted" {
+		t.Fatalf("approve with no therapist: %d %s", r.Status, r.Raw)
+	}
+	if r := s.Do("POST", "/v1/referrals/"+ref.id+"/check-in", ref.token, map[string]any{"still_waiting": true}); r.Status != 409 || r.ErrorField("current_status") != "waitlisted" {
+		t.Errorf("answer before any check-in: %d %s, want 409 waitlisted", r.Status, r.Raw)
 	}
 }

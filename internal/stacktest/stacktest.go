@@ -18,6 +18,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	commonpb "go.temporal.io/api/common/v1"
+	enumspb "go.temporal.io/api/enums/v1"
+	updatepb "go.temporal.io/api/update/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/server/temporaltest"
@@ -57,6 +61,9 @@ type Stack struct {
 	// Mailbox is a real SMTP server that every email of the stack goes to.
 	Mailbox *devmail.Box
 
+	// http calls the API for Do and Call, with a timeout, so that a request
+	// that hangs fails the test instead of blocking it.
+	http     *http.Client
 	mu       sync.Mutex
 	worker   *service.Worker
 	recorded *recordedStatuses
@@ -81,10 +88,34 @@ func (b *Buffer) String() string {
 	return b.buf.String()
 }
 
+// Option changes how Start brings a stack up.
+type Option func(*options)
+
+type options struct {
+	clock func() time.Time
+}
+
+// WithClock runs the service on clock (config.Config.Clock) instead of the
+// one WMTNA_TEST_CLOCK names (EnvClock).
+func WithClock(clock func() time.Time) Option {
+	return func(o *options) { o.clock = clock }
+}
+
+// requestTimeout bounds one call of the API by Do or Call; the slowest
+// answers (a decision waiting for a worker to come back) take seconds.
+const requestTimeout = 60 * time.Second
+
 // Start brings the stack up with the given timings; everything stops when
-// the test ends.
-func Start(t testing.TB, timings workflows.Timings) *Stack {
+// the test ends. Its service clock is EnvClock's unless an option sets it.
+func Start(t testing.TB, timings workflows.Timings, opts ...Option) *Stack {
 	t.Helper()
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.clock == nil {
+		o.clock = EnvClock(t)
+	}
 	ctx := context.Background()
 	db, url := postgrestest.Open(t, "")
 
@@ -110,7 +141,7 @@ func Start(t testing.TB, timings workflows.Timings) *Stack {
 	}
 	t.Cleanup(func() { _ = box.Close() })
 	cfg := config.Config{DatabaseURL: url, AdminToken: AdminToken, Timings: timings, TraineeLinkTTL: time.Hour, PayloadKeys: keys,
-		SMTPURL: box.URL(), MailFrom: "WMTNA <no-reply@wmtna.invalid>"}
+		SMTPURL: box.URL(), MailFrom: "WMTNA <no-reply@wmtna.invalid>", Clock: o.clock}
 	if err := service.EnsureAdmin(ctx, db, AdminToken); err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +153,8 @@ func Start(t testing.TB, timings workflows.Timings) *Stack {
 	api := httptest.NewServer(withCodec(srv.Handler(), keys, db))
 	t.Cleanup(api.Close)
 	cfg.PublicURL, srv.App.PublicURL = api.URL, api.URL
-	s := &Stack{t: t, DB: db, Temporal: ts, Client: c, Config: cfg, API: api, Logs: logs, PayloadKeys: keys, Metrics: reg, Mailbox: box, recorded: recorded}
+	s := &Stack{t: t, DB: db, Temporal: ts, Client: c, Config: cfg, API: api, Logs: logs, PayloadKeys: keys, Metrics: reg, Mailbox: box,
+		recorded: recorded, http: &http.Client{Timeout: requestTimeout}}
 	s.StartWorker()
 	t.Cleanup(s.StopWorker)
 	return s
@@ -212,15 +244,30 @@ func (r Response) ErrorField(name string) string {
 	return v
 }
 
+// Now is the time by the stack's service clock.
+func (s *Stack) Now() time.Time { return s.Config.Now() }
+
+// TrainingMonth is a training start (YYYY-MM) well before its cut-off on
+// the stack's clock: see TrainingStart.
+func (s *Stack) TrainingMonth() string { return TrainingMonth(s.Now()) }
+
 // Do calls the API with an optional bearer token and JSON body (a string is
-// sent as is), failing the test if the request cannot be made.
+// sent as is), failing the test if the request cannot be made or takes
+// longer than a minute. It must be called from the test's goroutine; other
+// goroutines use Call.
 func (s *Stack) Do(method, path, token string, body any, headers ...string) Response {
 	s.t.Helper()
-	r, err := Call(http.DefaultClient, s.API.URL, method, path, token, body, headers...)
+	r, err := s.Call(method, path, token, body, headers...)
 	if err != nil {
 		s.t.Fatal(err)
 	}
 	return r
+}
+
+// Call is Do for any goroutine: it returns the error instead of failing
+// the test.
+func (s *Stack) Call(method, path, token string, body any, headers ...string) (Response, error) {
+	return Call(s.http, s.API.URL, method, path, token, body, headers...)
 }
 
 // Call makes one API request and reads its answer; headers are name, value
@@ -264,6 +311,32 @@ func Call(hc *http.Client, base, method, path, token string, body any, headers .
 	r := Response{Status: resp.StatusCode, Header: resp.Header, Raw: string(raw)}
 	_ = json.Unmarshal(raw, &r.Body)
 	return r, nil
+}
+
+// WaitUpdateAdmitted waits until Temporal holds the workflow update (by its
+// ID: the update name, a colon and the request's Idempotency-Key; see
+// httpapi's update), so that the request carrying it is truly in flight
+// even though no worker may be running to accept it. It fails the test
+// after ten seconds.
+func (s *Stack) WaitUpdateAdmitted(workflowID, updateID string) {
+	s.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		resp, err := s.Client.WorkflowService().PollWorkflowExecutionUpdate(ctx, &workflowservice.PollWorkflowExecutionUpdateRequest{
+			Namespace:  s.Temporal.GetDefaultNamespace(),
+			UpdateRef:  &updatepb.UpdateRef{WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: workflowID}, UpdateId: updateID},
+			WaitPolicy: &updatepb.WaitPolicy{LifecycleStage: enumspb.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ADMITTED},
+		})
+		cancel()
+		if err == nil && resp.GetStage() >= enumspb.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ADMITTED {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("update %s of %s not admitted: %v", updateID, workflowID, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // WaitStatus polls a referral (as the operator) until it reaches want, and
