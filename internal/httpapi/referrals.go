@@ -98,10 +98,8 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	in := then(body[submissionRequest](w, r), submissionRequest.draft)
+	// A submission with several problems is answered with the first.
 	sub, err := s.App.Submit(ctx, p, in, r.Header.Get("Idempotency-Key"))
-	if problems, ok := err.(pipeline.Problems); ok {
-		err = problems[0]
-	}
 	if err != nil {
 		writeError(w, err)
 		return

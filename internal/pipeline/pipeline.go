@@ -10,6 +10,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -91,13 +92,9 @@ func (s *Service) logger(referralID string) *slog.Logger {
 // failed logs an unexpected error of a use case and returns it; the front
 // ends show it as "unavailable" (see AsError).
 func (s *Service) failed(ctx context.Context, what, referralID string, err error) error {
-	if e := AsError(err); e.Outcome == Unavailable && !isError(err) {
+	var refusal *Error
+	if !errors.As(err, &refusal) && AsError(err).Outcome == Unavailable {
 		s.logger(referralID).ErrorContext(ctx, what, "err", err)
 	}
 	return err
-}
-
-func isError(err error) bool {
-	_, ok := err.(*Error)
-	return ok
 }
