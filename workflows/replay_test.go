@@ -14,7 +14,7 @@ import (
 // from the integration tests against a real server, through today's
 // workflow code. A change that would break running referrals (a reordered
 // activity, a removed timer) fails here as a nondeterminism error. Record
-// new ones with: WMTNA_RECORD_HISTORIES=1 go test ./internal/service/
+// new ones with: WMTNA_RECORD_HISTORIES=1 go test ./internal/wiring/
 func TestReplayRecordedHistories(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("testdata", "histories", "*.json"))
 	if err != nil {

@@ -27,7 +27,7 @@ import (
 	"github.com/wmtna/referrals/internal/metrics"
 	"github.com/wmtna/referrals/internal/pgcluster"
 	"github.com/wmtna/referrals/internal/postgres"
-	"github.com/wmtna/referrals/internal/service"
+	"github.com/wmtna/referrals/internal/wiring"
 	"github.com/wmtna/referrals/internal/temporalserver"
 	"github.com/wmtna/referrals/worker"
 )
@@ -126,7 +126,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	// API's /metrics.
 	reg := metrics.NewRegistry()
 	c, err := client.DialContext(ctx, client.Options{
-		HostPort: ts.FrontendAddress(), Logger: service.TemporalLogger(quiet(logger)),
+		HostPort: ts.FrontendAddress(), Logger: wiring.TemporalLogger(quiet(logger)),
 		DataConverter: codec.DataConverter(keys), MetricsHandler: metrics.NewTemporalHandler(reg),
 	})
 	if err != nil {
@@ -141,14 +141,14 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := worker.EnsureRetentionSchedule(ctx, c, cfg.Retention); err != nil {
 		return fmt.Errorf("retention schedule: %w", err)
 	}
-	w := service.NewWorker(db, c, cfg, logger)
+	w := wiring.NewWorkerProcess(db, c, cfg, logger)
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
 	defer w.Stop()
 
-	api := service.NewAPI(db, c, cfg, logger)
-	service.InstrumentAPI(api, db, reg, cfg.MetricsToken)
+	api := wiring.NewAPI(db, c, cfg, logger)
+	wiring.InstrumentAPI(api, db, reg, cfg.MetricsToken)
 	origins := append(uiOrigins(ts.UIAddress()), cfg.CodecOrigins...)
 	h := withCodec(api.Handler(), codec.Handler(keys, origins,
 		codec.PathSecret(uiSecret, codec.Bearer(operatorToken(db, logger)))))
@@ -159,7 +159,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	go api.App.ResumeSubmissions(gctx, time.Minute)
 	go api.App.PurgeCredentials(gctx, time.Hour)
 	g.Go(func() error {
-		return service.Serve(gctx, cfg.HTTPAddr, h, logger, func(a net.Addr) {
+		return wiring.Serve(gctx, cfg.HTTPAddr, h, logger, func(a net.Addr) {
 			fmt.Fprintf(stdout, "\nWMTNA referral pipeline (dev) is running. Data: %s\n\n", dir)
 			fmt.Fprintf(stdout, "  Web pages    http://%s/   (refer yourself; staff sign in at /sign-in, see below)\n", a)
 			if box != nil {

@@ -18,7 +18,7 @@ import (
 	"github.com/wmtna/referrals/internal/metrics"
 	"github.com/wmtna/referrals/internal/postgres"
 	"github.com/wmtna/referrals/internal/referral"
-	"github.com/wmtna/referrals/internal/service"
+	"github.com/wmtna/referrals/internal/wiring"
 	"github.com/wmtna/referrals/worker"
 )
 
@@ -43,7 +43,7 @@ func connect(ctx context.Context, logger *slog.Logger, mh client.MetricsHandler)
 		db.Close()
 		return cfg, nil, nil, fmt.Errorf("temporal client configuration: %w", err)
 	}
-	opts.Logger = service.TemporalLogger(logger)
+	opts.Logger = wiring.TemporalLogger(logger)
 	opts.MetricsHandler = mh
 	// With WMTNA_PAYLOAD_KEYS set, every payload is encrypted; without, the
 	// SDK's default converter.
@@ -64,11 +64,11 @@ func runAPI(ctx context.Context, logger *slog.Logger) error {
 	}
 	defer db.Close()
 	defer c.Close()
-	if err := service.EnsureAdmin(ctx, db, cfg.AdminToken); err != nil {
+	if err := wiring.EnsureAdmin(ctx, db, cfg.AdminToken); err != nil {
 		return err
 	}
-	api := service.NewAPI(db, c, cfg, logger)
-	service.InstrumentAPI(api, db, reg, cfg.MetricsToken)
+	api := wiring.NewAPI(db, c, cfg, logger)
+	wiring.InstrumentAPI(api, db, reg, cfg.MetricsToken)
 	go api.App.ResumeSubmissions(ctx, time.Minute)
 	go api.App.PurgeCredentials(ctx, time.Hour)
 	h := api.Handler()
@@ -77,7 +77,7 @@ func runAPI(ctx context.Context, logger *slog.Logger) error {
 		logger.Info("payload codec endpoint for operators", "path", "/codec/", "keys", cfg.PayloadKeys.String())
 	}
 	logger.Info("api listening", "addr", cfg.HTTPAddr)
-	return service.Serve(ctx, cfg.HTTPAddr, h, logger, nil)
+	return wiring.Serve(ctx, cfg.HTTPAddr, h, logger, nil)
 }
 
 // withCodec sends /codec/... to the payload codec handler, with the prefix
@@ -128,14 +128,14 @@ func runWorker(ctx context.Context, logger *slog.Logger) error {
 	if err := worker.EnsureRetentionSchedule(ctx, c, cfg.Retention); err != nil {
 		return err
 	}
-	w := service.NewWorker(db, c, cfg, logger)
+	w := wiring.NewWorkerProcess(db, c, cfg, logger)
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
 	// The SDK's metrics, on WMTNA_METRICS_ADDR.
 	served := make(chan error, 1)
 	go func() {
-		served <- service.Serve(ctx, cfg.MetricsAddr, metrics.Handler(reg, cfg.MetricsToken, logger), logger, nil)
+		served <- wiring.Serve(ctx, cfg.MetricsAddr, metrics.Handler(reg, cfg.MetricsToken, logger), logger, nil)
 	}()
 	logger.Info("worker polling", "namespace", ns, "metrics", "http://"+cfg.MetricsAddr+"/metrics")
 	select {

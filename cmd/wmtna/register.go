@@ -12,7 +12,7 @@ import (
 
 	"github.com/wmtna/referrals/internal/codec"
 	"github.com/wmtna/referrals/internal/config"
-	"github.com/wmtna/referrals/internal/service"
+	"github.com/wmtna/referrals/internal/wiring"
 	"github.com/wmtna/referrals/worker"
 )
 
@@ -35,7 +35,7 @@ func runRegister(ctx context.Context, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("temporal client configuration: %w", err)
 	}
-	opts.Logger = service.TemporalLogger(logger)
+	opts.Logger = wiring.TemporalLogger(logger)
 	// The schedule's workflow input is a payload: encrypted like any other.
 	opts.DataConverter = codec.DataConverter(cfg.PayloadKeys)
 	ns := opts.Namespace

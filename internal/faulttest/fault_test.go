@@ -33,7 +33,7 @@ import (
 	"github.com/wmtna/referrals/internal/pgtest"
 	"github.com/wmtna/referrals/internal/postgres"
 	"github.com/wmtna/referrals/internal/postgres/postgrestest"
-	"github.com/wmtna/referrals/internal/service"
+	"github.com/wmtna/referrals/internal/wiring"
 	"github.com/wmtna/referrals/internal/stacktest"
 	"github.com/wmtna/referrals/worker"
 	"github.com/wmtna/referrals/workflows"
@@ -396,7 +396,7 @@ func TestAPIRestartWithDecisionInFlightAppliesItOnce(t *testing.T) {
 	s := stacktest.Start(t, timings)
 	logger := slog.New(slog.NewJSONHandler(s.Logs, nil))
 	newAPI := func(wrap func(http.Handler) http.Handler) *httptest.Server {
-		srv := service.NewAPI(s.DB, s.Client, s.Config, logger)
+		srv := wiring.NewAPI(s.DB, s.Client, s.Config, logger)
 		srv.Limits.SubmitsPerMinute, srv.Limits.AuthFailuresPerMinute = 100_000, 100_000
 		api := httptest.NewServer(wrap(srv.Handler()))
 		t.Cleanup(api.Close)
@@ -551,7 +551,7 @@ func newStack(t *testing.T, dbURL string) *stack {
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
 	ts := temporaltest.NewServer(temporaltest.WithT(t), temporaltest.WithBaseClientOptions(client.Options{
-		Logger:        service.TemporalLogger(logger),
+		Logger:        wiring.TemporalLogger(logger),
 		DataConverter: codec.DataConverter(keys),
 	}))
 	c := ts.GetDefaultClient()
@@ -560,10 +560,10 @@ func newStack(t *testing.T, dbURL string) *stack {
 	}
 	cfg := config.Config{DatabaseURL: dbURL, AdminToken: adminToken, Timings: timings, TraineeLinkTTL: time.Hour, PayloadKeys: keys,
 		Clock: stacktest.EnvClock(t)}
-	if err := service.EnsureAdmin(ctx, db, adminToken); err != nil {
+	if err := wiring.EnsureAdmin(ctx, db, adminToken); err != nil {
 		t.Fatal(err)
 	}
-	srv := service.NewAPI(db, c, cfg, logger)
+	srv := wiring.NewAPI(db, c, cfg, logger)
 	srv.Limits.SubmitsPerMinute, srv.Limits.AuthFailuresPerMinute = 1_000_000, 1_000_000
 	api := httptest.NewServer(srv.Handler())
 	t.Cleanup(api.Close)
@@ -577,7 +577,7 @@ func (s *stack) trainingMonth() string { return stacktest.TrainingMonth(s.cfg.No
 // startWorker runs the referral worker in this process until the test ends.
 func (s *stack) startWorker(t *testing.T) {
 	t.Helper()
-	w := service.NewWorker(s.db, s.client, s.cfg, slog.New(slog.NewJSONHandler(s.logs, nil)))
+	w := wiring.NewWorkerProcess(s.db, s.client, s.cfg, slog.New(slog.NewJSONHandler(s.logs, nil)))
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}

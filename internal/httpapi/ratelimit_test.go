@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wmtna/referrals/internal/service"
+	"github.com/wmtna/referrals/internal/wiring"
 	"github.com/wmtna/referrals/internal/stacktest"
 	"github.com/wmtna/referrals/workflows"
 )
@@ -22,7 +22,7 @@ import (
 // per client address: past the limit the answer is 429, whatever is sent.
 func TestRateLimits(t *testing.T) {
 	s := stacktest.Start(t, workflows.Timings{ReviewReminder: time.Hour, OfferTTL: time.Hour, WaitlistRecheck: time.Hour})
-	api := service.NewAPI(s.DB, s.Client, s.Config, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	api := wiring.NewAPI(s.DB, s.Client, s.Config, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	api.Limits.SubmitsPerMinute, api.Limits.AuthFailuresPerMinute = 3, 3
 	srv := httptest.NewServer(api.Handler())
 	defer srv.Close()

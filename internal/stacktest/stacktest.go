@@ -33,7 +33,7 @@ import (
 	"github.com/wmtna/referrals/internal/postgres"
 	"github.com/wmtna/referrals/internal/postgres/postgrestest"
 	"github.com/wmtna/referrals/internal/referral"
-	"github.com/wmtna/referrals/internal/service"
+	"github.com/wmtna/referrals/internal/wiring"
 	"github.com/wmtna/referrals/worker"
 	"github.com/wmtna/referrals/workflows"
 )
@@ -65,7 +65,7 @@ type Stack struct {
 	// that hangs fails the test instead of blocking it.
 	http     *http.Client
 	mu       sync.Mutex
-	worker   *service.Worker
+	worker   *wiring.WorkerProcess
 	recorded *recordedStatuses
 }
 
@@ -125,7 +125,7 @@ func Start(t testing.TB, timings workflows.Timings, opts ...Option) *Stack {
 	reg := metrics.NewRegistry()
 	recorded := &recordedStatuses{}
 	ts := temporaltest.NewServer(temporaltest.WithBaseClientOptions(client.Options{
-		Logger:         service.TemporalLogger(logger),
+		Logger:         wiring.TemporalLogger(logger),
 		DataConverter:  codec.DataConverter(keys),
 		MetricsHandler: metrics.NewTemporalHandler(reg),
 		Interceptors:   []interceptor.ClientInterceptor{recorded},
@@ -142,11 +142,11 @@ func Start(t testing.TB, timings workflows.Timings, opts ...Option) *Stack {
 	t.Cleanup(func() { _ = box.Close() })
 	cfg := config.Config{DatabaseURL: url, AdminToken: AdminToken, Timings: timings, TraineeLinkTTL: time.Hour, PayloadKeys: keys,
 		SMTPURL: box.URL(), MailFrom: "WMTNA <no-reply@wmtna.invalid>", Clock: o.clock}
-	if err := service.EnsureAdmin(ctx, db, AdminToken); err != nil {
+	if err := wiring.EnsureAdmin(ctx, db, AdminToken); err != nil {
 		t.Fatal(err)
 	}
-	srv := service.NewAPI(db, c, cfg, logger)
-	service.InstrumentAPI(srv, db, reg, "")
+	srv := wiring.NewAPI(db, c, cfg, logger)
+	wiring.InstrumentAPI(srv, db, reg, "")
 	// Tests submit many referrals from one address; the limits have their
 	// own test.
 	srv.Limits.SubmitsPerMinute, srv.Limits.AuthFailuresPerMinute = 100_000, 100_000
@@ -206,7 +206,7 @@ func (s *Stack) StartWorker() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	logger := slog.New(slog.NewJSONHandler(s.Logs, nil))
-	w := service.NewWorker(s.DB, s.Client, s.Config, logger)
+	w := wiring.NewWorkerProcess(s.DB, s.Client, s.Config, logger)
 	if err := w.Start(); err != nil {
 		s.t.Fatal(err)
 	}

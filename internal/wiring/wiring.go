@@ -1,7 +1,7 @@
-// Package service wires the pieces into the two long-running processes,
-// the API and the worker, the same way for production, the dev stack and
-// the integration tests.
-package service
+// Package wiring wires the pieces into the two long-running processes, the
+// API and the worker, the same way for production, the dev stack and the
+// integration tests.
+package wiring
 
 import (
 	"context"
@@ -35,9 +35,10 @@ import (
 // TemporalLogger adapts slog for the Temporal SDK.
 func TemporalLogger(l *slog.Logger) sdklog.Logger { return sdklog.NewStructuredLogger(l) }
 
-// Worker is the referral worker and, when email is configured, the postman
-// that starts the delivery of the outbox.
-type Worker struct {
+// WorkerProcess is the worker process: the Temporal worker of the referral
+// task queue (package worker registers what it runs) and, when email is
+// configured, the postman that starts the delivery of the outbox.
+type WorkerProcess struct {
 	sdkworker.Worker
 	postman *outbox.Postman
 	stop    context.CancelFunc
@@ -48,16 +49,16 @@ type Worker struct {
 // about (their writer died between writing and nudging).
 const postmanSweep = 30 * time.Second
 
-// NewWorker returns a started-ready worker for referrals. With cfg.SMTPURL
+// NewWorkerProcess returns a started-ready worker for referrals. With cfg.SMTPURL
 // set it delivers email; without, messages wait in the outbox.
-func NewWorker(db *postgres.DB, c client.Client, cfg config.Config, logger *slog.Logger) *Worker {
+func NewWorkerProcess(db *postgres.DB, c client.Client, cfg config.Config, logger *slog.Logger) *WorkerProcess {
 	acts := &activities.Activities{
 		DB:        db,
 		Announcer: &announce.Announcer{DB: db, Temporal: c, Logger: logger},
 		PublicURL: cfg.PublicURL,
 		Logger:    logger,
 	}
-	w := &Worker{}
+	w := &WorkerProcess{}
 	if cfg.SMTPURL != "" {
 		sender, err := email.New(cfg.SMTPURL, cfg.MailFrom, cfg.PublicURL)
 		if err != nil { // config.FromEnv checked it; a hand-built Config may not have
@@ -78,7 +79,7 @@ func NewWorker(db *postgres.DB, c client.Client, cfg config.Config, logger *slog
 }
 
 // Start starts polling, and the postman.
-func (w *Worker) Start() error {
+func (w *WorkerProcess) Start() error {
 	if err := w.Worker.Start(); err != nil {
 		return err
 	}
@@ -94,7 +95,7 @@ func (w *Worker) Start() error {
 }
 
 // Stop stops the postman, then the worker.
-func (w *Worker) Stop() {
+func (w *WorkerProcess) Stop() {
 	if w.stop != nil {
 		w.stop()
 		<-w.done

@@ -1,4 +1,4 @@
-package service_test
+package wiring_test
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/wmtna/referrals/internal/referral"
-	"github.com/wmtna/referrals/internal/service"
+	"github.com/wmtna/referrals/internal/wiring"
 
 	"github.com/wmtna/referrals/internal/pgtest"
 	"github.com/wmtna/referrals/internal/stacktest"
@@ -645,6 +645,6 @@ func TestSubmissionStoredButNotStartedIsResumed(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go service.NewAPI(s.DB, s.Client, s.Config, slog.New(slog.NewTextHandler(io.Discard, nil))).App.ResumeSubmissions(ctx, 200*time.Millisecond)
+	go wiring.NewAPI(s.DB, s.Client, s.Config, slog.New(slog.NewTextHandler(io.Discard, nil))).App.ResumeSubmissions(ctx, 200*time.Millisecond)
 	s.WaitStatus(ref.ID, "awaiting_review", 10*time.Second)
 }

@@ -1,4 +1,4 @@
-package service_test
+package wiring_test
 
 import (
 	"bytes"
@@ -34,7 +34,7 @@ import (
 // against a baseline measured on the same server in the same run. See
 // BENCHMARKS.md for the command, the figures and how to read them:
 //
-//	go test ./internal/service/ -run '^$' -bench 'LifecycleThroughput|WaitlistWakeUp|SubmitLatency' -benchtime 40x -timeout 20m
+//	go test ./internal/wiring/ -run '^$' -bench 'LifecycleThroughput|WaitlistWakeUp|SubmitLatency' -benchtime 40x -timeout 20m
 
 // loadTimings keeps every timer out of the way: nothing expires, reminds or
 // rechecks during a run, so what is measured is the work the requests cause.
@@ -60,7 +60,7 @@ const loadPoll = 2 * time.Millisecond
 // The pipeline's line carries ratio_vs_bare: its referrals/s divided by the
 // baseline's.
 //
-//	go test ./internal/service/ -run '^$' -bench LifecycleThroughput -benchtime 40x
+//	go test ./internal/wiring/ -run '^$' -bench LifecycleThroughput -benchtime 40x
 func BenchmarkLifecycleThroughput(b *testing.B) {
 	s := stacktest.Start(b, loadTimings)
 	api := newLoadClient(s, 4*loadConcurrency)
@@ -359,7 +359,7 @@ func bareLifecycle(c client.Client, id string, lat *lifecycleLatencies) error {
 // allocation that finds no one to place (see BENCHMARKS.md). The sizes share
 // one stack and grow from 100 to 10,000.
 //
-//	go test ./internal/service/ -run '^$' -bench WaitlistWakeUp -benchtime 20x
+//	go test ./internal/wiring/ -run '^$' -bench WaitlistWakeUp -benchtime 20x
 func BenchmarkWaitlistWakeUp(b *testing.B) {
 	ctx := context.Background()
 	s := stacktest.Start(b, loadTimings)
@@ -516,7 +516,7 @@ const wakeSettle = 250 * time.Millisecond
 // started by earlier runs have reached awaiting_review, so that it pays only
 // for its own.
 //
-//	go test ./internal/service/ -run '^$' -bench SubmitLatency -benchtime 40x
+//	go test ./internal/wiring/ -run '^$' -bench SubmitLatency -benchtime 40x
 func BenchmarkSubmitLatency(b *testing.B) {
 	ctx := context.Background()
 	s := stacktest.Start(b, loadTimings)

@@ -1,4 +1,4 @@
-package service_test
+package wiring_test
 
 import (
 	"context"
@@ -18,7 +18,7 @@ import (
 // on the same server in the same run: a bare workflow with the same number of
 // activities that do nothing. Compare ns/op of each to the baseline:
 //
-//	go test ./internal/service/ -run '^$' -bench Pipeline -benchtime 50x
+//	go test ./internal/wiring/ -run '^$' -bench Pipeline -benchtime 50x
 func BenchmarkPipeline(b *testing.B) {
 	s := stacktest.Start(b, fast)
 	chair := s.Do("POST", "/v1/committee-members", admin, map[string]any{"name": "Chair", "email": "chair@example.org", "role": "chair"}).Str("token")
