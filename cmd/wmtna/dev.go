@@ -27,8 +27,8 @@ import (
 	"github.com/wmtna/referrals/internal/metrics"
 	"github.com/wmtna/referrals/internal/pgcluster"
 	"github.com/wmtna/referrals/internal/postgres"
-	"github.com/wmtna/referrals/internal/wiring"
 	"github.com/wmtna/referrals/internal/temporalserver"
+	"github.com/wmtna/referrals/internal/wiring"
 	"github.com/wmtna/referrals/worker"
 )
 

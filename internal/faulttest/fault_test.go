@@ -33,8 +33,8 @@ import (
 	"github.com/wmtna/referrals/internal/pgtest"
 	"github.com/wmtna/referrals/internal/postgres"
 	"github.com/wmtna/referrals/internal/postgres/postgrestest"
-	"github.com/wmtna/referrals/internal/wiring"
 	"github.com/wmtna/referrals/internal/stacktest"
+	"github.com/wmtna/referrals/internal/wiring"
 	"github.com/wmtna/referrals/worker"
 	"github.com/wmtna/referrals/workflows"
 )

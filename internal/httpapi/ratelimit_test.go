@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wmtna/referrals/internal/wiring"
 	"github.com/wmtna/referrals/internal/stacktest"
+	"github.com/wmtna/referrals/internal/wiring"
 	"github.com/wmtna/referrals/workflows"
 )
 
