@@ -10,9 +10,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/wmtna/referrals/internal/pipeline"
-	"github.com/wmtna/referrals/internal/postgres"
 	"github.com/wmtna/referrals/internal/referral"
-	"github.com/wmtna/referrals/workflows"
 )
 
 // submissionRequest is a self-referral as the API takes it.
@@ -215,7 +213,7 @@ type listResponse struct {
 
 func (s *Server) listReferrals(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f := postgres.ListFilter{Status: referral.Status(q.Get("status")), Limit: 50}
+	f := pipeline.Query{Status: referral.Status(q.Get("status")), Limit: 50}
 	if f.Status != "" && !f.Status.Valid() {
 		writeError(w, badParameter("status", "status must be one of the referral statuses"))
 		return
@@ -234,7 +232,7 @@ func (s *Server) listReferrals(w http.ResponseWriter, r *http.Request) {
 			writeError(w, badParameter("cursor", "cursor is not one this API returned"))
 			return
 		}
-		f.BeforeTime, f.BeforeID, f.HasCursor = t, id, true
+		f.After = &pipeline.Cursor{SubmittedAt: t, ID: id}
 	}
 	refs, err := s.App.Referrals(r.Context(), principal(r), f)
 	if err != nil {
@@ -279,13 +277,20 @@ func (q reviewRequest) review() pipeline.Review {
 	return pipeline.Review{Decision: d, Reason: q.Reason, ReasonCode: q.ReasonCode}
 }
 
+// decidedJSON is the answer to a decision: where the referral now stands.
+type decidedJSON struct {
+	Status      referral.Status `json:"status"`
+	OfferID     string          `json:"offer_id,omitempty"`
+	TherapistID string          `json:"therapist_id,omitempty"`
+}
+
 // decided answers a decision with the referral's new status.
-func decided(w http.ResponseWriter, v workflows.StatusView, err error) {
+func decided(w http.ResponseWriter, v pipeline.Decided, err error) {
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, v)
+	writeJSON(w, http.StatusOK, decidedJSON{Status: v.Status, OfferID: v.OfferID, TherapistID: v.TherapistID})
 }
 
 func (s *Server) review(w http.ResponseWriter, r *http.Request) {

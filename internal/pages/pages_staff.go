@@ -7,9 +7,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/wmtna/referrals/internal/pipeline"
-	"github.com/wmtna/referrals/internal/postgres"
 	"github.com/wmtna/referrals/internal/referral"
-	"github.com/wmtna/referrals/workflows"
 )
 
 type committeeDashboard struct {
@@ -24,7 +22,7 @@ func (s *Site) committeePage(w http.ResponseWriter, r *http.Request) {
 	sess, _ := currentSession(r)
 	ctx, p := r.Context(), sess.Principal
 	var d committeeDashboard
-	awaiting, err := s.App.Referrals(ctx, p, postgres.ListFilter{Status: referral.StatusAwaitingReview, Limit: 200})
+	awaiting, err := s.App.Referrals(ctx, p, pipeline.Query{Status: referral.StatusAwaitingReview, Limit: 200})
 	if err != nil {
 		s.pageError(w, r, err)
 		return
@@ -43,9 +41,9 @@ func (s *Site) committeePage(w http.ResponseWriter, r *http.Request) {
 	slices.Reverse(d.Awaiting) // listed newest first; review oldest first
 	notice := ""
 	switch r.URL.Query().Get("done") {
-	case workflows.DecisionApprove:
+	case referral.DecisionApprove:
 		notice = "Referral approved."
-	case workflows.DecisionDecline:
+	case referral.DecisionDecline:
 		notice = "Referral declined."
 	}
 	s.render(w, r, http.StatusOK, "committee", page{Title: "Committee", Notice: notice, Data: d})
@@ -85,7 +83,7 @@ func (s *Site) reviewSubmit(w http.ResponseWriter, r *http.Request) {
 	sess, _ := currentSession(r)
 	id := chi.URLParam(r, "id")
 	q := pipeline.Review{Decision: r.PostForm.Get("decision"), Reason: r.PostForm.Get("reason"), ReasonCode: r.PostForm.Get("reason_code")}
-	if q.Decision == workflows.DecisionApprove {
+	if q.Decision == referral.DecisionApprove {
 		q.Reason, q.ReasonCode = "", ""
 	}
 	if !pipeline.ValidID(id) {

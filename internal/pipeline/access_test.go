@@ -10,7 +10,6 @@ import (
 
 	"github.com/wmtna/referrals/internal/pgtest"
 	"github.com/wmtna/referrals/internal/pipeline"
-	"github.com/wmtna/referrals/internal/postgres"
 	"github.com/wmtna/referrals/internal/postgres/postgrestest"
 	"github.com/wmtna/referrals/internal/referral"
 )
@@ -43,7 +42,7 @@ func TestUseCasesKeepTheAccessTable(t *testing.T) {
 			return err
 		},
 		pipeline.ActList: func(p referral.Principal) error {
-			_, err := s.Referrals(ctx, p, postgres.ListFilter{Limit: 1})
+			_, err := s.Referrals(ctx, p, pipeline.Query{Limit: 1})
 			return err
 		},
 		pipeline.ActRead: func(p referral.Principal) error { _, err := s.Referral(ctx, p, id); return err },

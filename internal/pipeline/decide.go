@@ -30,12 +30,16 @@ type Input[T any] func() (T, error)
 // Given is content already read (a form's fields).
 func Given[T any](v T) Input[T] { return func() (T, error) { return v, nil } }
 
+// Decided is where a referral stands once a decision is applied: its
+// status, and the offer and therapist it names, if any.
+type Decided = workflows.StatusView
+
 // maxReason bounds the free text that goes with a decision.
 const maxReason = 2000
 
 // Review is a committee member's decision on a referral awaiting review.
 type Review struct {
-	Decision   string // workflows.DecisionApprove or workflows.DecisionDecline
+	Decision   string // referral.DecisionApprove or referral.DecisionDecline
 	Reason     string // required to decline
 	ReasonCode string // one of referral.CommitteeDeclineCodes, for a decline
 }
@@ -61,7 +65,7 @@ func problem(p referral.Problem) *Error {
 }
 
 // Review applies a committee member's decision.
-func (s *Service) Review(ctx context.Context, p referral.Principal, id string, in Input[Review], key string) (v workflows.StatusView, err error) {
+func (s *Service) Review(ctx context.Context, p referral.Principal, id string, in Input[Review], key string) (v Decided, err error) {
 	defer s.audited(ctx, p, ActReview, id, &err)
 	if err := allowed(p, ActReview); err != nil {
 		return v, err
@@ -89,7 +93,7 @@ func (s *Service) Review(ctx context.Context, p referral.Principal, id string, i
 
 // Withdraw is the trainee withdrawing their own referral, with an optional
 // reason.
-func (s *Service) Withdraw(ctx context.Context, p referral.Principal, id string, in Input[string], key string) (v workflows.StatusView, err error) {
+func (s *Service) Withdraw(ctx context.Context, p referral.Principal, id string, in Input[string], key string) (v Decided, err error) {
 	defer s.audited(ctx, p, ActWithdraw, id, &err)
 	if err := allowed(p, ActWithdraw); err != nil {
 		return v, err
@@ -111,7 +115,7 @@ func (s *Service) Withdraw(ctx context.Context, p referral.Principal, id string,
 
 // CheckIn is a waiting trainee's answer to "do you still want a place?".
 // A nil answer was not given.
-func (s *Service) CheckIn(ctx context.Context, p referral.Principal, id string, in Input[*bool], key string) (v workflows.StatusView, err error) {
+func (s *Service) CheckIn(ctx context.Context, p referral.Principal, id string, in Input[*bool], key string) (v Decided, err error) {
 	defer s.audited(ctx, p, ActCheckIn, id, &err)
 	if err := allowed(p, ActCheckIn); err != nil {
 		return v, err
@@ -140,18 +144,18 @@ type Decline struct {
 
 // Accept accepts an offer on behalf of the therapist it was made to.
 // Its input carries nothing; its error refuses a body that says something.
-func (s *Service) Accept(ctx context.Context, p referral.Principal, offerID string, in Input[struct{}], key string) (workflows.StatusView, error) {
+func (s *Service) Accept(ctx context.Context, p referral.Principal, offerID string, in Input[struct{}], key string) (Decided, error) {
 	return s.answer(ctx, p, ActAccept, offerID, func() (*Decline, error) { _, err := in(); return nil, err }, key)
 }
 
 // Decline declines an offer on behalf of the therapist it was made to.
-func (s *Service) Decline(ctx context.Context, p referral.Principal, offerID string, in Input[Decline], key string) (workflows.StatusView, error) {
+func (s *Service) Decline(ctx context.Context, p referral.Principal, offerID string, in Input[Decline], key string) (Decided, error) {
 	return s.answer(ctx, p, ActDecline, offerID, func() (*Decline, error) { q, err := in(); return &q, err }, key)
 }
 
 // answer answers an offer. An offer made to someone else is NotFound to
 // them.
-func (s *Service) answer(ctx context.Context, p referral.Principal, a Action, offerID string, in Input[*Decline], key string) (v workflows.StatusView, err error) {
+func (s *Service) answer(ctx context.Context, p referral.Principal, a Action, offerID string, in Input[*Decline], key string) (v Decided, err error) {
 	referralID := ""
 	defer func() { s.audited(ctx, p, a, referralID, &err) }()
 	if err := allowed(p, a); err != nil {
@@ -191,7 +195,7 @@ func (s *Service) answer(ctx context.Context, p referral.Principal, a Action, of
 
 // EndTherapy is the matched therapist reporting that therapy has ended,
 // with an optional note.
-func (s *Service) EndTherapy(ctx context.Context, p referral.Principal, id string, in Input[string], key string) (v workflows.StatusView, err error) {
+func (s *Service) EndTherapy(ctx context.Context, p referral.Principal, id string, in Input[string], key string) (v Decided, err error) {
 	defer s.audited(ctx, p, ActEnd, id, &err)
 	if err := allowed(p, ActEnd); err != nil {
 		return v, err
@@ -252,7 +256,7 @@ func (s *Service) note(ctx context.Context, referralID string, actor referral.Ac
 
 // update sends a decision to a referral's workflow and reports what became
 // of it.
-func (s *Service) update(ctx context.Context, referralID, name string, arg any, key string) (workflows.StatusView, error) {
+func (s *Service) update(ctx context.Context, referralID, name string, arg any, key string) (Decided, error) {
 	opts := client.UpdateWorkflowOptions{
 		WorkflowID:   workflows.WorkflowID(referralID),
 		UpdateName:   name,
@@ -261,11 +265,11 @@ func (s *Service) update(ctx context.Context, referralID, name string, arg any, 
 	}
 	if key != "" {
 		if len(key) > 200 {
-			return workflows.StatusView{}, &Error{Outcome: Malformed, Code: "invalid_header", Field: "Idempotency-Key", Message: "Idempotency-Key must be at most 200 characters"}
+			return Decided{}, &Error{Outcome: Malformed, Code: "invalid_header", Field: "Idempotency-Key", Message: "Idempotency-Key must be at most 200 characters"}
 		}
 		opts.UpdateID = name + ":" + key
 	}
-	var v workflows.StatusView
+	var v Decided
 	h, err := s.Temporal.UpdateWorkflow(ctx, opts)
 	if err == nil {
 		err = h.Get(ctx, &v)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/wmtna/referrals/internal/postgres"
 	"github.com/wmtna/referrals/internal/referral"
@@ -99,12 +100,31 @@ func forTrainee(events []referral.Event) []referral.Event {
 	return out
 }
 
+// Query asks for a page of referrals, newest first: of one status (all
+// when empty), at most Limit, and when After is set only those submitted
+// before it (the last of the previous page).
+type Query struct {
+	Status referral.Status
+	Limit  int
+	After  *Cursor
+}
+
+// Cursor is where a page of referrals ended.
+type Cursor struct {
+	SubmittedAt time.Time
+	ID          string
+}
+
 // Referrals lists a page of referrals, newest first, for the committee and
 // operators.
-func (s *Service) Referrals(ctx context.Context, p referral.Principal, f postgres.ListFilter) (refs []referral.Referral, err error) {
+func (s *Service) Referrals(ctx context.Context, p referral.Principal, q Query) (refs []referral.Referral, err error) {
 	defer s.audited(ctx, p, ActList, "", &err)
 	if err := allowed(p, ActList); err != nil {
 		return nil, err
+	}
+	f := postgres.ListFilter{Status: q.Status, Limit: q.Limit}
+	if q.After != nil {
+		f.BeforeTime, f.BeforeID, f.HasCursor = q.After.SubmittedAt, q.After.ID, true
 	}
 	if refs, err = s.DB.ListReferrals(ctx, f); err != nil {
 		return nil, s.failed(ctx, "list referrals", "", err)
