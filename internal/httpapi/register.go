@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -10,23 +11,73 @@ import (
 )
 
 type therapistRequest struct {
-	Name       *string             `json:"name"`
-	Email      *string             `json:"email"`
-	HCPCNumber *string             `json:"hcpc_number"`
-	Capacity   *int                `json:"capacity"`
-	Active     *bool               `json:"active"`
-	Remote     *bool               `json:"remote"`
-	Locations  *[]string           `json:"locations"`
-	Conflicts  *referral.Conflicts `json:"conflicts"`
+	Name       *string        `json:"name"`
+	Email      *string        `json:"email"`
+	HCPCNumber *string        `json:"hcpc_number"`
+	Capacity   *int           `json:"capacity"`
+	Active     *bool          `json:"active"`
+	Remote     *bool          `json:"remote"`
+	Locations  *[]string      `json:"locations"`
+	Conflicts  *conflictsJSON `json:"conflicts"`
+}
+
+type conflictsJSON struct {
+	Programmes []string `json:"programmes"`
+	Employers  []string `json:"employers"`
+}
+
+// therapistJSON is a therapist as the API shows them.
+type therapistJSON struct {
+	ID         string        `json:"id"`
+	Name       string        `json:"name"`
+	Email      string        `json:"email"`
+	HCPCNumber string        `json:"hcpc_number"`
+	Capacity   int           `json:"capacity"`
+	PlacesUsed int           `json:"places_used"`
+	Active     bool          `json:"active"`
+	Remote     bool          `json:"remote"`
+	Locations  []string      `json:"locations"`
+	Conflicts  conflictsJSON `json:"conflicts"`
+	CreatedAt  time.Time     `json:"created_at"`
+}
+
+func therapistView(t referral.Therapist) therapistJSON {
+	return therapistJSON{ID: t.ID, Name: t.Name, Email: t.Email, HCPCNumber: t.HCPCNumber, Capacity: t.Capacity, PlacesUsed: t.PlacesUsed,
+		Active: t.Active, Remote: t.Remote, Locations: t.Locations,
+		Conflicts: conflictsJSON{Programmes: t.Conflicts.Programmes, Employers: t.Conflicts.Employers}, CreatedAt: t.CreatedAt}
+}
+
+type memberJSON struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Email     string    `json:"email"`
+	Role      string    `json:"role"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+type organisationJSON struct {
+	Code      string    `json:"code"`
+	Name      string    `json:"name"`
+	Kind      string    `json:"kind"`
+	Active    bool      `json:"active"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+func organisationView(o referral.Organisation) organisationJSON {
+	return organisationJSON{Code: o.Code, Name: o.Name, Kind: o.Kind, Active: o.Active, CreatedAt: o.CreatedAt}
 }
 
 func (q therapistRequest) change() pipeline.TherapistChange {
-	return pipeline.TherapistChange{Name: q.Name, Email: q.Email, HCPCNumber: q.HCPCNumber, Capacity: q.Capacity,
-		Active: q.Active, Remote: q.Remote, Locations: q.Locations, Conflicts: q.Conflicts}
+	c := pipeline.TherapistChange{Name: q.Name, Email: q.Email, HCPCNumber: q.HCPCNumber, Capacity: q.Capacity,
+		Active: q.Active, Remote: q.Remote, Locations: q.Locations}
+	if q.Conflicts != nil {
+		c.Conflicts = &referral.Conflicts{Programmes: q.Conflicts.Programmes, Employers: q.Conflicts.Employers}
+	}
+	return c
 }
 
 type createdTherapist struct {
-	referral.Therapist
+	therapistJSON
 	Token string `json:"token"`
 }
 
@@ -41,7 +92,7 @@ func (s *Server) createTherapist(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, createdTherapist{Therapist: t, Token: token})
+	writeJSON(w, http.StatusCreated, createdTherapist{therapistJSON: therapistView(t), Token: token})
 }
 
 func (s *Server) updateTherapist(w http.ResponseWriter, r *http.Request) {
@@ -55,7 +106,7 @@ func (s *Server) updateTherapist(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, t)
+	writeJSON(w, http.StatusOK, therapistView(t))
 }
 
 func (s *Server) listTherapists(w http.ResponseWriter, r *http.Request) {
@@ -64,7 +115,7 @@ func (s *Server) listTherapists(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string][]referral.Therapist{"therapists": ts})
+	writeJSON(w, http.StatusOK, map[string][]therapistJSON{"therapists": each(ts, therapistView)})
 }
 
 type committeeRequest struct {
@@ -74,7 +125,7 @@ type committeeRequest struct {
 }
 
 type createdMember struct {
-	referral.CommitteeMember
+	memberJSON
 	Token string `json:"token"`
 }
 
@@ -89,7 +140,7 @@ func (s *Server) createCommitteeMember(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, createdMember{CommitteeMember: m, Token: token})
+	writeJSON(w, http.StatusCreated, createdMember{memberJSON: memberJSON{ID: m.ID, Name: m.Name, Email: m.Email, Role: m.Role, CreatedAt: m.CreatedAt}, Token: token})
 }
 
 func deref(p *string) string {
@@ -105,7 +156,7 @@ func (s *Server) listOrganisations(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string][]referral.Organisation{"organisations": orgs})
+	writeJSON(w, http.StatusOK, map[string][]organisationJSON{"organisations": each(orgs, organisationView)})
 }
 
 type organisationRequest struct {
@@ -126,7 +177,7 @@ func (s *Server) upsertOrganisation(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, o)
+	writeJSON(w, http.StatusCreated, organisationView(o))
 }
 
 type tokenRequest struct {

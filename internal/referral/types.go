@@ -112,23 +112,23 @@ const (
 // Conflicts are the programmes and employers a therapist teaches, supervises
 // or works in: trainees from them are never offered to that therapist.
 type Conflicts struct {
-	Programmes []string `json:"programmes"`
-	Employers  []string `json:"employers"`
+	Programmes []string
+	Employers  []string
 }
 
 // Therapist is an entry in the committee's register.
 type Therapist struct {
-	ID         string    `json:"id"`
-	Name       string    `json:"name"`
-	Email      string    `json:"email"`
-	HCPCNumber string    `json:"hcpc_number"`
-	Capacity   int       `json:"capacity"`
-	PlacesUsed int       `json:"places_used"`
-	Active     bool      `json:"active"`
-	Remote     bool      `json:"remote"`
-	Locations  []string  `json:"locations"`
-	Conflicts  Conflicts `json:"conflicts"`
-	CreatedAt  time.Time `json:"created_at"`
+	ID         string
+	Name       string
+	Email      string
+	HCPCNumber string
+	Capacity   int
+	PlacesUsed int
+	Active     bool
+	Remote     bool
+	Locations  []string
+	Conflicts  Conflicts
+	CreatedAt  time.Time
 }
 
 // TherapistPatch changes some fields of a therapist; nil leaves a field alone.
@@ -144,21 +144,21 @@ type TherapistPatch struct {
 
 // CommitteeMember is one of the people who review referrals.
 type CommitteeMember struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	Email     string    `json:"email"`
-	Role      string    `json:"role"`
-	CreatedAt time.Time `json:"created_at"`
+	ID        string
+	Name      string
+	Email     string
+	Role      string
+	CreatedAt time.Time
 }
 
 // Organisation is an employer in the register of West Midlands NHS and
 // NHS-contracted services.
 type Organisation struct {
-	Code      string    `json:"code"`
-	Name      string    `json:"name"`
-	Kind      string    `json:"kind"`
-	Active    bool      `json:"active"`
-	CreatedAt time.Time `json:"created_at"`
+	Code      string
+	Name      string
+	Kind      string
+	Active    bool
+	CreatedAt time.Time
 }
 
 // Principal is who a bearer token says the caller is. Subject is the
