@@ -84,11 +84,9 @@ func (s *Service) Review(ctx context.Context, p referral.Principal, id string, i
 		return v, s.failed(ctx, "load referral", id, err)
 	}
 	actor := referral.Actor{Role: referral.RoleCommittee, ID: p.Subject}
-	noteID, err := s.note(ctx, id, actor, q.Reason)
-	if err != nil {
-		return v, err
-	}
-	return s.update(ctx, id, workflows.UpdateReview, workflows.ReviewRequest{Decision: q.Decision, Actor: actor, NoteID: noteID, ReasonCode: q.ReasonCode}, key)
+	return s.decide(ctx, id, actor, q.Reason, workflows.UpdateReview, func(noteID int64) any {
+		return workflows.ReviewRequest{Decision: q.Decision, Actor: actor, NoteID: noteID, ReasonCode: q.ReasonCode}
+	}, key)
 }
 
 // Withdraw is the trainee withdrawing their own referral, with an optional
@@ -106,11 +104,9 @@ func (s *Service) Withdraw(ctx context.Context, p referral.Principal, id string,
 		return v, err
 	}
 	actor := referral.Actor{Role: referral.RoleTrainee}
-	noteID, err := s.note(ctx, id, actor, reason)
-	if err != nil {
-		return v, err
-	}
-	return s.update(ctx, id, workflows.UpdateWithdraw, workflows.WithdrawRequest{Actor: actor, NoteID: noteID}, key)
+	return s.decide(ctx, id, actor, reason, workflows.UpdateWithdraw, func(noteID int64) any {
+		return workflows.WithdrawRequest{Actor: actor, NoteID: noteID}
+	}, key)
 }
 
 // CheckIn is a waiting trainee's answer to "do you still want a place?".
@@ -186,11 +182,9 @@ func (s *Service) answer(ctx context.Context, p referral.Principal, a Action, of
 	if utf8.RuneCountInString(decline.Reason) > maxReason {
 		return v, FieldError("reason", "reason must be at most 2000 characters")
 	}
-	noteID, err := s.note(ctx, o.ReferralID, actor, strings.TrimSpace(decline.Reason))
-	if err != nil {
-		return v, err
-	}
-	return s.update(ctx, o.ReferralID, workflows.UpdateDeclineOffer, workflows.OfferAnswer{OfferID: o.ID, Actor: actor, NoteID: noteID, ReasonCode: decline.ReasonCode}, key)
+	return s.decide(ctx, o.ReferralID, actor, strings.TrimSpace(decline.Reason), workflows.UpdateDeclineOffer, func(noteID int64) any {
+		return workflows.OfferAnswer{OfferID: o.ID, Actor: actor, NoteID: noteID, ReasonCode: decline.ReasonCode}
+	}, key)
 }
 
 // EndTherapy is the matched therapist reporting that therapy has ended,
@@ -215,11 +209,9 @@ func (s *Service) EndTherapy(ctx context.Context, p referral.Principal, id strin
 		return v, err
 	}
 	actor := referral.Actor{Role: referral.RoleTherapist, ID: p.Subject}
-	noteID, err := s.note(ctx, id, actor, reason)
-	if err != nil {
-		return v, err
-	}
-	return s.update(ctx, id, workflows.UpdateEndTherapy, workflows.OfferAnswer{OfferID: o.ID, Actor: actor, NoteID: noteID}, key)
+	return s.decide(ctx, id, actor, reason, workflows.UpdateEndTherapy, func(noteID int64) any {
+		return workflows.OfferAnswer{OfferID: o.ID, Actor: actor, NoteID: noteID}
+	}, key)
 }
 
 // audited records the call of an audited action once it has returned err.
@@ -241,13 +233,42 @@ func readReason(in Input[string]) (string, error) {
 	return strings.TrimSpace(reason), nil
 }
 
-// note stores free text in PostgreSQL, where it belongs, and returns the id
-// the workflow carries instead.
+// decide sends a decision that may carry a note. The note is free text, so
+// it goes to PostgreSQL, where it belongs, and the decision carries only its
+// id; it must be stored before the decision is sent. So it is kept only with
+// the decision: when the workflow refuses the decision for good, the note
+// is discarded. On any other failure (Temporal unreachable, the caller gone)
+// the decision may still be applied, and its note is kept.
+func (s *Service) decide(ctx context.Context, referralID string, actor referral.Actor, note, name string, arg func(noteID int64) any, key string) (Decided, error) {
+	noteID, err := s.note(ctx, referralID, actor, note)
+	if err != nil {
+		return Decided{}, err
+	}
+	v, err := s.update(ctx, referralID, name, arg(noteID), key)
+	var refusal *Error
+	if noteID != 0 && errors.As(err, &refusal) && (refusal.Outcome == Conflict || refusal.Outcome == Invalid || refusal.Outcome == Malformed) {
+		if derr := s.DB.DiscardNote(context.WithoutCancel(ctx), noteID); derr != nil {
+			s.logger(referralID).ErrorContext(ctx, "discard the note of a refused decision", "note_id", noteID, "err", derr)
+		}
+	}
+	return v, err
+}
+
+// note stores free text about a referral and returns its id; none is
+// stored for an empty text. An erased referral takes no note, and no
+// decision either: it has ended.
 func (s *Service) note(ctx context.Context, referralID string, actor referral.Actor, body string) (int64, error) {
 	if body == "" {
 		return 0, nil
 	}
 	id, err := s.DB.AddNote(ctx, referralID, actor.String(), body)
+	if errors.Is(err, referral.ErrConflict) {
+		ref, lerr := s.DB.Referral(ctx, referralID)
+		if lerr != nil {
+			return 0, s.failed(ctx, "load referral", referralID, lerr)
+		}
+		return 0, &Error{Outcome: Conflict, Code: "invalid_state", Message: "the referral has ended", Current: ref.Status}
+	}
 	if err != nil {
 		return 0, s.failed(ctx, "store note", referralID, err)
 	}

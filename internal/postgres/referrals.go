@@ -151,16 +151,33 @@ func (db *DB) Events(ctx context.Context, referralID string) ([]referral.Event, 
 	return out, nil
 }
 
-// AddNote stores free text about a referral and returns its id, which is all
-// the workflow ever sees of it.
+// AddNote stores free text about a referral (a decision's reason) and
+// returns its id, which is all the workflow ever sees of it. An erased
+// referral takes no more notes: referral.ErrConflict.
 func (db *DB) AddNote(ctx context.Context, referralID, author, body string) (int64, error) {
 	var id int64
-	err := db.pool.QueryRow(ctx, `INSERT INTO referral_notes (referral_id, author, body) VALUES ($1, $2, $3) RETURNING id`,
-		referralID, author, body).Scan(&id)
+	err := db.pool.QueryRow(ctx, `
+		INSERT INTO referral_notes (referral_id, author, body)
+		SELECT id, $2, $3 FROM referrals WHERE id = $1 AND erased_at IS NULL
+		RETURNING id`, referralID, author, body).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, fmt.Errorf("add note to %s: the referral is erased or unknown: %w", referralID, referral.ErrConflict)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("add note to %s: %w", referralID, err)
 	}
 	return id, nil
+}
+
+// DiscardNote deletes a note whose decision was refused, unless a recorded
+// transition names it. Discarding twice is harmless.
+func (db *DB) DiscardNote(ctx context.Context, id int64) error {
+	if _, err := db.pool.Exec(ctx, `
+		DELETE FROM referral_notes n WHERE n.id = $1
+		AND NOT EXISTS (SELECT 1 FROM referral_events e WHERE e.note_id = n.id)`, id); err != nil {
+		return fmt.Errorf("discard note %d: %w", id, err)
+	}
+	return nil
 }
 
 // CheckEligibility decides a referral's eligibility from the register and
