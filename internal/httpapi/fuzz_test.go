@@ -49,8 +49,10 @@ func FuzzSubmissionDecoder(f *testing.F) {
 			return
 		}
 		switch {
-		case s.Name == "" || utf8.RuneCountInString(s.Name) > 200:
+		case s.Name == "" || utf8.RuneCountInString(s.Name) > 200 || !referral.Typed(s.Name, false):
 			t.Fatalf("accepted name %q", s.Name)
+		case !referral.Typed(s.Concerns, true) || !referral.Typed(s.Preferences.Location, false):
+			t.Fatal("accepted a control character")
 		case !strings.Contains(s.Email, "@") || len(s.Email) > 254:
 			t.Fatalf("accepted email %q", s.Email)
 		case !referral.OrgCodePattern.MatchString(s.Employer) || !programmePattern.MatchString(s.Programme):

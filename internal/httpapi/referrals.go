@@ -58,7 +58,10 @@ func (q submissionRequest) draft() referral.Draft {
 type submitResponse struct {
 	ID     string          `json:"id"`
 	Status referral.Status `json:"status"`
-	Token  string          `json:"token"`
+	// Token is the trainee's, on the first answer only; a replay says so
+	// instead.
+	Token  string `json:"token,omitempty"`
+	Replay bool   `json:"replay,omitempty"`
 	// Urgent is set when the trainee said they are at risk: the committee
 	// is asked to look at the referral today.
 	Urgent        bool   `json:"urgent,omitempty"`
@@ -107,7 +110,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusAccepted, submitResponse{ID: sub.ID, Status: sub.Status, Token: token, Urgent: sub.Urgent, CrisisSupport: referral.CrisisSupport})
+	writeJSON(w, http.StatusAccepted, submitResponse{ID: sub.ID, Status: sub.Status, Token: token, Replay: sub.Replay, Urgent: sub.Urgent, CrisisSupport: referral.CrisisSupport})
 }
 
 type referralView struct {

@@ -34,6 +34,8 @@ func Given[T any](v T) Input[T] { return func() (T, error) { return v, nil } }
 // status, and the offer and therapist it names, if any.
 type Decided = workflows.StatusView
 
+var errReasonNotText = FieldError("reason", "reason must be plain text, without control characters")
+
 // maxReason bounds the free text that goes with a decision.
 const maxReason = 2000
 
@@ -53,6 +55,8 @@ func (q Review) check() error {
 		return FieldError("reason", "a reason is required to decline a referral")
 	case utf8.RuneCountInString(q.Reason) > maxReason:
 		return FieldError("reason", "reason must be at most 2000 characters")
+	case !referral.Typed(q.Reason, true):
+		return errReasonNotText
 	case p != nil:
 		return problem(*p)
 	}
@@ -182,6 +186,9 @@ func (s *Service) answer(ctx context.Context, p referral.Principal, a Action, of
 	if utf8.RuneCountInString(decline.Reason) > maxReason {
 		return v, FieldError("reason", "reason must be at most 2000 characters")
 	}
+	if !referral.Typed(decline.Reason, true) {
+		return v, errReasonNotText
+	}
 	return s.decide(ctx, o.ReferralID, actor, strings.TrimSpace(decline.Reason), workflows.UpdateDeclineOffer, func(noteID int64) any {
 		return workflows.OfferAnswer{OfferID: o.ID, Actor: actor, NoteID: noteID, ReasonCode: decline.ReasonCode}
 	}, key)
@@ -229,6 +236,9 @@ func readReason(in Input[string]) (string, error) {
 	}
 	if utf8.RuneCountInString(reason) > maxReason {
 		return "", FieldError("reason", "reason must be at most 2000 characters")
+	}
+	if !referral.Typed(reason, true) {
+		return "", errReasonNotText
 	}
 	return strings.TrimSpace(reason), nil
 }

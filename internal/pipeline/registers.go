@@ -39,8 +39,8 @@ func (q TherapistChange) check(adding bool) error {
 	} else if q.HCPCNumber != nil {
 		return FieldError("hcpc_number", "hcpc_number cannot be changed")
 	}
-	if q.Name != nil && (strings.TrimSpace(*q.Name) == "" || utf8.RuneCountInString(*q.Name) > 200) {
-		return FieldError("name", "name must be 1 to 200 characters")
+	if q.Name != nil && !oneLine(*q.Name, 200) {
+		return FieldError("name", "name must be 1 to 200 characters of plain text")
 	}
 	if q.Email != nil && !plainAddress(*q.Email) {
 		return FieldError("email", "email must be a plain email address")
@@ -56,8 +56,8 @@ func (q TherapistChange) check(adding bool) error {
 			return FieldError("locations", "at most 20 locations")
 		}
 		for _, l := range *q.Locations {
-			if strings.TrimSpace(l) == "" || utf8.RuneCountInString(l) > 100 {
-				return FieldError("locations", "each location must be 1 to 100 characters")
+			if !oneLine(l, 100) {
+				return FieldError("locations", "each location must be 1 to 100 characters of plain text")
 			}
 		}
 	}
@@ -74,6 +74,12 @@ func (q TherapistChange) check(adding bool) error {
 		}
 	}
 	return nil
+}
+
+// oneLine reports whether s is a line of typed text, not blank, of at most
+// max characters.
+func oneLine(s string, max int) bool {
+	return strings.TrimSpace(s) != "" && utf8.RuneCountInString(s) <= max && referral.Typed(s, false)
 }
 
 func plainAddress(email string) bool {
@@ -161,8 +167,8 @@ func (s *Service) AddCommitteeMember(ctx context.Context, p referral.Principal, 
 		return m, "", err
 	}
 	switch {
-	case strings.TrimSpace(name) == "" || utf8.RuneCountInString(name) > 200:
-		return m, "", FieldError("name", "name must be 1 to 200 characters")
+	case !oneLine(name, 200):
+		return m, "", FieldError("name", "name must be 1 to 200 characters of plain text")
 	case email == "":
 		return m, "", FieldError("email", "email is required")
 	case !slices.Contains(referral.CommitteeRoles, office):
@@ -212,8 +218,8 @@ func (s *Service) SaveOrganisation(ctx context.Context, p referral.Principal, o 
 	switch {
 	case !referral.OrgCodePattern.MatchString(o.Code):
 		return o, FieldError("code", "code must be an NHS ODS organisation code: 3 to 6 upper-case letters and digits")
-	case strings.TrimSpace(o.Name) == "" || utf8.RuneCountInString(o.Name) > 200:
-		return o, FieldError("name", "name must be 1 to 200 characters")
+	case !oneLine(o.Name, 200):
+		return o, FieldError("name", "name must be 1 to 200 characters of plain text")
 	case o.Kind != "nhs_trust" && o.Kind != "nhs_contracted":
 		return o, FieldError("kind", `kind must be "nhs_trust" or "nhs_contracted"`)
 	}

@@ -98,14 +98,14 @@ func (s *Service) Submit(ctx context.Context, p referral.Principal, in Input[ref
 	return out, nil
 }
 
-// TraineeToken issues the long-lived token an API client follows its
-// referral with. Tokens are never shown twice, so on a replay (whose first
-// answer may never have arrived) the old ones are revoked.
+// TraineeToken issues the long-lived token an API client follows a new
+// referral with. A replay gets none: whoever can reproduce a submission and
+// its key must not gain access to the referral, nor take it from the
+// trainee by revoking theirs. A trainee whose first answer was lost signs
+// in with their email address instead.
 func (s *Service) TraineeToken(ctx context.Context, sub Submitted) (string, error) {
 	if sub.Replay {
-		if err := s.DB.RevokeTokens(ctx, referral.RoleTrainee, sub.ID); err != nil {
-			return "", s.failed(ctx, "revoke trainee tokens", sub.ID, err)
-		}
+		return "", nil
 	}
 	expires := time.Now().Add(s.TraineeLinkTTL)
 	token, err := s.DB.IssueToken(ctx, referral.RoleTrainee, sub.ID, &expires)

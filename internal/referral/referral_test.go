@@ -370,3 +370,25 @@ func TestDecisionRules(t *testing.T) {
 		}
 	}
 }
+
+func TestTyped(t *testing.T) {
+	for _, c := range []struct {
+		s         string
+		multiline bool
+		want      bool
+	}{
+		{"Sam Trainee", false, true},
+		{"Siân O'Brien-Ng", false, true},
+		{"Sam\r\nBcc: x", false, false},
+		{"Sam\x00", false, false},
+		{"a\u2028b", false, false},
+		{"\xff", false, false},
+		{"line one\r\nline two\n\tthree", true, true},
+		{"bell\a", true, false},
+		{"esc\x1b[2J", true, false},
+	} {
+		if got := Typed(c.s, c.multiline); got != c.want {
+			t.Errorf("Typed(%q, %v) = %v, want %v", c.s, c.multiline, got, c.want)
+		}
+	}
+}

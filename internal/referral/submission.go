@@ -5,6 +5,7 @@ import (
 	"net/mail"
 	"regexp"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -49,6 +50,8 @@ func (d Draft) Check(today Date) (Submission, []Problem) {
 			bad(name, "%s is required", name)
 		case utf8.RuneCountInString(v) > max:
 			bad(name, "%s must be at most %d characters", name, max)
+		case !Typed(v, name == "concerns"):
+			bad(name, "%s must be plain text, without control characters such as line breaks", name)
 		default:
 			return strings.TrimSpace(v), true
 		}
@@ -102,12 +105,35 @@ func (d Draft) Check(today Date) (Submission, []Problem) {
 	s.Concerns, _ = given("concerns", d.Concerns, 5000)
 	s.Preferences = d.Preferences
 	s.Preferences.Location = strings.TrimSpace(s.Preferences.Location)
-	if utf8.RuneCountInString(s.Preferences.Location) > 100 {
+	switch {
+	case utf8.RuneCountInString(s.Preferences.Location) > 100:
 		bad("preferences.location", "preferences.location must be at most 100 characters")
+	case !Typed(s.Preferences.Location, false):
+		bad("preferences.location", "preferences.location must be plain text, without control characters such as line breaks")
 	}
 	s.AtRisk = d.AtRisk
 	if !d.Consent {
 		bad("consent", "consent must be true: we need your consent to store and share your referral with the committee and a therapist")
 	}
 	return s, problems
+}
+
+// Typed reports whether s is text a person could have typed: valid UTF-8
+// without control characters, bar line breaks and tabs where multiline.
+// Anything else is refused where it is read, so no field can smuggle a
+// header-like line into an email ("Dear Name\r\n\r\nClick here") or a NUL
+// byte into PostgreSQL.
+func Typed(s string, multiline bool) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if multiline && (r == '\n' || r == '\r' || r == '\t') {
+			continue
+		}
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+			return false
+		}
+	}
+	return true
 }

@@ -80,12 +80,14 @@ func TestDuplicateSubmissions(t *testing.T) {
 	if first.Status != 202 || replay.Status != 202 || first.Str("id") != replay.Str("id") {
 		t.Fatalf("replay: %d %s then %d %s, want the same referral", first.Status, first.Raw, replay.Status, replay.Raw)
 	}
-	// The replay's new token works and the first one no longer does.
-	if r := s.Do("GET", "/v1/referrals/"+first.Str("id"), replay.Str("token"), nil); r.Status != 200 {
-		t.Errorf("replayed token: %d", r.Status)
+	// A replay hands out no credential and takes none away: whoever can
+	// reproduce a body and its key gains nothing, and the trainee keeps
+	// their token.
+	if first.Str("token") == "" || replay.Str("token") != "" || replay.Body["replay"] != true {
+		t.Errorf("first answer %s, replay %s: want a token first and none, marked replay, after", first.Raw, replay.Raw)
 	}
-	if r := s.Do("GET", "/v1/referrals/"+first.Str("id"), first.Str("token"), nil); r.Status != 401 {
-		t.Errorf("first token after replay: %d, want 401", r.Status)
+	if r := s.Do("GET", "/v1/referrals/"+first.Str("id"), first.Str("token"), nil); r.Status != 200 {
+		t.Errorf("first token after replay: %d, want 200", r.Status)
 	}
 	if r := s.Do("POST", "/v1/referrals", "", body); r.Status != 409 || r.ErrorField("code") != "duplicate_referral" {
 		t.Errorf("same email while open: %d %s, want 409", r.Status, r.Raw)
@@ -93,6 +95,18 @@ func TestDuplicateSubmissions(t *testing.T) {
 	other := submission(s, "other@nhs.example")
 	if r := s.Do("POST", "/v1/referrals", "", other, "Idempotency-Key", "abc"); r.Status != 422 || r.ErrorField("field") != "Idempotency-Key" {
 		t.Errorf("key reused for another referral: %d %s, want 422", r.Status, r.Raw)
+	}
+	// Even once the referral has ended, a replay answers without a token.
+	s.WaitStatus(first.Str("id"), "awaiting_review", 10*time.Second)
+	if r := s.Do("POST", "/v1/referrals/"+first.Str("id")+"/withdraw", first.Str("token"), nil); r.Status != 200 {
+		t.Fatalf("withdraw: %d %s", r.Status, r.Raw)
+	}
+	late := s.Do("POST", "/v1/referrals", "", body, "Idempotency-Key", "abc")
+	if late.Status != 202 || late.Str("token") != "" || late.Str("status") != "withdrawn" {
+		t.Errorf("replay after the referral ended: %d %s, want 202 withdrawn and no token", late.Status, late.Raw)
+	}
+	if r := s.Do("GET", "/v1/referrals/"+first.Str("id"), first.Str("token"), nil); r.Status != 200 {
+		t.Errorf("first token after a late replay: %d, want 200", r.Status)
 	}
 }
 
@@ -143,5 +157,47 @@ func TestBadDecisionsAndRegisterEntries(t *testing.T) {
 	}
 	if r := s.Do("GET", "/v1/therapists", admin, nil); len(r.Body["therapists"].([]any)) != 1 {
 		t.Errorf("a bad therapist was stored: %s", r.Raw)
+	}
+}
+
+// Person-typed fields refuse control characters, with a 422 naming the
+// field: a name cannot carry a second paragraph ("Dear Sam\r\n\r\nYour
+// referral needs re-verification: ...") into an email the network sends,
+// and a NUL byte cannot reach PostgreSQL (it was a 503). A concern may
+// still run over several lines.
+func TestTypedFieldsRefuseControlCharacters(t *testing.T) {
+	s := stacktest.Start(t, fast)
+	phishing := "Sam\r\n\r\nYour referral needs re-verification: https://evil.example/login"
+	for _, c := range []struct {
+		field string
+		set   func(map[string]any)
+	}{
+		{"name", func(b map[string]any) { b["name"] = phishing }},
+		{"name", func(b map[string]any) { b["name"] = "Sam\x00" }},
+		{"concerns", func(b map[string]any) { b["concerns"] = "sleep\x00less" }},
+		{"concerns", func(b map[string]any) { b["concerns"] = "sleep\x1b[2Jless" }},
+		{"preferences.location", func(b map[string]any) {
+			b["preferences"] = map[string]any{"remote": false, "location": "Birmingham\nCoventry"}
+		}},
+	} {
+		body := submission(s, "typed@nhs.example")
+		c.set(body)
+		if r := s.Do("POST", "/v1/referrals", "", body); r.Status != 422 || r.ErrorField("field") != c.field {
+			t.Errorf("%s with a control character: %d %s, want 422 naming it", c.field, r.Status, r.Raw)
+		}
+	}
+	ok := submission(s, "typed@nhs.example")
+	ok["concerns"] = "Placement stress.\r\nSleeping badly.\n\tSince September."
+	r := s.Do("POST", "/v1/referrals", "", ok)
+	if r.Status != 202 {
+		t.Fatalf("concerns over several lines: %d %s, want 202", r.Status, r.Raw)
+	}
+	s.WaitStatus(r.Str("id"), "awaiting_review", 10*time.Second)
+	chair := committeeMember(t, s)
+	if d := s.Do("POST", "/v1/referrals/"+r.Str("id")+"/review", chair, map[string]any{"decision": "decline", "reason": "no\x00"}); d.Status != 422 || d.ErrorField("field") != "reason" {
+		t.Errorf("a reason with a NUL byte: %d %s, want 422 naming reason", d.Status, d.Raw)
+	}
+	if d := s.Do("POST", "/v1/therapists", admin, map[string]any{"name": "Dr\r\nX", "email": "x@example.org", "hcpc_number": "PYL9", "capacity": 1}); d.Status != 422 || d.ErrorField("field") != "name" {
+		t.Errorf("a therapist name with a line break: %d %s, want 422 naming name", d.Status, d.Raw)
 	}
 }
