@@ -161,3 +161,21 @@ func Main(m *testing.M) {
 	mu.Unlock()
 	os.Exit(code)
 }
+
+// ServerLog returns what the shared test cluster's server has logged so
+// far, so a test can check that no personal detail reaches PostgreSQL's own
+// log. ok is false when the tests use a server of their own
+// (WMTNA_TEST_DATABASE_URL), whose log this package cannot read.
+func ServerLog() (log string, ok bool, err error) {
+	mu.Lock()
+	dir := sharedDir
+	mu.Unlock()
+	if dir == "" {
+		return "", false, nil
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "data", "postgres.log"))
+	if err != nil {
+		return "", true, fmt.Errorf("read the test cluster's log: %w", err)
+	}
+	return string(b), true, nil
+}

@@ -37,31 +37,40 @@ func (db *DB) CreateReferral(ctx context.Context, s referral.Submission, submitt
 	if idemKey != "" {
 		key = &idemKey
 	}
+	// ON CONFLICT DO NOTHING, then a look at why: a unique violation
+	// would make PostgreSQL log its DETAIL, which names the colliding key
+	// (the trainee's address, the client's idempotency key), in a log that
+	// erasure cannot reach.
 	id := NewID()
-	_, err = db.pool.Exec(ctx, `
+	err = db.pool.QueryRow(ctx, `
 		INSERT INTO referrals (id, name, email, email_key, programme, employer, training_start,
 			expected_qualification, concerns, pref_remote, pref_location, idempotency_key, request_fingerprint, at_risk, submitted_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+		ON CONFLICT DO NOTHING RETURNING id`,
 		id, s.Name, s.Email, strings.ToLower(s.Email), s.Programme, s.Employer, pgDate(&s.TrainingStart),
-		pgDate(s.ExpectedQualification), s.Concerns, s.Preferences.Remote, s.Preferences.Location, key, fingerprint, s.AtRisk, submittedAt)
+		pgDate(s.ExpectedQualification), s.Concerns, s.Preferences.Remote, s.Preferences.Location, key, fingerprint, s.AtRisk, submittedAt).Scan(&id)
 	switch {
 	case err == nil:
 		r, err = db.Referral(ctx, id)
 		return r, true, err
-	case key != nil && uniqueViolation(err, "referrals_idempotency_key_key"):
+	case !errors.Is(err, pgx.ErrNoRows):
+		return r, false, fmt.Errorf("insert referral: %w", err)
+	}
+	if key != nil {
 		var prevID, prevFP string
-		if err := db.pool.QueryRow(ctx, `SELECT id, request_fingerprint FROM referrals WHERE idempotency_key = $1`, idemKey).Scan(&prevID, &prevFP); err != nil {
+		err := db.pool.QueryRow(ctx, `SELECT id, request_fingerprint FROM referrals WHERE idempotency_key = $1`, idemKey).Scan(&prevID, &prevFP)
+		switch {
+		case err == nil && prevFP != fingerprint:
+			return r, false, fmt.Errorf("idempotency key reused with a different request: %w", referral.ErrConflict)
+		case err == nil:
+			r, err = db.Referral(ctx, prevID)
+			return r, false, err
+		case !errors.Is(err, pgx.ErrNoRows):
 			return r, false, fmt.Errorf("load referral by idempotency key: %w", err)
 		}
-		if prevFP != fingerprint {
-			return r, false, fmt.Errorf("idempotency key reused with a different request: %w", referral.ErrConflict)
-		}
-		r, err = db.Referral(ctx, prevID)
-		return r, false, err
-	case uniqueViolation(err, "referrals_one_open_per_email"):
-		return r, false, referral.ErrDuplicate
 	}
-	return r, false, fmt.Errorf("insert referral: %w", err)
+	// The only other unique index is one open referral per address.
+	return r, false, referral.ErrDuplicate
 }
 
 const referralColumns = `id, name, email, programme, employer, training_start, expected_qualification, concerns,

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -35,18 +36,23 @@ func (db *DB) CreateTherapist(ctx context.Context, t referral.Therapist) (referr
 	var out referral.Therapist
 	err := db.allocate(ctx, func(tx pgx.Tx) error {
 		var err error
+		// ON CONFLICT DO NOTHING: a unique violation would put the HCPC
+		// number in PostgreSQL's log (its DETAIL).
 		out, err = scanTherapist(tx.QueryRow(ctx, `
 			INSERT INTO therapists (id, name, email, hcpc_number, capacity, active, remote, locations, conflict_programmes, conflict_employers)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING `+therapistColumns,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (hcpc_number) DO NOTHING RETURNING `+therapistColumns,
 			t.ID, t.Name, t.Email, t.HCPCNumber, t.Capacity, t.Active, t.Remote, orEmpty(t.Locations),
 			orEmpty(t.Conflicts.Programmes), orEmpty(t.Conflicts.Employers)))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return referral.ErrDuplicate
+		}
 		if err != nil {
 			return err
 		}
 		return fillPlaces(ctx, tx, t.ID)
 	})
-	if uniqueViolation(err, "therapists_hcpc_number_key") {
-		return out, fmt.Errorf("therapist with HCPC number %s: %w", t.HCPCNumber, referral.ErrDuplicate)
+	if errors.Is(err, referral.ErrDuplicate) {
+		return out, fmt.Errorf("a therapist with that HCPC number is registered: %w", referral.ErrDuplicate)
 	}
 	if err != nil {
 		return out, fmt.Errorf("create therapist: %w", err)

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wmtna/referrals/internal/pgtest"
 	"github.com/wmtna/referrals/internal/postgres"
 	"github.com/wmtna/referrals/internal/stacktest"
 )
@@ -199,5 +200,43 @@ func TestTypedFieldsRefuseControlCharacters(t *testing.T) {
 	}
 	if d := s.Do("POST", "/v1/therapists", admin, map[string]any{"name": "Dr\r\nX", "email": "x@example.org", "hcpc_number": "PYL9", "capacity": 1}); d.Status != 422 || d.ErrorField("field") != "name" {
 		t.Errorf("a therapist name with a line break: %d %s, want 422 naming name", d.Status, d.Raw)
+	}
+}
+
+// Duplicates are refused without PostgreSQL logging what collided: a
+// unique violation's DETAIL names the key ("Key (email_key)=(…)"), which is
+// a trainee's address, a client's idempotency key or a therapist's HCPC
+// number, and PostgreSQL's log is outside erasure's reach.
+func TestDuplicatesLeaveNoPersonalDetailInThePostgresLog(t *testing.T) {
+	s := stacktest.Start(t, fast)
+	body := submission(s, "twice.logged@nhs.example")
+	if r := s.Do("POST", "/v1/referrals", "", body, "Idempotency-Key", "key-twice.logged@nhs.example"); r.Status != 202 {
+		t.Fatalf("first: %d %s", r.Status, r.Raw)
+	}
+	if r := s.Do("POST", "/v1/referrals", "", body); r.Status != 409 {
+		t.Fatalf("duplicate: %d %s, want 409", r.Status, r.Raw)
+	}
+	other := submission(s, "someone.else@nhs.example")
+	if r := s.Do("POST", "/v1/referrals", "", other, "Idempotency-Key", "key-twice.logged@nhs.example"); r.Status != 422 {
+		t.Fatalf("key reused: %d %s, want 422", r.Status, r.Raw)
+	}
+	addTherapist(t, s, 77, 1)
+	if r := s.Do("POST", "/v1/therapists", admin, map[string]any{"name": "Dr Again", "email": "again@example.org", "hcpc_number": "PYL00077", "capacity": 1}); r.Status != 409 {
+		t.Fatalf("duplicate HCPC number: %d %s, want 409", r.Status, r.Raw)
+	}
+	log, ok, err := pgtest.ServerLog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ok {
+		t.Skip("the tests use a PostgreSQL server of their own (WMTNA_TEST_DATABASE_URL): its log is not ours to read")
+	}
+	if !strings.Contains(log, "database system is ready") {
+		t.Fatalf("that is not the server's log:\n%s", log)
+	}
+	for _, personal := range []string{"twice.logged", "someone.else", "PYL00077", "already exists"} {
+		if strings.Contains(log, personal) {
+			t.Errorf("PostgreSQL's log contains %q", personal)
+		}
 	}
 }
