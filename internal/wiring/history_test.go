@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/wmtna/referrals/internal/codec"
+	"github.com/wmtna/referrals/internal/pgtest"
 	"github.com/wmtna/referrals/internal/stacktest"
 	"github.com/wmtna/referrals/workflows"
 )
@@ -55,9 +56,16 @@ func checkHistory(t *testing.T, s *stacktest.Stack, referralID, name string, per
 		}
 	}
 	logs := s.Logs.String()
+	pglog, readable, err := pgtest.ServerLog()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, p := range append(personal, "Priya", "@nhs.example", "imposter", "supervision") {
 		if strings.Contains(logs, p) {
 			t.Errorf("the service's logs contain %q", p)
+		}
+		if readable && strings.Contains(pglog, p) {
+			t.Errorf("PostgreSQL's log contains %q", p)
 		}
 	}
 	if os.Getenv("WMTNA_RECORD_HISTORIES") != "1" {

@@ -118,6 +118,11 @@ func TestReferralLifecycleThroughTheAPI(t *testing.T) {
 	ref := submit(t, s, "priya@nhs.example")
 	s.WaitStatus(ref.id, "awaiting_review", 10*time.Second)
 	t.Logf("submission to awaiting_review: %s", time.Since(began))
+	// A second referral from the same address, refused: checkHistory scans
+	// every log, PostgreSQL's included, for the address.
+	if r := s.Do("POST", "/v1/referrals", "", submission(s, "priya@nhs.example")); r.Status != 409 {
+		t.Fatalf("duplicate: %d %s, want 409", r.Status, r.Raw)
+	}
 	if got := s.Recorded(ref.id); got != referral.StatusAwaitingReview {
 		t.Errorf("the stack saw %q recorded last, want awaiting_review", got)
 	}
