@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/compose-spec/compose-go/v2/cli"
@@ -40,7 +41,7 @@ var required = map[string][]string{
 	"worker": {"DATABASE_URL", "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "WMTNA_PAYLOAD_KEYS"},
 }
 
-func loadCompose(t *testing.T) *types.Project {
+func loadCompose(t *testing.T, env ...string) *types.Project {
 	t.Helper()
 	path, err := filepath.Abs(composeFile)
 	if err != nil {
@@ -51,7 +52,7 @@ func loadCompose(t *testing.T) *types.Project {
 	opts, err := cli.NewProjectOptions([]string{path},
 		cli.WithName("wmtna"),
 		cli.WithWorkingDirectory(filepath.Dir(path)),
-		cli.WithEnv([]string{"WMTNA_ADMIN_TOKEN=" + adminToken, "WMTNA_PAYLOAD_KEYS=" + payloadKeys}),
+		cli.WithEnv(append([]string{"WMTNA_ADMIN_TOKEN=" + adminToken, "WMTNA_PAYLOAD_KEYS=" + payloadKeys}, env...)),
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -219,4 +220,51 @@ func TestComposePassesEverySetting(t *testing.T) {
 	if a := api["WMTNA_ADMIN_TOKEN"]; a == nil || *a != adminToken {
 		t.Errorf("api does not get WMTNA_ADMIN_TOKEN from the environment")
 	}
+}
+
+// fixedInContainer are the settings the file sets itself, and why: the
+// addresses the processes listen on inside their containers, which the
+// published ports are mapped to.
+var fixedInContainer = map[string]bool{"WMTNA_HTTP_ADDR": true, "WMTNA_METRICS_ADDR": true}
+
+// TestComposeSettingsComeFromTheEnvironment: every setting the file passes
+// to api and worker is the operator's to set, so that, behind TLS, the
+// links in emails and the Secure flag of cookies follow WMTNA_PUBLIC_URL
+// instead of a hard-coded http://localhost:8080.
+func TestComposeSettingsComeFromTheEnvironment(t *testing.T) {
+	var env []string
+	want := map[string]string{}
+	for _, name := range append(configSettings(t), "SMTP_URL") {
+		if name == "WMTNA_ADMIN_TOKEN" || name == "WMTNA_PAYLOAD_KEYS" {
+			continue // set by loadCompose, and checked above
+		}
+		want[name] = "from-the-environment-" + strings.ToLower(name)
+		env = append(env, name+"="+want[name])
+	}
+	want["WMTNA_PUBLIC_URL"] = "https://referrals.wmtna.example"
+	env = append(env, "WMTNA_PUBLIC_URL="+want["WMTNA_PUBLIC_URL"])
+	p := loadCompose(t, env...)
+	for _, svc := range []string{"api", "worker"} {
+		got := service(t, p, svc).Environment
+		for name, v := range want {
+			g, passed := got[name]
+			if !passed || fixedInContainer[name] {
+				continue
+			}
+			if g == nil || *g != v {
+				t.Errorf("%s: %s is %v, not what the environment says (%q)", svc, name, deref(g), v)
+			}
+		}
+	}
+	// Unset, the public URL falls back to the address the api is published on.
+	if v := service(t, loadCompose(t), "api").Environment["WMTNA_PUBLIC_URL"]; v == nil || *v != "http://localhost:8080" {
+		t.Errorf("api's default WMTNA_PUBLIC_URL is %v, want http://localhost:8080", deref(v))
+	}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return "<unset>"
+	}
+	return *s
 }
