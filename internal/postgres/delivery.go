@@ -77,10 +77,16 @@ func (db *DB) ClearSending(ctx context.Context, id int64) error {
 	return nil
 }
 
+// spentBody is a message's body once it has gone: a sign-in email loses
+// its link's secret, which is stored nowhere else but as a hash, so the
+// outbox does not keep a way in. The rest of the body stays, for the
+// record.
+const spentBody = `CASE WHEN kind LIKE 'sign-in.%' THEN regexp_replace(body, '/sign-in/[A-Za-z0-9_-]+', '/sign-in/(sent)', 'g') ELSE body END`
+
 // MarkSent records a message as delivered; uncertain when a crash may have
 // come between the server accepting it and this record.
 func (db *DB) MarkSent(ctx context.Context, id int64, uncertain bool) error {
-	if _, err := db.pool.Exec(ctx, `UPDATE outbox SET sent_at = now(), uncertain = $2 WHERE id = $1 AND sent_at IS NULL`, id, uncertain); err != nil {
+	if _, err := db.pool.Exec(ctx, `UPDATE outbox SET sent_at = now(), uncertain = $2, body = `+spentBody+` WHERE id = $1 AND sent_at IS NULL`, id, uncertain); err != nil {
 		return fmt.Errorf("mark message %d sent: %w", id, err)
 	}
 	return nil
@@ -88,7 +94,7 @@ func (db *DB) MarkSent(ctx context.Context, id int64, uncertain bool) error {
 
 // MarkFailed records that a message will not be delivered.
 func (db *DB) MarkFailed(ctx context.Context, id int64) error {
-	if _, err := db.pool.Exec(ctx, `UPDATE outbox SET failed_at = now() WHERE id = $1 AND sent_at IS NULL AND failed_at IS NULL`, id); err != nil {
+	if _, err := db.pool.Exec(ctx, `UPDATE outbox SET failed_at = now(), body = `+spentBody+` WHERE id = $1 AND sent_at IS NULL AND failed_at IS NULL`, id); err != nil {
 		return fmt.Errorf("mark message %d failed: %w", id, err)
 	}
 	return nil

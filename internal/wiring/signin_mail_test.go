@@ -1,0 +1,82 @@
+package wiring_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/wmtna/referrals/internal/stacktest"
+)
+
+// A sign-in link is stored only as a hash, and the outbox must not undo
+// that: once the email carrying a link has gone, its stored body no longer
+// holds the link's secret, while the link in the inbox still signs in.
+func TestSentSignInLinksAreNotKeptInTheOutbox(t *testing.T) {
+	s := stacktest.Start(t, fast)
+	committeeMember(t, s) // chair@example.org
+	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	post := func(path string, form url.Values) *http.Response {
+		t.Helper()
+		req, err := http.NewRequest("POST", s.API.URL+path, strings.NewReader(form.Encode()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	if r := post("/sign-in", url.Values{"email": {"chair@example.org"}}); r.StatusCode != 200 {
+		t.Fatalf("ask for a link: %d", r.StatusCode)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	email, err := s.LastEmail(ctx, "chair@example.org", "sign-in link")
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := regexp.MustCompile(`/sign-in/([A-Za-z0-9_-]+)`).FindStringSubmatch(email)
+	if link == nil {
+		t.Fatalf("no link in the email:\n%s", email)
+	}
+	conn, err := pgx.Connect(ctx, s.Config.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	// The delivery records the send just after the SMTP server took it.
+	var body string
+	for {
+		var sent bool
+		if err := conn.QueryRow(ctx, `SELECT body, sent_at IS NOT NULL FROM outbox WHERE kind = 'sign-in.committee' ORDER BY id DESC LIMIT 1`).Scan(&body, &sent); err != nil {
+			t.Fatal(err)
+		}
+		if sent {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("the sign-in email was never recorded as sent")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if strings.Contains(body, link[1]) {
+		t.Errorf("the outbox still holds the sent link's secret:\n%s", body)
+	}
+	if !strings.Contains(body, "/sign-in/") {
+		t.Errorf("the stored body lost more than the secret:\n%s", body)
+	}
+	// The emailed link itself still works, once.
+	if r := post(link[0], url.Values{}); r.StatusCode != http.StatusSeeOther {
+		t.Errorf("the emailed link: %d, want 303", r.StatusCode)
+	}
+}
