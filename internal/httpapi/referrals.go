@@ -194,11 +194,8 @@ func (s *Server) getReferral(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	v := view(c.Referral)
-	v.Urgent = false
-	if c.Personal {
-		v.Name, v.Email, v.Concerns, v.Urgent = c.Name, c.Email, c.Concerns, c.AtRisk
-	}
+	v := view(c.Referral) // the use case blanked what p may not see
+	v.Name, v.Email, v.Concerns = c.Name, c.Email, c.Concerns
 	v.Offer = offerView(c.Offer)
 	for _, e := range c.Events {
 		v.Events = append(v.Events, eventJSON{Seq: e.Seq, At: e.At, Actor: e.Actor, From: e.From, To: e.To, Reason: e.Reason, Note: e.Note})

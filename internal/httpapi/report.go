@@ -139,24 +139,25 @@ func each[T, U any](in []T, f func(T) U) []U {
 // before the current one, to today.
 func (s *Server) report(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	var period pipeline.Period
 	var asCSV bool
 	in := func() (pipeline.Period, error) {
 		from, to, e := reportPeriod(q, s.App.Today())
 		if e != nil {
-			return pipeline.Period{}, e
+			return period, e
 		}
 		var err error
 		if asCSV, err = wantsCSV(q, r.Header); err != nil {
-			return pipeline.Period{}, err
+			return period, err
 		}
-		return pipeline.Period{From: from, To: to}, nil
+		period = pipeline.Period{From: from, To: to}
+		return period, nil
 	}
 	rep, err := s.App.Report(r.Context(), principal(r), in)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	period, _ := in()
 	sum := reportSummary{From: period.From.String(), To: period.To.String(), Report: rep}
 	w.Header().Set("Vary", "Accept")
 	if !asCSV {
