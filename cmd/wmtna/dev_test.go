@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -50,6 +51,18 @@ func TestDevRunsEverythingAndCarriesOnAfterRestart(t *testing.T) {
 		"employer":"RXT","training_start":"`+stacktest.TrainingMonth(time.Now())+`","concerns":"none","consent":true}`)
 	if status != 202 {
 		t.Fatalf("submit: %d %s", status, body)
+	}
+	// The link to confirm it is in the dev mailbox, as the README's walk
+	// finds it.
+	waitFor(t, api+"/dev/mailbox?to=dev@nhs.example", "", "Confirm your email address")
+	_, page := call(t, "GET", api+"/dev/mailbox?to=dev@nhs.example", "", "")
+	code := regexp.MustCompile(`/confirm/([A-Za-z0-9_-]+)`).FindStringSubmatch(page)
+	if code == nil {
+		t.Fatalf("no link to confirm in the dev mailbox:\n%s", page)
+	}
+	status, body = call(t, "POST", api+"/v1/confirmations", "", `{"code":"`+code[1]+`"}`)
+	if status != 201 {
+		t.Fatalf("confirm: %d %s", status, body)
 	}
 	var ref struct{ ID string }
 	_ = json.Unmarshal([]byte(body), &ref)

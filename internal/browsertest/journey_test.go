@@ -221,6 +221,24 @@ func TestJourneyInChromium(t *testing.T) {
 		chromedp.Click(chromedp.ID("at_risk-no")),
 		chromedp.Click(chromedp.ID("consent")),
 		chromedp.Click(chromedp.CSS(`form[action="/refer"] button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS("main h1")),
+	)
+	if got := j.text(trainee, "main h1"); got != "Check your email" {
+		t.Errorf("after sending the form: %q, want Check your email", got)
+	}
+	j.screenshot(trainee, "refer-sent")
+	// The trainee opens the link emailed to them and confirms.
+	code, err := s.NextConfirmCode("alex.trainee@nhs.net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.run(trainee, "open the link to confirm",
+		chromedp.Navigate(base+"/confirm/"+code),
+		chromedp.WaitVisible(chromedp.CSS(`main form button[type=submit]`)),
+	)
+	j.screenshot(trainee, "confirm")
+	j.run(trainee, "confirm",
+		chromedp.Click(chromedp.CSS(`main form button[type=submit]`)),
 		chromedp.WaitVisible(chromedp.ID("status")),
 	)
 	j.waitText(trainee, base+"/my-referral", "#status", "waiting for the committee")

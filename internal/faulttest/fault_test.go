@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -128,7 +129,7 @@ func TestWorkerKilledAtRandomPointsLosesAndRepeatsNothing(t *testing.T) {
 			// Spread over the first 5s, so that kills find referrals at
 			// every stage.
 			time.Sleep(time.Duration(i) * 250 * time.Millisecond)
-			ids[i] = driveToMatched(t, st.api(), st.trainingMonth(), i, chair, therapists, deadline)
+			ids[i] = driveToMatched(t, st, i, chair, therapists, deadline)
 		})
 	}
 	wg.Wait()
@@ -155,7 +156,7 @@ func TestWorkerKilledAtRandomPointsLosesAndRepeatsNothing(t *testing.T) {
 	}
 
 	ctx := context.Background()
-	want := map[string]int{"committee.review": 1, "trainee.awaiting_review": 1, "therapist.offered": 1, "therapist.matched": 1, "trainee.matched": 1}
+	want := map[string]int{"confirm.trainee": 1, "committee.review": 1, "trainee.awaiting_review": 1, "therapist.offered": 1, "therapist.matched": 1, "trainee.matched": 1}
 	for _, id := range ids {
 		checkEvents(t, st.db, id, "submitted", "awaiting_review", "matching", "offered", "matched")
 		checkOutbox(t, st.db, id, want)
@@ -165,8 +166,8 @@ func TestWorkerKilledAtRandomPointsLosesAndRepeatsNothing(t *testing.T) {
 	if err := conn.QueryRow(ctx, `SELECT count(*) FROM outbox`).Scan(&messages); err != nil {
 		t.Fatal(err)
 	}
-	if messages != referrals*5 {
-		t.Errorf("%d messages in the outbox, want %d", messages, referrals*5)
+	if messages != referrals*len(want) {
+		t.Errorf("%d messages in the outbox, want %d", messages, referrals*len(want))
 	}
 	// One offer per referral, accepted: a retried allocation made no
 	// second offer.
@@ -200,10 +201,11 @@ func TestWorkerKilledAtRandomPointsLosesAndRepeatsNothing(t *testing.T) {
 // people would: each request is retried, with the same Idempotency-Key,
 // while it times out or the API answers 503. It returns the referral's id,
 // or "" after reporting what went wrong.
-func driveToMatched(t *testing.T, api apiClient, month string, i int, chair string, therapists map[string]string, deadline time.Time) string {
-	sub, err := api.retry(deadline, "POST", "/v1/referrals", "", submission(month, fmt.Sprintf("trainee%d@nhs.example", i)), "Idempotency-Key", fmt.Sprintf("submit-%d", i))
-	if err != nil || sub.Status != http.StatusAccepted {
-		t.Errorf("referral %d: submit: %v %d %s", i, err, sub.Status, sub.Raw)
+func driveToMatched(t *testing.T, st *stack, i int, chair string, therapists map[string]string, deadline time.Time) string {
+	api := st.api()
+	sub, err := st.refer(api, submission(st.trainingMonth(), fmt.Sprintf("trainee%d@nhs.example", i)), fmt.Sprintf("submit-%d", i), deadline)
+	if err != nil {
+		t.Errorf("referral %d: %v", i, err)
 		return ""
 	}
 	id := sub.Str("id")
@@ -272,9 +274,9 @@ func TestPostgresOutageAnswers503AndRecovers(t *testing.T) {
 	// is answered, while the worker records their first transitions.
 	var ids []string
 	for i := range 6 {
-		r := st.do(t, "POST", "/v1/referrals", "", submission(st.trainingMonth(), fmt.Sprintf("before%d@nhs.example", i)))
-		if r.Status != http.StatusAccepted {
-			t.Fatalf("submit: %d %s", r.Status, r.Raw)
+		r, err := st.refer(api, submission(st.trainingMonth(), fmt.Sprintf("before%d@nhs.example", i)), fmt.Sprintf("before%d", i), time.Now().Add(20*time.Second))
+		if err != nil {
+			t.Fatal(err)
 		}
 		ids = append(ids, r.Str("id"))
 	}
@@ -346,9 +348,9 @@ func TestPostgresOutageAnswers503AndRecovers(t *testing.T) {
 
 	// Nothing lost: every referral from before the outage goes on, and a new
 	// one goes through.
-	r, err := api.retry(time.Now().Add(20*time.Second), "POST", "/v1/referrals", "", submission(st.trainingMonth(), "after@nhs.example"), "Idempotency-Key", "after")
-	if err != nil || r.Status != http.StatusAccepted {
-		t.Fatalf("submit after the outage: %v %d %s", err, r.Status, r.Raw)
+	r, err := st.refer(api, submission(st.trainingMonth(), "after@nhs.example"), "after", time.Now().Add(20*time.Second))
+	if err != nil {
+		t.Fatalf("after the outage: %v", err)
 	}
 	ids = append(ids, r.Str("id"))
 	deadline = time.Now().Add(45 * time.Second)
@@ -368,7 +370,7 @@ func TestPostgresOutageAnswers503AndRecovers(t *testing.T) {
 	if retried == 0 {
 		t.Error("no activity was retried: the outage met no work in flight")
 	}
-	want := map[string]int{"committee.review": 1, "trainee.awaiting_review": 1}
+	want := map[string]int{"confirm.trainee": 1, "committee.review": 1, "trainee.awaiting_review": 1}
 	for _, id := range ids {
 		checkEvents(t, st.db, id, "submitted", "awaiting_review")
 		checkOutbox(t, st.db, id, want)
@@ -416,10 +418,7 @@ func TestAPIRestartWithDecisionInFlightAppliesItOnce(t *testing.T) {
 	}
 	var refs []string
 	for i := range 2 {
-		r := s.Do("POST", "/v1/referrals", "", submission(s.TrainingMonth(), fmt.Sprintf("trainee%d@nhs.example", i)))
-		if r.Status != http.StatusAccepted {
-			t.Fatalf("submit: %d %s", r.Status, r.Raw)
-		}
+		r := s.MustRefer(submission(s.TrainingMonth(), fmt.Sprintf("trainee%d@nhs.example", i)))
 		refs = append(refs, r.Str("id"))
 		s.WaitStatus(r.Str("id"), "awaiting_review", 20*time.Second)
 	}
@@ -515,7 +514,7 @@ func TestAPIRestartWithDecisionInFlightAppliesItOnce(t *testing.T) {
 		if len(events) == 4 && (events[2].Reason != "approved" || !strings.HasPrefix(events[2].Actor, "committee:")) {
 			t.Errorf("referral %s: the approval is %+v", id, events[2])
 		}
-		checkOutbox(t, s.DB, id, map[string]int{"committee.review": 1, "trainee.awaiting_review": 1, "therapist.offered": 1})
+		checkOutbox(t, s.DB, id, map[string]int{"confirm.trainee": 1, "committee.review": 1, "trainee.awaiting_review": 1, "therapist.offered": 1})
 	}
 	t.Logf("total %s", time.Since(began).Round(time.Millisecond))
 }
@@ -902,6 +901,47 @@ func (b *syncBuffer) tail(n int) string {
 }
 
 // response is an API answer, as stacktest reads it.
+// refer submits a referral and confirms it from the link emailed to its
+// address, each request retried as people would (the same Idempotency-Key,
+// the same link) until deadline. It returns the confirmation's answer.
+func (s *stack) refer(api apiClient, body map[string]any, key string, deadline time.Time) (response, error) {
+	sub, err := api.retry(deadline, "POST", "/v1/referrals", "", body, "Idempotency-Key", key)
+	if err != nil || sub.Status != http.StatusAccepted {
+		return sub, fmt.Errorf("submit: %v %d %s", err, sub.Status, sub.Raw)
+	}
+	code, err := s.confirmCode(body["email"].(string))
+	if err != nil {
+		return sub, err
+	}
+	c, err := api.retry(deadline, "POST", "/v1/confirmations", "", map[string]any{"code": code})
+	if err != nil || (c.Status != http.StatusCreated && c.Status != http.StatusOK) || c.Str("id") == "" {
+		return c, fmt.Errorf("confirm: %v %d %s", err, c.Status, c.Raw)
+	}
+	return c, nil
+}
+
+// confirmCode is the code of the newest link to confirm a referral emailed
+// to address. The stack's workers send no email (unless a test gives them
+// SMTP_URL), so the message waits in the outbox with its link; it was
+// written with the submission's answer.
+func (s *stack) confirmCode(address string) (string, error) {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, s.dbURL)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close(ctx)
+	var body string
+	if err := conn.QueryRow(ctx, `SELECT body FROM outbox WHERE recipient = $1 AND kind = 'confirm.trainee' ORDER BY id DESC LIMIT 1`, address).Scan(&body); err != nil {
+		return "", fmt.Errorf("no email to %s with a link to confirm: %w", address, err)
+	}
+	m := regexp.MustCompile(`/confirm/([A-Za-z0-9_-]+)`).FindStringSubmatch(body)
+	if m == nil {
+		return "", fmt.Errorf("the email to %s has no link to confirm (was it sent?):\n%s", address, body)
+	}
+	return m[1], nil
+}
+
 type response = stacktest.Response
 
 // apiClient calls the API; unlike stacktest's, it returns transport errors,

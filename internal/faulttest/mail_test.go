@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wmtna/referrals/internal/devmail"
+	"github.com/wmtna/referrals/internal/stacktest"
 	"github.com/wmtna/referrals/workflows"
 )
 
@@ -53,13 +54,25 @@ func TestWorkerKilledBetweenSendingAndRecordingSendsOnce(t *testing.T) {
 	}
 
 	st.committeeMember(t)
-	sub := st.do(t, "POST", "/v1/referrals", "", submission(st.trainingMonth(), "caught@nhs.example"))
-	if sub.Status != 202 {
-		t.Fatalf("submit: %d %s", sub.Status, sub.Raw)
+	if r := st.do(t, "POST", "/v1/referrals", "", submission(st.trainingMonth(), "caught@nhs.example")); r.Status != 202 {
+		t.Fatalf("submit: %d %s", r.Status, r.Raw)
 	}
 	// The lost attempt is retried when its start-to-close timeout has
 	// passed, so allow for it.
 	limit := workflows.DefaultMailTimings.Attempt + 45*time.Second
+	// The first message, the one the crash catches, is the one asking the
+	// trainee to confirm: its link comes from the mailbox, as a person's
+	// would.
+	waitCtx, stopWaiting := context.WithTimeout(context.Background(), limit)
+	defer stopWaiting()
+	code, err := stacktest.ConfirmCode(waitCtx, box, "caught@nhs.example", func(string) bool { return false })
+	if err != nil {
+		t.Fatalf("%v; worker output:\n%s", err, w.out.tail(40))
+	}
+	sub := st.do(t, "POST", "/v1/confirmations", "", map[string]any{"code": code})
+	if sub.Status != 201 {
+		t.Fatalf("confirm: %d %s", sub.Status, sub.Raw)
+	}
 	if r, err := st.api().waitStatus(sub.Str("id"), "awaiting_review", time.Now().Add(limit)); err != nil {
 		t.Fatalf("%v: %s", err, r.Raw)
 	}
@@ -85,8 +98,8 @@ func TestWorkerKilledBetweenSendingAndRecordingSendsOnce(t *testing.T) {
 	for _, m := range msgs {
 		seen[m.MessageID]++
 	}
-	if len(msgs) != 2 || len(seen) != 2 {
-		t.Errorf("received %d messages (%d different), want the committee's and the trainee's once each: %v", len(msgs), len(seen), seen)
+	if len(msgs) != 3 || len(seen) != 3 {
+		t.Errorf("received %d messages (%d different), want the request to confirm, the committee's and the trainee's once each: %v", len(msgs), len(seen), seen)
 	}
 	if caught == "" {
 		t.Fatal("no message reached the server, so the worker was never killed")

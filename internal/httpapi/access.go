@@ -24,6 +24,7 @@ type route struct {
 // from it, and access_test.go walks every route against every role.
 var routes = []route{
 	{"POST", "/v1/referrals", pipeline.ActSubmit, func(s *Server) http.HandlerFunc { return s.submit }},
+	{"POST", "/v1/confirmations", pipeline.ActConfirm, func(s *Server) http.HandlerFunc { return s.confirm }},
 	{"GET", "/v1/referrals", pipeline.ActList, func(s *Server) http.HandlerFunc { return s.listReferrals }},
 	{"GET", "/v1/referrals/{id}", pipeline.ActRead, func(s *Server) http.HandlerFunc { return s.getReferral }},
 	{"POST", "/v1/referrals/{id}/review", pipeline.ActReview, func(s *Server) http.HandlerFunc { return s.review }},

@@ -41,6 +41,7 @@ func matrix(a, offer, t1 string) map[string]struct {
 		owner ownership
 	}{
 		"POST /v1/referrals":                 {"/v1/referrals", anyones},
+		"POST /v1/confirmations":             {"/v1/confirmations", anyones},
 		"GET /v1/referrals":                  {"/v1/referrals", anyones},
 		"GET /v1/referrals/{id}":             {"/v1/referrals/" + a, traineeOwns | offeredTo},
 		"POST /v1/referrals/{id}/review":     {"/v1/referrals/" + a + "/review", anyones},
@@ -77,8 +78,8 @@ func TestAccessMatrix(t *testing.T) {
 	body := func(email string) map[string]any {
 		return map[string]any{"name": "N", "email": email, "programme": "clinical", "employer": "RXT", "training_start": s.TrainingMonth(), "concerns": "c", "consent": true}
 	}
-	a := s.Do("POST", "/v1/referrals", "", body("a@nhs.example"))
-	b := s.Do("POST", "/v1/referrals", "", body("b@nhs.example"))
+	a := s.MustRefer(body("a@nhs.example"))
+	b := s.MustRefer(body("b@nhs.example"))
 	s.WaitStatus(a.Str("id"), "awaiting_review", 10*time.Second)
 	if r := s.Do("POST", "/v1/referrals/"+a.Str("id")+"/review", chair, map[string]any{"decision": "approve"}); r.Str("status") != "offered" {
 		t.Fatalf("approve A: %d %s", r.Status, r.Raw)

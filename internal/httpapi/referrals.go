@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/base64"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -55,15 +56,33 @@ func (q submissionRequest) draft() referral.Draft {
 	return d
 }
 
+// submitResponse answers a submission the same way whatever the address:
+// an email has gone to it.
 type submitResponse struct {
+	Status string `json:"status"` // always "confirmation_sent"
+	// Replay is set when the same request had been answered already; no
+	// second email goes.
+	Replay bool `json:"replay,omitempty"`
+	// Urgent is set when the person said they are at risk: once the
+	// referral is confirmed, the committee is asked to look at it today.
+	Urgent        bool   `json:"urgent,omitempty"`
+	Message       string `json:"message"`
+	CrisisSupport string `json:"crisis_support"`
+}
+
+type confirmRequest struct {
+	// Code is the last part of the link emailed to the address:
+	// <public URL>/confirm/<code>.
+	Code *string `json:"code"`
+}
+
+type confirmResponse struct {
 	ID     string          `json:"id"`
 	Status referral.Status `json:"status"`
 	// Token is the trainee's, on the first answer only; a replay says so
 	// instead.
-	Token  string `json:"token,omitempty"`
-	Replay bool   `json:"replay,omitempty"`
-	// Urgent is set when the trainee said they are at risk: the committee
-	// is asked to look at the referral today.
+	Token         string `json:"token,omitempty"`
+	Replay        bool   `json:"replay,omitempty"`
 	Urgent        bool   `json:"urgent,omitempty"`
 	CrisisSupport string `json:"crisis_support"`
 }
@@ -105,12 +124,48 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	token, err := s.App.TraineeToken(ctx, sub)
+	writeJSON(w, http.StatusAccepted, submitResponse{Status: "confirmation_sent", Replay: sub.Replay, Urgent: sub.Urgent,
+		Message:       "We have emailed a link to the address given. The referral is sent once that link is used to confirm the address.",
+		CrisisSupport: referral.CrisisSupport})
+}
+
+// confirm sends a referral on from the code its address was emailed. A
+// wrong code counts as a wrong credential.
+func (s *Server) confirm(w http.ResponseWriter, r *http.Request) {
+	ctx, p := r.Context(), principal(r)
+	failures := s.Limits.AuthFailures()
+	if failures.Exhausted(r) {
+		s.App.Refused(ctx, p, pipeline.ActConfirm, "", pipeline.TooMany)
+		writeError(w, pipeline.ErrTooMany)
+		return
+	}
+	var q confirmRequest
+	if e := decode(w, r, &q); e != nil {
+		writeError(w, e)
+		return
+	}
+	if q.Code == nil || *q.Code == "" {
+		writeError(w, pipeline.FieldError("code", "code is required: the last part of the link emailed to the address"))
+		return
+	}
+	ref, err := s.App.Confirm(ctx, p, *q.Code)
+	if err != nil {
+		if errors.Is(err, pipeline.ErrConfirmLinkUsed) {
+			failures.Allow(r)
+		}
+		writeError(w, err)
+		return
+	}
+	token, err := s.App.TraineeToken(ctx, ref)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusAccepted, submitResponse{ID: sub.ID, Status: sub.Status, Token: token, Replay: sub.Replay, Urgent: sub.Urgent, CrisisSupport: referral.CrisisSupport})
+	status := http.StatusCreated
+	if ref.Replay {
+		status = http.StatusOK
+	}
+	writeJSON(w, status, confirmResponse{ID: ref.ID, Status: ref.Status, Token: token, Replay: ref.Replay, Urgent: ref.Urgent, CrisisSupport: referral.CrisisSupport})
 }
 
 type referralView struct {

@@ -35,7 +35,7 @@ func TestReportSummary(t *testing.T) {
 	admin := stacktest.AdminToken
 	chair := s.Do("POST", "/v1/committee-members", admin, map[string]any{"name": "Chair", "email": "chair@example.org", "role": "chair"}).Str("token")
 	submit := func(i int, employer string) (id, token string) {
-		r := s.Do("POST", "/v1/referrals", "", map[string]any{
+		r := s.MustRefer(map[string]any{
 			"name": "Priya Secretname", "email": fmt.Sprintf("priya%d@nhs.example", i), "programme": "clinical",
 			"employer": employer, "training_start": s.TrainingMonth(), "concerns": "sleepless over placement", "consent": true,
 		})

@@ -3,8 +3,8 @@
 // "body"; every letter shares one layout (templates/shared/layout.txt):
 // the greeting, the body, the link, the crisis wording and the sign-off are
 // each written once. The letters of a referral's life are named by their
-// outbox kind (trainee.waitlisted, committee.review, ...); the sign-in
-// letters are SignIn and FollowLink.
+// outbox kind (trainee.waitlisted, committee.review, ...); the letters a
+// use case sends itself are SignIn, Confirm and AlreadyReferred.
 //
 // It is a package of its own, not part of package activities, because the
 // web pages send sign-in letters too, and both must share the layout
@@ -27,11 +27,15 @@ import (
 	"github.com/wmtna/referrals/internal/referral"
 )
 
-// The sign-in letters: a link to sign in with, and the one a trainee gets
-// on referring themselves, to come back with.
+// The letters a use case sends itself: a link to sign in with; the link a
+// self-referral's address gets, to confirm it and so send the referral;
+// and what that address gets instead when it already has an open referral,
+// a link to sign in to that one. The last two are the only answer to a
+// submission that says which case it was, and only to the address's owner.
 const (
-	SignIn     = "sign-in"
-	FollowLink = "follow-link"
+	SignIn          = "sign-in"
+	Confirm         = "trainee.confirm"
+	AlreadyReferred = "trainee.already_referred"
 )
 
 // Letter is one email's subject and plain-text body.

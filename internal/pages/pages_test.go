@@ -153,20 +153,44 @@ func TestPagesJourney(t *testing.T) {
 	trainee.post("/refer", bad).want(t, 422, "There is a problem", `href="#email"`, `href="#concerns"`, `href="#at_risk"`, `href="#consent"`,
 		`id="email-error"`, `value="not-an-address"`, `value="Alex Trainee"`, `value="Birmingham"`)
 
-	// A good referral signs the trainee in and sends a private link.
+	// A good referral is sent on once the trainee confirms their address
+	// from the emailed link; then they are signed in.
 	done := trainee.post("/refer", referForm(s, "alex@nhs.net"))
-	if done.Status != http.StatusSeeOther || done.Location != "/my-referral?welcome=1" {
+	if done.Status != http.StatusSeeOther || done.Location != "/refer/sent" {
 		t.Fatalf("refer: %d %q\n%s", done.Status, done.Location, done.Body)
 	}
-	cookie := done.Header.Get("Set-Cookie")
+	trainee.get("/refer/sent").want(t, 200, "Check your email", "Confirm")
+	confirm := "/confirm/" + confirmCode(t, s, "alex@nhs.net")
+	trainee.get(confirm).want(t, 200, "Confirm and send my referral")
+	confirmed := trainee.post(confirm, url.Values{})
+	if confirmed.Status != http.StatusSeeOther || confirmed.Location != "/my-referral?welcome=1" {
+		t.Fatalf("confirm: %d %q\n%s", confirmed.Status, confirmed.Location, confirmed.Body)
+	}
+	cookie := confirmed.Header.Get("Set-Cookie")
 	for _, attr := range []string{"HttpOnly", "SameSite=Lax", "Path=/"} {
 		if !strings.Contains(cookie, attr) {
 			t.Errorf("session cookie %q lacks %s", cookie, attr)
 		}
 	}
-	trainee.get("/my-referral?welcome=1").want(t, 200, "your referral is in", "Withdraw my referral")
-	if link := lastSignInLink(t, s, "alex@nhs.net"); link == "" {
-		t.Fatal("no private link emailed")
+	trainee.get("/my-referral?welcome=1").want(t, 200, "your referral is sent", "Your reference is", "Withdraw my referral")
+	// The link works once; using it again signs nobody in.
+	fresh := newBrowser(t, s.API.URL)
+	fresh.post(confirm, url.Values{}).want(t, 200, "already sent", `href="/sign-in"`)
+	fresh.get("/my-referral").want(t, 303)
+	fresh.post("/confirm/not-a-real-link", url.Values{}).want(t, http.StatusGone, "That link has expired")
+
+	// Someone else refers the same address: the form answers as for any
+	// other address, and the owner is told by email.
+	other := newBrowser(t, s.API.URL)
+	dup := referForm(s, "alex@nhs.net")
+	dup.Set("key", "another-person's-form")
+	again := other.post("/refer", dup)
+	newcomer := other.post("/refer", referForm(s, "someone.new@nhs.net"))
+	if again.Status != newcomer.Status || again.Location != newcomer.Location || again.Body != newcomer.Body {
+		t.Errorf("an address with an open referral: %d %q; a new one: %d %q: want the same", again.Status, again.Location, newcomer.Status, newcomer.Location)
+	}
+	if _, err := s.LastEmail(context.Background(), "alex@nhs.net", "You already have an open referral"); err != nil {
+		t.Error(err)
 	}
 
 	// The committee member signs in by emailed link; the link works once.
@@ -272,9 +296,7 @@ func TestSignInDoesNotRevealAccounts(t *testing.T) {
 func TestTraineeWithdrawsFromThePage(t *testing.T) {
 	s := stacktest.Start(t, workflows.Timings{ReviewReminder: time.Hour, OfferTTL: time.Hour, WaitlistRecheck: time.Hour})
 	trainee := newBrowser(t, s.API.URL)
-	if p := trainee.post("/refer", referForm(s, "leaving@nhs.net")); p.Status != 303 {
-		t.Fatalf("refer: %d\n%s", p.Status, p.Body)
-	}
+	referAndConfirm(t, s, trainee, "leaving@nhs.net")
 	var page page
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -307,5 +329,28 @@ func TestTraineeWithdrawsFromThePage(t *testing.T) {
 	again := trainee.post("/my-referral/withdraw", url.Values{"csrf": {confirm.csrf(t)}})
 	if again.Status != 303 || again.Location != "/my-referral" {
 		t.Errorf("second withdraw: %d %q", again.Status, again.Location)
+	}
+}
+
+// confirmCode is the code of the next link to confirm a referral emailed to
+// address.
+func confirmCode(t *testing.T, s *stacktest.Stack, address string) string {
+	t.Helper()
+	code, err := s.NextConfirmCode(address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return code
+}
+
+// referAndConfirm refers a trainee through the form and confirms it from
+// the emailed link, leaving b signed in as the trainee.
+func referAndConfirm(t *testing.T, s *stacktest.Stack, b *browser, address string) {
+	t.Helper()
+	if p := b.post("/refer", referForm(s, address)); p.Status != 303 || p.Location != "/refer/sent" {
+		t.Fatalf("refer: %d %q\n%s", p.Status, p.Location, p.Body)
+	}
+	if p := b.post("/confirm/"+confirmCode(t, s, address), url.Values{}); p.Status != 303 {
+		t.Fatalf("confirm: %d\n%s", p.Status, p.Body)
 	}
 }

@@ -1,11 +1,14 @@
 package pages
 
 import (
+	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 
-	"github.com/wmtna/referrals/internal/letters"
+	"github.com/go-chi/chi/v5"
+
 	"github.com/wmtna/referrals/internal/pipeline"
 	"github.com/wmtna/referrals/internal/referral"
 )
@@ -98,28 +101,93 @@ func (s *Site) referSubmit(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, pipeline.ErrTooMany)
 		return
 	}
-	created, err := s.App.Submit(ctx, p, pipeline.Given(d), f.Key)
+	sent, err := s.App.Submit(ctx, p, pipeline.Given(d), f.Key)
 	if err != nil {
 		e := pipeline.AsError(err)
-		if e.Field != "" || e.Outcome == pipeline.Conflict {
-			if e.Field == "" || e.Code == "duplicate_referral" {
-				e = &pipeline.Error{Outcome: e.Outcome, Code: e.Code, Field: "email",
-					Message: "You already have an open referral with this email address. Sign in to follow it, or withdraw it first."}
-			}
+		if e.Field != "" {
 			s.showReferForm(w, r, int(e.Outcome), f, formProblems([]*pipeline.Error{e}))
 			return
 		}
 		s.pageError(w, r, e)
 		return
 	}
-	// A browser gets a session that ends, and an emailed link to come back.
-	trainee := referral.Principal{Role: referral.RoleTrainee, Subject: created.ID}
+	// The same page whether or not the address has an open referral: its
+	// owner learns which from the email.
+	to := "/refer/sent"
+	if sent.Urgent {
+		to += "?urgent=1"
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+type referSent struct {
+	Lasts  string
+	Urgent bool
+}
+
+func (s *Site) referSentPage(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, http.StatusOK, "refer-sent", page{Title: "Check your email", Data: referSent{
+		Lasts: pipeline.HumanDuration(pipeline.ConfirmLinkTTL), Urgent: r.URL.Query().Get("urgent") == "1",
+	}})
+}
+
+type confirmPage struct {
+	Action        string // the form's, while the link is still to use
+	Heading, Text string
+}
+
+// confirmLinkPage asks for a click before spending the link, as a sign-in
+// link does: mail scanners open links in emails, and must not send a
+// referral.
+func (s *Site) confirmLinkPage(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, http.StatusOK, "confirm", page{Title: "Confirm your email address",
+		Data: confirmPage{Action: "/confirm/" + url.PathEscape(chi.URLParam(r, "secret"))}})
+}
+
+// confirmWithLink sends the referral on and signs its trainee in. A wrong
+// link counts as a wrong credential.
+func (s *Site) confirmWithLink(w http.ResponseWriter, r *http.Request) {
+	failures := s.Limits.AuthFailures()
+	if failures.Exhausted(r) {
+		s.pageError(w, r, &pipeline.Error{Outcome: pipeline.TooMany, Code: "rate_limited", Message: "Too many attempts from your address. Please wait a minute and try again."})
+		return
+	}
+	ctx := r.Context()
+	ref, err := s.App.Confirm(ctx, pipeline.Anonymous, chi.URLParam(r, "secret"))
+	switch e := pipeline.AsError(err); {
+	case e == nil && ref.Replay:
+		s.render(w, r, http.StatusOK, "confirm", page{Title: "Your referral is already sent", Data: confirmPage{
+			Heading: "Your referral is already sent",
+			Text:    "You have used this link already, so your referral is with the committee. Sign in with your email address to follow it.",
+		}})
+		return
+	case e == nil:
+	case errors.Is(err, pipeline.ErrConfirmLinkUsed):
+		failures.Allow(r)
+		s.render(w, r, http.StatusGone, "confirm", page{Title: "That link has expired", Data: confirmPage{
+			Heading: "That link has expired",
+			Text:    "Links to confirm a referral work for " + pipeline.HumanDuration(pipeline.ConfirmLinkTTL) + ". Refer yourself again, and we will email you a new one. If you sent your referral already, sign in to follow it.",
+		}})
+		return
+	case e.Code == "duplicate_referral":
+		s.render(w, r, http.StatusConflict, "confirm", page{Title: "You already have an open referral", Data: confirmPage{
+			Heading: "You already have an open referral",
+			Text:    "This email address already has a referral open with us, so this one was not sent. Sign in to follow it, or withdraw it first and then use this link again.",
+		}})
+		return
+	default:
+		s.pageError(w, r, e)
+		return
+	}
+	// A browser gets a session that ends; the trainee comes back later by
+	// signing in with their address.
+	trainee := referral.Principal{Role: referral.RoleTrainee, Subject: ref.ID}
+	if old, ok := currentSession(r); ok {
+		_ = s.App.SignOut(ctx, old.token)
+	}
 	if err := s.startSession(w, r, trainee); err != nil {
 		s.pageError(w, r, err)
 		return
-	}
-	if err := s.App.EmailSignInLink(ctx, trainee, f.Email, pipeline.TraineeLinkTTL, "", letters.FollowLink); err != nil {
-		s.Logger.ErrorContext(ctx, "email sign-in link", "referral_id", created.ID, "err", err)
 	}
 	http.Redirect(w, r, "/my-referral?welcome=1", http.StatusSeeOther)
 }

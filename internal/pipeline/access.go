@@ -13,6 +13,7 @@ type Action string
 
 const (
 	ActSubmit             Action = "submit"
+	ActConfirm            Action = "confirm"
 	ActList               Action = "list"
 	ActRead               Action = "read"
 	ActReview             Action = "review"
@@ -62,6 +63,7 @@ type rule struct {
 // be used to learn what exists.
 var access = map[Action]rule{
 	ActSubmit:             {nil, true},
+	ActConfirm:            {nil, true}, // the emailed link's secret is the credential
 	ActList:               {roles(committee, operator), true},
 	ActRead:               {roles(trainee, committee, therapist, operator), true},
 	ActReview:             {roles(committee), true},

@@ -41,6 +41,10 @@ func TestUseCasesKeepTheAccessTable(t *testing.T) {
 			_, err := s.Submit(ctx, p, unread[referral.Draft](), "")
 			return err
 		},
+		pipeline.ActConfirm: func(p referral.Principal) error {
+			_, err := s.Confirm(ctx, p, "names-nothing")
+			return err
+		},
 		pipeline.ActList: func(p referral.Principal) error {
 			_, err := s.Referrals(ctx, p, pipeline.Query{Limit: 1})
 			return err

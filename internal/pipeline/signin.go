@@ -17,11 +17,13 @@ import (
 )
 
 // Sign-in links: staff and trainees ask for one by email address and get a
-// one-time link that lasts SignInLinkTTL; a trainee who has just referred
-// themselves gets one that lasts TraineeLinkTTL, to come back with.
+// one-time link that lasts SignInLinkTTL. A self-referral's address gets a
+// link to confirm it that lasts ConfirmLinkTTL: long enough for a weekend,
+// short enough that what was typed by someone who never confirms is soon
+// deleted.
 const (
 	SignInLinkTTL  = 30 * time.Minute
-	TraineeLinkTTL = 7 * 24 * time.Hour
+	ConfirmLinkTTL = 72 * time.Hour
 	// SessionTTL is how long a browser stays signed in.
 	SessionTTL = 12 * time.Hour
 )
@@ -89,8 +91,7 @@ func (s *Service) RequestSignIn(ctx context.Context, email, next string) error {
 }
 
 // EmailSignInLink makes a one-time link for p and writes the letter that
-// carries it (letters.SignIn, or letters.FollowLink for a trainee who has
-// just referred themselves); the postman delivers it.
+// carries it (letters.SignIn); the postman delivers it.
 func (s *Service) EmailSignInLink(ctx context.Context, p referral.Principal, email string, ttl time.Duration, next, letter string) error {
 	query, home := "", Home(p)
 	if next = NextFor(p, next); next != home {
@@ -102,7 +103,7 @@ func (s *Service) EmailSignInLink(ctx context.Context, p referral.Principal, ema
 	}
 	err := s.DB.CreateSignInLink(ctx, p, ttl, referralID, func(secret string) (postgres.Message, error) {
 		l, err := letters.Render(letter, letters.Data{
-			Link: strings.TrimRight(s.PublicURL, "/") + "/sign-in/" + secret + query, Lasts: humanDuration(ttl),
+			Link: strings.TrimRight(s.PublicURL, "/") + "/sign-in/" + secret + query, Lasts: HumanDuration(ttl),
 		})
 		h := sha256.Sum256([]byte(secret))
 		return postgres.Message{
@@ -113,16 +114,24 @@ func (s *Service) EmailSignInLink(ctx context.Context, p referral.Principal, ema
 	if err != nil {
 		return err
 	}
-	if s.Postman != nil {
-		if err := s.Postman.Dispatch(ctx); err != nil {
-			// Written and committed: the worker's sweep delivers it.
-			s.Logger.WarnContext(ctx, "dispatch sign-in email", "err", err)
-		}
-	}
+	s.dispatch(ctx)
 	return nil
 }
 
-func humanDuration(d time.Duration) string {
+// dispatch starts the delivery of what a use case has just written to the
+// outbox.
+func (s *Service) dispatch(ctx context.Context) {
+	if s.Postman == nil {
+		return
+	}
+	if err := s.Postman.Dispatch(ctx); err != nil {
+		// Written and committed: the worker's sweep delivers it.
+		s.Logger.WarnContext(ctx, "dispatch email", "err", err)
+	}
+}
+
+// HumanDuration says how long a link works, in words: "30 minutes".
+func HumanDuration(d time.Duration) string {
 	switch {
 	case d >= 48*time.Hour:
 		return fmt.Sprintf("%d days", d/(24*time.Hour))

@@ -42,8 +42,8 @@ func cleanNext(next string) string {
 
 func TestHumanDuration(t *testing.T) {
 	for d, want := range map[time.Duration]string{30 * time.Minute: "30 minutes", 7 * 24 * time.Hour: "7 days", 5 * time.Hour: "5 hours"} {
-		if got := humanDuration(d); got != want {
-			t.Errorf("humanDuration(%s) = %q, want %q", d, got, want)
+		if got := HumanDuration(d); got != want {
+			t.Errorf("HumanDuration(%s) = %q, want %q", d, got, want)
 		}
 	}
 }

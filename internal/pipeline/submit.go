@@ -6,25 +6,39 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"strings"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/wmtna/referrals/internal/letters"
+	"github.com/wmtna/referrals/internal/postgres"
 	"github.com/wmtna/referrals/internal/referral"
 	"github.com/wmtna/referrals/workflows"
 )
 
-// Submitted is a referral accepted for checking.
+// Submitted is a self-referral accepted: an email has gone to its address,
+// and the referral is sent only once the address's owner confirms it from
+// that email (Confirm). It says nothing else, so that nobody learns from
+// it whether the address already has an open referral.
 type Submitted struct {
-	ID     string
-	Status referral.Status
-	// Urgent is set when the trainee said they are at risk: the committee
-	// is asked to look at the referral today.
+	// Urgent is set when the person said they are at risk: they are shown
+	// where to get help now, and once the referral is confirmed the
+	// committee is asked to look at it today.
 	Urgent bool
 	// Replay is set when the same request (same idempotency key and
-	// content) had already been accepted.
+	// content) had already been accepted; no second email goes.
+	Replay bool
+}
+
+// Referred is a referral sent to the committee: its address confirmed.
+type Referred struct {
+	ID     string
+	Status referral.Status
+	Urgent bool
+	// Replay is set when the link had been used already: the same referral.
 	Replay bool
 }
 
@@ -51,12 +65,16 @@ func (s *Service) check(d referral.Draft, now time.Time) (referral.Submission, P
 	return sub, out
 }
 
-// Submit accepts a self-referral: it stores the referral and starts its
-// workflow, which decides eligibility. With the same key and content it
-// answers as the first time (Replay), and starts the workflow if that had
-// failed. A problem with what was typed is Problems.
+// Submit accepts a self-referral and emails its address; nothing reaches
+// the committee until the address's owner confirms it (Confirm), so nobody
+// can refer someone else or have the network write to the committee in
+// their name. The answer, and the work behind it, are the same whether or
+// not the address already has an open referral: in that case the email
+// says so and signs its owner in to it instead. With the same key and
+// content it answers as the first time (Replay) and sends nothing. A
+// problem with what was typed is Problems.
 func (s *Service) Submit(ctx context.Context, p referral.Principal, in Input[referral.Draft], key string) (out Submitted, err error) {
-	defer func() { s.audit(ctx, p, ActSubmit, out.ID, OutcomeOf(err, Accepted)) }()
+	defer func() { s.audit(ctx, p, ActSubmit, "", OutcomeOf(err, Accepted)) }()
 	if err := allowed(p, ActSubmit); err != nil {
 		return out, err
 	}
@@ -74,43 +92,88 @@ func (s *Service) Submit(ctx context.Context, p referral.Principal, in Input[ref
 	if len(key) > 200 {
 		return out, &Error{Outcome: Malformed, Code: "invalid_header", Field: "Idempotency-Key", Message: "Idempotency-Key must be at most 200 characters"}
 	}
-	ref, created, err := s.DB.CreateReferral(ctx, sub, now, key, fingerprint(sub))
-	switch {
-	case errors.Is(err, referral.ErrDuplicate):
-		return out, &Error{Outcome: Conflict, Code: "duplicate_referral", Field: "email",
-			Message: "a referral for this email address is already open; follow it with the link you were sent, or withdraw it first"}
-	case errors.Is(err, referral.ErrConflict):
+	base := strings.TrimRight(s.PublicURL, "/")
+	replay, err := s.DB.StoreUnconfirmed(ctx, postgres.Unconfirmed{
+		Submission: sub, SubmittedAt: now, IdempotencyKey: key, Fingerprint: fingerprint(sub),
+		ConfirmFor: ConfirmLinkTTL, SignInFor: SignInLinkTTL,
+	}, func(open, secret string) (postgres.Message, error) {
+		letter, link, lasts, kind := letters.Confirm, base+"/confirm/"+secret, ConfirmLinkTTL, "confirm.trainee"
+		if open != "" {
+			letter, link, lasts, kind = letters.AlreadyReferred, base+"/sign-in/"+secret, SignInLinkTTL, "sign-in.trainee"
+		}
+		l, err := letters.Render(letter, letters.Data{Link: link, Lasts: HumanDuration(lasts)})
+		return postgres.Message{Recipient: sub.Email, Kind: kind, Subject: l.Subject, Body: l.Body}, err
+	})
+	if errors.Is(err, referral.ErrConflict) {
 		return out, &Error{Outcome: Invalid, Code: "idempotency_key_reused", Field: "Idempotency-Key",
 			Message: "this Idempotency-Key was used for a different referral"}
-	case err != nil:
-		return out, s.failed(ctx, "store referral", "", err)
 	}
-	out = Submitted{ID: ref.ID, Status: ref.Status, Urgent: ref.AtRisk, Replay: !created}
+	if err != nil {
+		return out, s.failed(ctx, "store unconfirmed referral", "", err)
+	}
+	out = Submitted{Urgent: sub.AtRisk, Replay: replay}
+	if !replay {
+		s.dispatch(ctx)
+	}
+	s.Logger.InfoContext(ctx, "referral submitted, address to confirm", "replay", replay)
+	return out, nil
+}
+
+// ErrConfirmLinkUsed refuses a link to confirm an address that is unknown
+// or has expired.
+var ErrConfirmLinkUsed = &Error{Outcome: NotFound, Code: "link_used",
+	Message: "That link has expired. Refer yourself again, and we will email you a new one."}
+
+// Confirm spends the link a submission emailed to its address: the
+// referral is stored, reaches the committee, and its workflow starts, which
+// decides eligibility. A second use answers with the same referral
+// (Replay), and starts the workflow if that had failed. When the address
+// has had an open referral since, the answer says so: the caller has shown
+// they own the address.
+func (s *Service) Confirm(ctx context.Context, p referral.Principal, secret string) (out Referred, err error) {
+	defer func() { s.audit(ctx, p, ActConfirm, out.ID, OutcomeOf(err, Created)) }()
+	if err := allowed(p, ActConfirm); err != nil {
+		return out, err
+	}
+	if secret == "" || len(secret) > 100 {
+		return out, ErrConfirmLinkUsed
+	}
+	ref, created, err := s.DB.ConfirmReferral(ctx, secret)
+	switch {
+	case errors.Is(err, referral.ErrNotFound):
+		return out, ErrConfirmLinkUsed
+	case errors.Is(err, referral.ErrDuplicate):
+		return out, &Error{Outcome: Conflict, Code: "duplicate_referral", Field: "email",
+			Message: "you already have an open referral with this email address; sign in to follow it, or withdraw it first"}
+	case err != nil:
+		return out, s.failed(ctx, "confirm referral", "", err)
+	}
+	out = Referred{ID: ref.ID, Status: ref.Status, Urgent: ref.AtRisk, Replay: !created}
 	// The row is committed; the workflow start is idempotent (same ID), so a
-	// failure here is repaired by the client retrying with its key, or by
+	// failure here is repaired by using the link again, or by
 	// ResumeSubmissions.
 	if err := s.startWorkflow(ctx, ref.ID); err != nil {
 		s.logger(ref.ID).ErrorContext(ctx, "start referral workflow", "err", err)
 		return out, &Error{Outcome: Unavailable, Code: "unavailable",
-			Message: "your referral is saved but could not be started; retry with the same Idempotency-Key"}
+			Message: "your referral is saved but could not be sent on yet; we will send it on shortly"}
 	}
-	s.logger(ref.ID).InfoContext(ctx, "referral submitted", "replay", out.Replay)
+	s.logger(ref.ID).InfoContext(ctx, "referral confirmed", "replay", out.Replay)
 	return out, nil
 }
 
-// TraineeToken issues the long-lived token an API client follows a new
-// referral with. A replay gets none: whoever can reproduce a submission and
-// its key must not gain access to the referral, nor take it from the
-// trainee by revoking theirs. A trainee whose first answer was lost signs
-// in with their email address instead.
-func (s *Service) TraineeToken(ctx context.Context, sub Submitted) (string, error) {
-	if sub.Replay {
+// TraineeToken issues the long-lived token an API client follows a newly
+// confirmed referral with. A replay gets none: whoever can use a link again
+// must not gain access to the referral, nor take it from the trainee by
+// revoking theirs. A trainee whose first answer was lost signs in with
+// their email address instead.
+func (s *Service) TraineeToken(ctx context.Context, ref Referred) (string, error) {
+	if ref.Replay {
 		return "", nil
 	}
 	expires := time.Now().Add(s.TraineeLinkTTL)
-	token, err := s.DB.IssueToken(ctx, referral.RoleTrainee, sub.ID, &expires)
+	token, err := s.DB.IssueToken(ctx, referral.RoleTrainee, ref.ID, &expires)
 	if err != nil {
-		return "", s.failed(ctx, "issue trainee token", sub.ID, err)
+		return "", s.failed(ctx, "issue trainee token", ref.ID, err)
 	}
 	return token, nil
 }

@@ -77,11 +77,14 @@ func (db *DB) ClearSending(ctx context.Context, id int64) error {
 	return nil
 }
 
-// spentBody is a message's body once it has gone: a sign-in email loses
-// its link's secret, which is stored nowhere else but as a hash, so the
-// outbox does not keep a way in. The rest of the body stays, for the
-// record.
-const spentBody = `CASE WHEN kind LIKE 'sign-in.%' THEN regexp_replace(body, '/sign-in/[A-Za-z0-9_-]+', '/sign-in/(sent)', 'g') ELSE body END`
+// spentBody is a message's body once it has gone: a sign-in email, or one
+// asking to confirm an address, loses its link's secret, which is stored
+// nowhere else but as a hash, so the outbox does not keep a way in. The
+// rest of the body stays, for the record.
+const spentBody = `CASE
+	WHEN kind LIKE 'sign-in.%' THEN regexp_replace(body, '/sign-in/[A-Za-z0-9_-]+', '/sign-in/(sent)', 'g')
+	WHEN kind LIKE 'confirm.%' THEN regexp_replace(body, '/confirm/[A-Za-z0-9_-]+', '/confirm/(sent)', 'g')
+	ELSE body END`
 
 // MarkSent records a message as delivered; uncertain when a crash may have
 // come between the server accepting it and this record.

@@ -95,8 +95,9 @@ func nullable(s string) any {
 }
 
 // PurgeCredentials deletes tokens and sign-in links that can no longer be
-// used: expired or revoked, or spent, more than a day ago. Browser sessions
-// make a token each, so without this the table only grows.
+// used: expired or revoked, or spent, more than a day ago (browser sessions
+// make a token each, so without this the table only grows); and
+// unconfirmed referrals whose link has expired, with what was typed.
 func (db *DB) PurgeCredentials(ctx context.Context) (int64, error) {
 	tag, err := db.pool.Exec(ctx, `
 		DELETE FROM tokens WHERE coalesce(revoked_at, expires_at) < now() - interval '1 day'`)
@@ -108,5 +109,9 @@ func (db *DB) PurgeCredentials(ctx context.Context) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("purge sign-in links: %w", err)
 	}
-	return tag.RowsAffected() + links.RowsAffected(), nil
+	unconfirmed, err := purgeUnconfirmed(ctx, db)
+	if err != nil {
+		return 0, err
+	}
+	return tag.RowsAffected() + links.RowsAffected() + unconfirmed, nil
 }

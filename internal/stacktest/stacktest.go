@@ -67,6 +67,7 @@ type Stack struct {
 	mu       sync.Mutex
 	worker   *wiring.WorkerProcess
 	recorded *recordedStatuses
+	codes    map[string]bool // confirmation codes Refer has used
 }
 
 // Buffer is a goroutine-safe log sink.
@@ -154,7 +155,7 @@ func Start(t testing.TB, timings workflows.Timings, opts ...Option) *Stack {
 	t.Cleanup(api.Close)
 	cfg.PublicURL, srv.App.PublicURL = api.URL, api.URL
 	s := &Stack{t: t, DB: db, Temporal: ts, Client: c, Config: cfg, API: api, Logs: logs, PayloadKeys: keys, Metrics: reg, Mailbox: box,
-		recorded: recorded, http: &http.Client{Timeout: requestTimeout}}
+		recorded: recorded, http: &http.Client{Timeout: requestTimeout}, codes: map[string]bool{}}
 	s.StartWorker()
 	t.Cleanup(s.StopWorker)
 	return s

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/wmtna/referrals/internal/pgtest"
 	"github.com/wmtna/referrals/internal/postgres"
 	"github.com/wmtna/referrals/internal/stacktest"
@@ -73,42 +75,153 @@ func TestBadSubmissionsAreRefusedCleanly(t *testing.T) {
 	}
 }
 
-func TestDuplicateSubmissions(t *testing.T) {
+// A submission answers the same whether or not its address has an open
+// referral, so nobody learns from it that a named person asked for
+// therapy; the address's owner is told by email instead. Nothing is
+// stored as a referral, and nobody on the committee hears of it, until the
+// address is confirmed from the emailed link.
+func TestSubmissionsSayNothingOfAnOpenReferral(t *testing.T) {
 	s := stacktest.Start(t, fast)
+	committeeMember(t, s)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, s.Config.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	count := func(query string, args ...any) int {
+		t.Helper()
+		var n int
+		if err := conn.QueryRow(ctx, query, args...).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
 	body := submission(s, "dup@nhs.example")
+	// Whatever is typed, the email to an unconfirmed address says none of
+	// it: the service cannot be made to write someone else's words.
+	body["name"] = "Your referral needs re-verification: https://evil.example/login"
 	first := s.Do("POST", "/v1/referrals", "", body, "Idempotency-Key", "abc")
+	if first.Status != 202 || first.Str("status") != "confirmation_sent" || first.Str("id") != "" || first.Str("token") != "" {
+		t.Fatalf("submission: %d %s, want 202 confirmation_sent with no id and no token", first.Status, first.Raw)
+	}
+	// Before the address is confirmed there is no referral, no workflow,
+	// and no email but the one to the address.
+	if n := count(`SELECT count(*) FROM referrals`); n != 0 {
+		t.Errorf("%d referrals stored before the address was confirmed", n)
+	}
+	if n := count(`SELECT count(*) FROM outbox WHERE recipient <> 'dup@nhs.example'`); n != 0 {
+		t.Errorf("%d emails to others before the address was confirmed", n)
+	}
 	replay := s.Do("POST", "/v1/referrals", "", body, "Idempotency-Key", "abc")
-	if first.Status != 202 || replay.Status != 202 || first.Str("id") != replay.Str("id") {
-		t.Fatalf("replay: %d %s then %d %s, want the same referral", first.Status, first.Raw, replay.Status, replay.Raw)
+	if replay.Status != 202 || replay.Body["replay"] != true {
+		t.Fatalf("replay: %d %s, want 202 marked replay", replay.Status, replay.Raw)
 	}
-	// A replay hands out no credential and takes none away: whoever can
-	// reproduce a body and its key gains nothing, and the trainee keeps
-	// their token.
-	if first.Str("token") == "" || replay.Str("token") != "" || replay.Body["replay"] != true {
-		t.Errorf("first answer %s, replay %s: want a token first and none, marked replay, after", first.Raw, replay.Raw)
+	code, err := s.NextConfirmCode("dup@nhs.example")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if r := s.Do("GET", "/v1/referrals/"+first.Str("id"), first.Str("token"), nil); r.Status != 200 {
-		t.Errorf("first token after replay: %d, want 200", r.Status)
+	asked, err := s.LastEmail(ctx, "dup@nhs.example", "Confirm your email address")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if r := s.Do("POST", "/v1/referrals", "", body); r.Status != 409 || r.ErrorField("code") != "duplicate_referral" {
-		t.Errorf("same email while open: %d %s, want 409", r.Status, r.Raw)
+	if strings.Contains(asked, "evil.example") || strings.Contains(asked, "Dear") {
+		t.Errorf("the email asking to confirm carries what was typed:\n%s", asked)
+	}
+	confirmed := s.Do("POST", "/v1/confirmations", "", map[string]any{"code": code})
+	id, token := confirmed.Str("id"), confirmed.Str("token")
+	if confirmed.Status != 201 || id == "" || token == "" || confirmed.Str("status") != "submitted" {
+		t.Fatalf("confirm: %d %s, want 201 with the referral and a token", confirmed.Status, confirmed.Raw)
+	}
+	// The same link again answers with the same referral, and hands out no
+	// credential and takes none away.
+	again := s.Do("POST", "/v1/confirmations", "", map[string]any{"code": code})
+	if again.Status != 200 || again.Str("id") != id || again.Str("token") != "" || again.Body["replay"] != true {
+		t.Errorf("the link used twice: %d %s, want 200 with the same referral, no token, marked replay", again.Status, again.Raw)
+	}
+	if r := s.Do("GET", "/v1/referrals/"+id, token, nil); r.Status != 200 {
+		t.Errorf("first token after the link was used again: %d, want 200", r.Status)
+	}
+	s.WaitStatus(id, "awaiting_review", 10*time.Second)
+	if n := count(`SELECT count(*) FROM outbox WHERE recipient = 'dup@nhs.example' AND kind = 'confirm.trainee'`); n != 1 {
+		t.Errorf("%d emails asking to confirm after a submission and its replay, want 1", n)
+	}
+
+	// Someone else submits the address again, and a new one: the answers
+	// are the same, byte for byte.
+	dup := s.Do("POST", "/v1/referrals", "", submission(s, "dup@nhs.example"))
+	fresh := s.Do("POST", "/v1/referrals", "", submission(s, "fresh@nhs.example"))
+	if dup.Status != fresh.Status || dup.Raw != fresh.Raw {
+		t.Errorf("an address with an open referral answers %d %s, a new one %d %s: want the same", dup.Status, dup.Raw, fresh.Status, fresh.Raw)
+	}
+	// The owner of the address hears of it, with a way in to the referral
+	// they have; nothing new is stored for the committee.
+	letter, err := s.LastEmail(ctx, "dup@nhs.example", "You already have an open referral")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(letter, s.API.URL+"/sign-in/") || strings.Contains(letter, "/confirm/") {
+		t.Errorf("the owner's letter has no sign-in link, or a link to confirm:\n%s", letter)
+	}
+	if n := count(`SELECT count(*) FROM referrals WHERE email = 'dup@nhs.example'`); n != 1 {
+		t.Errorf("%d referrals for the address, want 1", n)
+	}
+
+	// A second submission confirmed once the first is open: the caller has
+	// shown they own the address, so they are told.
+	if r := s.Do("POST", "/v1/referrals", "", submission(s, "race@nhs.example")); r.Status != 202 {
+		t.Fatalf("submit: %d %s", r.Status, r.Raw)
+	}
+	if r := s.Do("POST", "/v1/referrals", "", submission(s, "race@nhs.example")); r.Status != 202 {
+		t.Fatalf("submit again: %d %s", r.Status, r.Raw)
+	}
+	one, err := s.NextConfirmCode("race@nhs.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	two, err := s.NextConfirmCode("race@nhs.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := s.Do("POST", "/v1/confirmations", "", map[string]any{"code": one}); r.Status != 201 {
+		t.Fatalf("confirm: %d %s", r.Status, r.Raw)
+	}
+	if r := s.Do("POST", "/v1/confirmations", "", map[string]any{"code": two}); r.Status != 409 || r.ErrorField("code") != "duplicate_referral" {
+		t.Errorf("the second confirmed while the first is open: %d %s, want 409 duplicate_referral", r.Status, r.Raw)
+	}
+
+	if r := s.Do("POST", "/v1/confirmations", "", map[string]any{"code": "not-a-code"}); r.Status != 404 || r.ErrorField("code") != "link_used" {
+		t.Errorf("an unknown code: %d %s, want 404 link_used", r.Status, r.Raw)
+	}
+	if r := s.Do("POST", "/v1/confirmations", "", map[string]any{}); r.Status != 422 || r.ErrorField("field") != "code" {
+		t.Errorf("no code: %d %s, want 422 naming code", r.Status, r.Raw)
 	}
 	other := submission(s, "other@nhs.example")
 	if r := s.Do("POST", "/v1/referrals", "", other, "Idempotency-Key", "abc"); r.Status != 422 || r.ErrorField("field") != "Idempotency-Key" {
 		t.Errorf("key reused for another referral: %d %s, want 422", r.Status, r.Raw)
 	}
-	// Even once the referral has ended, a replay answers without a token.
-	s.WaitStatus(first.Str("id"), "awaiting_review", 10*time.Second)
-	if r := s.Do("POST", "/v1/referrals/"+first.Str("id")+"/withdraw", first.Str("token"), nil); r.Status != 200 {
+	// Even once the referral has ended, a replay answers as the first time
+	// and sends nothing.
+	if r := s.Do("POST", "/v1/referrals/"+id+"/withdraw", token, nil); r.Status != 200 {
 		t.Fatalf("withdraw: %d %s", r.Status, r.Raw)
 	}
 	late := s.Do("POST", "/v1/referrals", "", body, "Idempotency-Key", "abc")
-	if late.Status != 202 || late.Str("token") != "" || late.Str("status") != "withdrawn" {
-		t.Errorf("replay after the referral ended: %d %s, want 202 withdrawn and no token", late.Status, late.Raw)
+	if late.Status != 202 || late.Body["replay"] != true || late.Str("token") != "" {
+		t.Errorf("replay after the referral ended: %d %s, want 202 replay and no token", late.Status, late.Raw)
 	}
-	if r := s.Do("GET", "/v1/referrals/"+first.Str("id"), first.Str("token"), nil); r.Status != 200 {
-		t.Errorf("first token after a late replay: %d, want 200", r.Status)
+	if n := count(`SELECT count(*) FROM outbox WHERE recipient = 'dup@nhs.example' AND kind = 'confirm.trainee'`); n != 1 {
+		t.Errorf("%d emails asking to confirm after a late replay, want 1", n)
 	}
+}
+
+func mustCode(t *testing.T, s *stacktest.Stack, address string) string {
+	t.Helper()
+	code, err := s.NextConfirmCode(address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return code
 }
 
 // The other endpoints refuse bad bodies the same way: a 4xx naming the
@@ -189,9 +302,9 @@ func TestTypedFieldsRefuseControlCharacters(t *testing.T) {
 	}
 	ok := submission(s, "typed@nhs.example")
 	ok["concerns"] = "Placement stress.\r\nSleeping badly.\n\tSince September."
-	r := s.Do("POST", "/v1/referrals", "", ok)
-	if r.Status != 202 {
-		t.Fatalf("concerns over several lines: %d %s, want 202", r.Status, r.Raw)
+	r, err := s.Refer(ok)
+	if err != nil {
+		t.Fatalf("concerns over several lines: %v", err)
 	}
 	s.WaitStatus(r.Str("id"), "awaiting_review", 10*time.Second)
 	chair := committeeMember(t, s)
@@ -209,12 +322,18 @@ func TestTypedFieldsRefuseControlCharacters(t *testing.T) {
 // number, and PostgreSQL's log is outside erasure's reach.
 func TestDuplicatesLeaveNoPersonalDetailInThePostgresLog(t *testing.T) {
 	s := stacktest.Start(t, fast)
+	// Two submissions of one address, then both confirmed: the second
+	// meets the first at the unique index of open referrals.
 	body := submission(s, "twice.logged@nhs.example")
-	if r := s.Do("POST", "/v1/referrals", "", body, "Idempotency-Key", "key-twice.logged@nhs.example"); r.Status != 202 {
+	if r := s.Do("POST", "/v1/referrals", "", body); r.Status != 202 {
 		t.Fatalf("first: %d %s", r.Status, r.Raw)
 	}
-	if r := s.Do("POST", "/v1/referrals", "", body); r.Status != 409 {
+	s.MustRefer(body, "Idempotency-Key", "key-twice.logged@nhs.example")
+	if r := s.Do("POST", "/v1/confirmations", "", map[string]any{"code": mustCode(t, s, "twice.logged@nhs.example")}); r.Status != 409 {
 		t.Fatalf("duplicate: %d %s, want 409", r.Status, r.Raw)
+	}
+	if r := s.Do("POST", "/v1/referrals", "", body, "Idempotency-Key", "key-twice.logged@nhs.example"); r.Status != 202 || r.Body["replay"] != true {
+		t.Fatalf("replay: %d %s, want 202 replay", r.Status, r.Raw)
 	}
 	other := submission(s, "someone.else@nhs.example")
 	if r := s.Do("POST", "/v1/referrals", "", other, "Idempotency-Key", "key-twice.logged@nhs.example"); r.Status != 422 {

@@ -32,14 +32,11 @@ func TestPayloadsAreEncryptedInTemporal(t *testing.T) {
 	if s.PayloadKeys == nil {
 		t.Skip("payload encryption is off while recording histories (WMTNA_RECORD_HISTORIES=1)")
 	}
-	r := s.Do("POST", "/v1/referrals", "", map[string]any{
+	r := s.MustRefer(map[string]any{
 		"name": "Priya Example", "email": "codec@nhs.example", "programme": "clinical", "employer": "RXT",
 		"training_start": s.TrainingMonth(), "concerns": "codec test",
 		"preferences": map[string]any{"remote": true, "location": "Birmingham"}, "consent": true,
 	})
-	if r.Status != 202 || r.Str("id") == "" {
-		t.Fatalf("submit: %d %s", r.Status, r.Raw)
-	}
 	id, traineeToken := r.Str("id"), r.Str("token")
 	s.WaitStatus(id, string(referral.StatusAwaitingReview), 30*time.Second)
 	ctx := context.Background()

@@ -85,19 +85,17 @@ func submit(t *testing.T, s *stacktest.Stack, email string) submitted {
 	return ref
 }
 
-// trySubmit submits body and reports, rather than fails on, anything but a
-// 202 with an id and a token: it may run in any goroutine.
+// trySubmit refers a trainee with body, confirming from the emailed link,
+// and reports, rather than fails on, anything but a referral with an id and
+// a token: it may run in any goroutine.
 func trySubmit(s *stacktest.Stack, body map[string]any) (submitted, error) {
 	start, err := referral.ParseMonth(body["training_start"].(string))
 	if err != nil {
 		return submitted{}, err
 	}
-	r, err := s.Call("POST", "/v1/referrals", "", body)
+	r, err := s.Refer(body)
 	if err != nil {
-		return submitted{}, fmt.Errorf("submit: %w", err)
-	}
-	if r.Status != 202 || r.Str("id") == "" || r.Str("token") == "" {
-		return submitted{}, fmt.Errorf("submit: %d %s", r.Status, r.Raw)
+		return submitted{}, err
 	}
 	return submitted{r.Str("id"), r.Str("token"), start}, nil
 }
@@ -118,10 +116,14 @@ func TestReferralLifecycleThroughTheAPI(t *testing.T) {
 	ref := submit(t, s, "priya@nhs.example")
 	s.WaitStatus(ref.id, "awaiting_review", 10*time.Second)
 	t.Logf("submission to awaiting_review: %s", time.Since(began))
-	// A second referral from the same address, refused: checkHistory scans
-	// every log, PostgreSQL's included, for the address.
-	if r := s.Do("POST", "/v1/referrals", "", submission(s, "priya@nhs.example")); r.Status != 409 {
-		t.Fatalf("duplicate: %d %s, want 409", r.Status, r.Raw)
+	// A second referral from the same address answers as a new one does,
+	// and its owner is told by email instead: checkHistory scans every log,
+	// PostgreSQL's included, for the address.
+	if r := s.Do("POST", "/v1/referrals", "", submission(s, "priya@nhs.example")); r.Status != 202 || r.Str("status") != "confirmation_sent" {
+		t.Fatalf("duplicate: %d %s, want 202 confirmation_sent", r.Status, r.Raw)
+	}
+	if _, err := s.LastEmail(context.Background(), "priya@nhs.example", "You already have an open referral"); err != nil {
+		t.Fatal(err)
 	}
 	if got := s.Recorded(ref.id); got != referral.StatusAwaitingReview {
 		t.Errorf("the stack saw %q recorded last, want awaiting_review", got)
@@ -231,7 +233,7 @@ func TestReferralLifecycleThroughTheAPI(t *testing.T) {
 	for _, e := range trail {
 		audit = append(audit, fmt.Sprintf("%s %s %d", strings.SplitN(e.Actor, ":", 2)[0], e.Action, e.Status))
 	}
-	for _, want := range []string{"anonymous submit 202", "trainee read 200", "trainee review 403", "committee review 200",
+	for _, want := range []string{"anonymous confirm 201", "trainee read 200", "trainee review 403", "committee review 200",
 		"committee review 409", "therapist read 200", "therapist accept 200", "therapist end 200", "trainee withdraw 409", "operator read 200"} {
 		if !slices.Contains(audit, want) {
 			t.Errorf("audit trail lacks %q: %v", want, audit)
@@ -404,8 +406,19 @@ func TestWorkerRestartLosesNothing(t *testing.T) {
 	chair := committeeMember(t, s)
 	th := addTherapist(t, s, 1, 1)
 
+	// The worker delivers the link to confirm; then it stops, and the
+	// referral is confirmed with nobody to take it further.
+	body := submission(s, "trainee@nhs.example")
+	if r := s.Do("POST", "/v1/referrals", "", body); r.Status != 202 {
+		t.Fatalf("submit: %d %s", r.Status, r.Raw)
+	}
+	code := mustCode(t, s, "trainee@nhs.example")
 	s.StopWorker()
-	ref := submit(t, s, "trainee@nhs.example")
+	c := s.Do("POST", "/v1/confirmations", "", map[string]any{"code": code})
+	if c.Status != 201 {
+		t.Fatalf("confirm: %d %s", c.Status, c.Raw)
+	}
+	ref := submitted{id: c.Str("id"), token: c.Str("token")}
 	time.Sleep(300 * time.Millisecond)
 	if r := s.Do("GET", "/v1/referrals/"+ref.id, admin, nil); r.Str("status") != "submitted" {
 		t.Fatalf("with no worker the referral is %s, want submitted", r.Str("status"))
@@ -452,7 +465,7 @@ func TestWorkerRestartLosesNothing(t *testing.T) {
 	}
 	// Every message of the path, each to its person once: nothing lost to
 	// a restart, nothing written twice.
-	checkOutbox(t, s, ref.id, map[string]int{"committee.review": 1, "trainee.awaiting_review": 1,
+	checkOutbox(t, s, ref.id, map[string]int{"confirm.trainee": 1, "committee.review": 1, "trainee.awaiting_review": 1,
 		"therapist.offered": 1, "therapist.matched": 1, "trainee.matched": 1})
 }
 

@@ -29,6 +29,7 @@ func TestLifecycleEmailsArriveOnce(t *testing.T) {
 	s.WaitStatus(ref.id, "matched", 10*time.Second)
 
 	want := []struct{ to, subject, link string }{
+		{"priya@nhs.example", "Confirm your email address to send your referral", s.API.URL + "/confirm/"},
 		{"chair@example.org", "A referral is waiting for review", s.API.URL + "/committee/referrals/" + ref.id},
 		{"priya@nhs.example", "We have received your referral", s.API.URL + "/my-referral"},
 		{"t1@example.org", "A referral is offered to you", s.API.URL + "/therapist"},

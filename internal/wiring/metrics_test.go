@@ -179,7 +179,7 @@ func checkLogsNameWorkflows(t *testing.T, s *stacktest.Stack, referralID string)
 			seen[entry["msg"].(string)] = true
 		}
 	}
-	for _, msg := range []string{"referral submitted", "decision applied", "referral transition", "messages written to outbox"} {
+	for _, msg := range []string{"referral confirmed", "decision applied", "referral transition", "messages written to outbox"} {
 		if !seen[msg] {
 			t.Errorf("no %q log line for referral %s", msg, referralID)
 		}

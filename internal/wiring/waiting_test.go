@@ -104,7 +104,7 @@ func TestAtRiskReferralIsFlaggedForSameDayAttention(t *testing.T) {
 	if r.Status != 202 || r.Body["urgent"] != true || !strings.Contains(r.Str("crisis_support"), "999") {
 		t.Fatalf("at-risk submission: %d %s", r.Status, r.Raw)
 	}
-	id := r.Str("id")
+	id := s.MustConfirm("risk@nhs.example").Str("id")
 	s.WaitStatus(id, "awaiting_review", 10*time.Second)
 	waitForMessage(t, s, id, "committee.urgent", 1)
 	list := s.Do("GET", "/v1/referrals?status=awaiting_review", chair, nil)
