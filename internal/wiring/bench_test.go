@@ -103,3 +103,31 @@ func bareWorkflow(ctx workflow.Context) error {
 }
 
 func noop(context.Context) error { return nil }
+
+// BenchmarkSubmissionAnswer times the answer to a submission for an
+// address that already has an open referral next to one for a new
+// address, in the same run: the answers are the same, and so should the
+// work behind them be, or the time would tell what the words do not.
+//
+//	go test ./internal/wiring/ -run '^$' -bench SubmissionAnswer -benchtime 200x -count 5
+func BenchmarkSubmissionAnswer(b *testing.B) {
+	s := stacktest.Start(b, fast)
+	open := s.MustRefer(submission(s, "open@nhs.example"))
+	s.WaitStatus(open.Str("id"), "awaiting_review", 10*time.Second)
+	n := 0
+	for _, c := range []struct {
+		name  string
+		email func() string
+	}{
+		{"new_address", func() string { n++; return fmt.Sprintf("new%d@nhs.example", n) }},
+		{"open_referral", func() string { return "open@nhs.example" }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				if r := s.Do("POST", "/v1/referrals", "", submission(s, c.email())); r.Status != 202 {
+					b.Fatalf("submit: %d %s", r.Status, r.Raw)
+				}
+			}
+		})
+	}
+}
