@@ -1,0 +1,90 @@
+package wiring_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/wmtna/referrals/internal/stacktest"
+)
+
+// listedOffer polls the therapist's open offers as fast as the API answers
+// until one for the referral is listed, and returns its ID: a therapist
+// who answers the moment an offer appears.
+func listedOffer(t *testing.T, s *stacktest.Stack, token, referralID string) string {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		r := s.Do("GET", "/v1/offers", token, nil)
+		if r.Status != 200 {
+			t.Fatalf("list offers: %d %s", r.Status, r.Raw)
+		}
+		for _, o := range r.Body["offers"].([]any) {
+			if o := o.(map[string]any); o["referral_id"] == referralID {
+				return o["id"].(string)
+			}
+		}
+	}
+	t.Fatalf("no offer of %s listed after 15s", referralID)
+	return ""
+}
+
+// An offer made from the waitlist, when a place is freed, can be answered
+// as soon as the therapist can see it: what is listed is what the
+// referral's workflow has offered. Each round frees the therapist's only
+// place for a waiting referral and answers its offer the moment it is
+// listed; the last round declines instead of accepting.
+func TestOfferFromTheWaitlistCanBeAnsweredAsSoonAsListed(t *testing.T) {
+	s := stacktest.Start(t, fast)
+	chair := committeeMember(t, s)
+	th := addTherapist(t, s, 1, 1)
+	approveNew := func(email, want string) submitted {
+		t.Helper()
+		ref := submit(t, s, email)
+		s.WaitStatus(ref.id, "awaiting_review", 10*time.Second)
+		if r := s.Do("POST", "/v1/referrals/"+ref.id+"/review", chair, map[string]any{"decision": "approve"}); r.Status != 200 || r.Str("status") != want {
+			t.Fatalf("approve %s: %d %s, want %s", email, r.Status, r.Raw, want)
+		}
+		return ref
+	}
+	client := approveNew("first@nhs.example", "offered")
+	if r := s.Do("POST", "/v1/offers/"+listedOffer(t, s, th.token, client.id)+"/accept", th.token, nil); r.Status != 200 {
+		t.Fatalf("accept the first offer: %d %s", r.Status, r.Raw)
+	}
+	const rounds = 3
+	for i := range rounds {
+		waiting := approveNew("waiting"+string(rune('a'+i))+"@nhs.example", "waitlisted")
+		// Ending the client's therapy frees the place, which goes to the
+		// waiting referral. The therapist is already looking while it is
+		// freed, as a busy dashboard would be.
+		ended := make(chan error, 1)
+		go func() {
+			r, err := s.Call("POST", "/v1/referrals/"+client.id+"/end", th.token, nil)
+			if err == nil && r.Status != 200 {
+				err = fmt.Errorf("%d %s", r.Status, r.Raw)
+			}
+			ended <- err
+		}()
+		offer := listedOffer(t, s, th.token, waiting.id)
+		var r stacktest.Response
+		if i < rounds-1 {
+			r = s.Do("POST", "/v1/offers/"+offer+"/accept", th.token, nil)
+		} else {
+			r = s.Do("POST", "/v1/offers/"+offer+"/decline", th.token, map[string]any{"reason_code": "therapist-capacity"})
+		}
+		if err := <-ended; err != nil {
+			t.Fatalf("round %d: end therapy: %v", i, err)
+		}
+		if i < rounds-1 {
+			if r.Status != 200 || r.Str("status") != "matched" {
+				t.Fatalf("round %d: accept as soon as listed: %d %s, want 200 matched", i, r.Status, r.Raw)
+			}
+			client = waiting
+			continue
+		}
+		if r.Status != 200 {
+			t.Fatalf("round %d: decline as soon as listed: %d %s, want 200", i, r.Status, r.Raw)
+		}
+		s.WaitStatus(waiting.id, "waitlisted", 10*time.Second)
+	}
+}
