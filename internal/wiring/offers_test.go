@@ -1,9 +1,12 @@
 package wiring_test
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/wmtna/referrals/internal/stacktest"
 )
@@ -86,5 +89,82 @@ func TestOfferFromTheWaitlistCanBeAnsweredAsSoonAsListed(t *testing.T) {
 			t.Fatalf("round %d: decline as soon as listed: %d %s, want 200", i, r.Status, r.Raw)
 		}
 		s.WaitStatus(waiting.id, "waitlisted", 10*time.Second)
+	}
+}
+
+// An offer a therapist no longer holds (they declined it, it went to
+// someone else, the trainee withdrew) answers as one that never existed,
+// so answering it again and again tells them nothing of where the referral
+// has got to. Their own refused decline keeps no note.
+func TestAnOfferNoLongerHeldAnswersAsIfItNeverExisted(t *testing.T) {
+	s := stacktest.Start(t, fast)
+	chair := committeeMember(t, s)
+	first := addTherapist(t, s, 1, 1)
+	second := addTherapist(t, s, 2, 1)
+	ref := submit(t, s, "moving@nhs.example")
+	s.WaitStatus(ref.id, "awaiting_review", 10*time.Second)
+	approve(t, s, chair, ref.id)
+	old, to := offerOf(s.WaitStatus(ref.id, "offered", 10*time.Second))
+	if to != first.id {
+		t.Fatalf("offered to %s, want the first therapist", to)
+	}
+	declineOld := map[string]any{"reason_code": "therapist-capacity"}
+	declined := s.Do("POST", "/v1/offers/"+old+"/decline", first.token, declineOld, "Idempotency-Key", "decline-old")
+	if declined.Status != 200 {
+		t.Fatalf("decline: %d %s", declined.Status, declined.Raw)
+	}
+	current, to := offerOf(s.WaitStatus(ref.id, "offered", 10*time.Second))
+	if to != second.id {
+		t.Fatalf("offered next to %s, want the second therapist", to)
+	}
+	never := "00000000-0000-4000-8000-000000000000"
+	answers := func(stage, token, offer string) {
+		t.Helper()
+		for _, a := range []struct {
+			path string
+			body map[string]any
+		}{
+			{"/accept", nil},
+			{"/decline", map[string]any{"reason_code": "therapist-capacity", "reason": "STALE-OFFER-NOTE"}},
+		} {
+			want := s.Do("POST", "/v1/offers/"+never+a.path, token, a.body)
+			got := s.Do("POST", "/v1/offers/"+offer+a.path, token, a.body)
+			if got.Status != 404 || got.Raw != want.Raw {
+				t.Errorf("%s: %s of an offer no longer held: %d %s, want %d %s as for one never made", stage, a.path, got.Status, got.Raw, want.Status, want.Raw)
+			}
+		}
+	}
+	answers("offered to another therapist", first.token, old)
+	// The decline retried with its key answers as it did the first time,
+	// as the key promises; that is all it tells.
+	if r := s.Do("POST", "/v1/offers/"+old+"/decline", first.token, declineOld, "Idempotency-Key", "decline-old"); r.Status != 200 || r.Raw != declined.Raw {
+		t.Errorf("decline retried with its key: %d %s, want the first answer %s", r.Status, r.Raw, declined.Raw)
+	}
+	if r := s.Do("POST", "/v1/offers/"+old+"/decline", first.token, declineOld, "Idempotency-Key", "another-key"); r.Status != 404 {
+		t.Errorf("decline again with a new key: %d %s, want 404", r.Status, r.Raw)
+	}
+	if r := s.Do("POST", "/v1/offers/"+current+"/accept", second.token, nil); r.Status != 200 {
+		t.Fatalf("accept: %d %s", r.Status, r.Raw)
+	}
+	answers("matched with another therapist", first.token, old)
+	if r := s.Do("POST", "/v1/referrals/"+ref.id+"/withdraw", ref.token, nil); r.Status != 200 {
+		t.Fatalf("withdraw: %d %s", r.Status, r.Raw)
+	}
+	s.WaitStatus(ref.id, "withdrawn", 10*time.Second)
+	answers("withdrawn, to the therapist who declined", first.token, old)
+	answers("withdrawn, to the therapist who had accepted", second.token, current)
+
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, s.Config.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var notes int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM referral_notes WHERE body = 'STALE-OFFER-NOTE'`).Scan(&notes); err != nil {
+		t.Fatal(err)
+	}
+	if notes != 0 {
+		t.Errorf("declines of offers no longer held stored %d notes", notes)
 	}
 }
