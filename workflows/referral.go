@@ -344,15 +344,21 @@ func (w *referralWorkflow) awaitAnswer(ctx workflow.Context) error {
 		}
 		c := w.next()
 		var err error
-		switch c.name {
-		case UpdateAcceptOffer:
+		switch {
+		case w.stale(ctx, c):
+			// Its validator saw its offer open, but the offer expired
+			// before the answer's turn came, and the referral has been
+			// offered again: the answer is to an offer that is gone, and
+			// must not act on the new one, which another therapist holds.
+			err = temporal.NewApplicationError("that offer is no longer open", ErrTypeInvalidState, StatusView{Status: w.state.Status})
+		case c.name == UpdateAcceptOffer:
 			err = acceptOffer(activityCtx(ctx), w.state.Offer.ID)
 			if err == nil {
 				err = w.transition(ctx, referral.StatusMatched, c.actor, referral.CodeOfferAccepted, 0)
 			}
-		case UpdateDeclineOffer:
+		case c.name == UpdateDeclineOffer:
 			err = w.closeOffer(ctx, referral.OfferDeclined, c.actor, c.answer.ReasonCode, c.noteID)
-		case UpdateWithdraw:
+		case c.name == UpdateWithdraw:
 			err = w.withdraw(ctx, c)
 		default:
 			err = invalidState(w.state.Status, c.name)
@@ -362,6 +368,16 @@ func (w *referralWorkflow) awaitAnswer(ctx workflow.Context) error {
 		}
 	}
 	return nil
+}
+
+// stale reports whether c answers an offer other than the open one.
+// Histories from before the check applied such an answer to the open
+// offer; they replay as they ran.
+func (w *referralWorkflow) stale(ctx workflow.Context, c *command) bool {
+	if (c.name != UpdateAcceptOffer && c.name != UpdateDeclineOffer) || c.answer.OfferID == w.state.Offer.ID {
+		return false
+	}
+	return workflow.GetVersion(ctx, "answer-own-offer", workflow.DefaultVersion, 1) >= 1
 }
 
 // closeOffer ends the open offer (declined or expired), records the

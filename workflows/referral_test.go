@@ -337,3 +337,54 @@ func assertRefused(t *testing.T, err error, errType string) {
 		t.Errorf("got %v, want a refusal of type %s", err, errType)
 	}
 }
+
+// An answer the workflow took in just as its offer expired (the validator
+// saw the offer still open while the expiry was being recorded) is judged
+// against that offer when it is applied: it is refused, never applied to
+// the offer the referral has moved on to, which another therapist holds. A
+// history from before the check replays as it ran: the answer acted on the
+// next offer.
+func TestLateAnswerIsNotAppliedToTheNextOffer(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		update string
+		old    bool // replaying a history from before the check
+		path   []referral.Status
+	}{
+		{"accept", workflows.UpdateAcceptOffer, false, []referral.Status{submitted, review, matching, offered, matching, offered, withdrawn}},
+		{"decline", workflows.UpdateDeclineOffer, false, []referral.Status{submitted, review, matching, offered, matching, offered, withdrawn}},
+		{"accept before the check", workflows.UpdateAcceptOffer, true, []referral.Status{submitted, review, matching, offered, matching, offered, matched, withdrawn}},
+		{"decline before the check", workflows.UpdateDeclineOffer, true, []referral.Status{submitted, review, matching, offered, matching, offered, matching, waiting, withdrawn}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, eligible())
+			if tt.old {
+				h.env.OnGetVersion("answer-own-offer", workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+			}
+			late := answer("o1", "t1")
+			late.ReasonCode = referral.CodeTherapistCapacity
+			var lateErr error
+			h.env.OnActivity(workflows.ActivityEnqueue, mock.Anything, "r1").Return(offer("o1", "t1"), nil)
+			h.env.OnActivity(workflows.ActivityCloseOffer, mock.Anything, workflows.CloseOfferInput{OfferID: "o1", Outcome: referral.OfferExpired, ReasonCode: referral.CodeOfferExpired}).Return(
+				func(context.Context, workflows.CloseOfferInput) (*referral.Offer, error) {
+					// t1 answers while the expiry is being recorded.
+					h.env.UpdateWorkflow(tt.update, "", &testsuite.TestUpdateCallback{
+						OnReject:   func(err error) { lateErr = err },
+						OnAccept:   func() {},
+						OnComplete: func(_ any, err error) { lateErr = err },
+					}, late)
+					return offer("o2", "t2"), nil
+				}).Once()
+			h.env.OnActivity(workflows.ActivityAcceptOffer, mock.Anything, "o2").Return(nil).Maybe()
+			h.env.OnActivity(workflows.ActivityCloseOffer, mock.Anything, mock.Anything).Return(nil, nil).Maybe()
+			h.env.OnActivity(workflows.ActivityReconcile, mock.Anything, "r1").Return(nil, nil).Maybe()
+			h.env.OnActivity(workflows.ActivityLeave, mock.Anything, "r1").Return(nil)
+			h.at(time.Hour, workflows.UpdateReview, approve())
+			h.at(8*24*time.Hour, workflows.UpdateWithdraw, workflows.WithdrawRequest{Actor: trainee})
+			h.want(h.run(), withdrawn, tt.path...)
+			if !tt.old {
+				assertRefused(t, lateErr, workflows.ErrTypeInvalidState)
+			}
+		})
+	}
+}

@@ -15,7 +15,7 @@ type offerSummaryJSON struct {
 	ReferralID  string          `json:"referral_id"`
 	State       string          `json:"state"`
 	CreatedAt   time.Time       `json:"created_at"`
-	ExpiresAt   time.Time       `json:"expires_at,omitzero"` // absent for the moment before the workflow starts the clock
+	ExpiresAt   time.Time       `json:"expires_at,omitzero"` // always set: an open offer is listed once its clock runs (referral.Offer.Made)
 	Programme   string          `json:"programme"`
 	Preferences preferencesJSON `json:"preferences"`
 }

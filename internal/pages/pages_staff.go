@@ -156,7 +156,9 @@ func (s *Site) offerSubmit(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		e := pipeline.AsError(err)
 		switch {
-		case e.Outcome == pipeline.Conflict:
+		case e.Outcome == pipeline.Conflict || e.Outcome == pipeline.NotFound:
+			// One wording for an offer never made to them and one they no
+			// longer have, and none names where the referral is now.
 			e = &pipeline.Error{Outcome: e.Outcome, Code: e.Code, Message: "This offer is no longer open: it may have expired or been withdrawn."}
 		case e.Field == "reason_code":
 			e = &pipeline.Error{Outcome: e.Outcome, Code: e.Code, Field: "reason_code-" + id, Message: "Choose why you are declining"}

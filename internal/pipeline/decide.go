@@ -153,8 +153,24 @@ func (s *Service) Decline(ctx context.Context, p referral.Principal, offerID str
 	return s.answer(ctx, p, ActDecline, offerID, func() (*Decline, error) { q, err := in(); return &q, err }, key)
 }
 
-// answer answers an offer. An offer made to someone else is NotFound to
-// them.
+// theirs reports whether an offer is the therapist's to see and answer:
+// made to them (referral.Offer.Made) and still open, or accepted (their
+// client).
+func theirs(o referral.Offer, therapistID string) bool {
+	return o.TherapistID == therapistID && (o.State == referral.OfferAccepted || (o.State == referral.OfferOpen && o.Made()))
+}
+
+// answer answers an offer. An offer that is not the therapist's is
+// NotFound to them, as someone else's is: one made to another therapist,
+// one not yet made, and one they no longer have (it expired, they declined
+// it, the trainee withdrew). Refusing those for the referral's state would
+// tell the therapist, for as long as they cared to ask, where a referral
+// that is no longer theirs had got to.
+//
+// One exception keeps the Idempotency-Key's promise: an answer of their own
+// (a decline, or an accept since ended) retried with its key answers with
+// the first attempt's outcome, which they were given then. Any other
+// answer to it is NotFound.
 func (s *Service) answer(ctx context.Context, p referral.Principal, a Action, offerID string, in Input[*Decline], key string) (v Decided, err error) {
 	referralID := ""
 	defer func() { s.audited(ctx, p, a, referralID, &err) }()
@@ -169,7 +185,9 @@ func (s *Service) answer(ctx context.Context, p referral.Principal, a Action, of
 		return v, s.failed(ctx, "load offer", "", err)
 	}
 	referralID = o.ReferralID
-	if o.TherapistID != p.Subject {
+	answered := o.State == referral.OfferDeclined || o.State == referral.OfferEnded
+	replay := o.TherapistID == p.Subject && answered && key != ""
+	if !theirs(o, p.Subject) && !replay {
 		return v, ErrNotFound
 	}
 	decline, err := in()
@@ -177,8 +195,22 @@ func (s *Service) answer(ctx context.Context, p referral.Principal, a Action, of
 		return v, err
 	}
 	actor := referral.Actor{Role: referral.RoleTherapist, ID: p.Subject}
+	if replay {
+		// Only a retry of the same update can succeed; its body is not
+		// looked at, so no note is stored for it.
+		name, arg := workflows.UpdateAcceptOffer, workflows.OfferAnswer{OfferID: o.ID, Actor: actor}
+		if decline != nil {
+			name, arg.ReasonCode = workflows.UpdateDeclineOffer, decline.ReasonCode
+		}
+		v, err = s.update(ctx, o.ReferralID, name, arg, key)
+		if refusal := (*Error)(nil); errors.As(err, &refusal) && (refusal.Outcome == Conflict || refusal.Outcome == Invalid) {
+			return Decided{}, ErrNotFound
+		}
+		return v, err
+	}
 	if decline == nil {
-		return s.update(ctx, o.ReferralID, workflows.UpdateAcceptOffer, workflows.OfferAnswer{OfferID: o.ID, Actor: actor}, key)
+		v, err = s.update(ctx, o.ReferralID, workflows.UpdateAcceptOffer, workflows.OfferAnswer{OfferID: o.ID, Actor: actor}, key)
+		return v, s.noLongerTheirs(ctx, o, err)
 	}
 	if p := referral.CheckTherapistDecline(decline.ReasonCode); p != nil {
 		return v, problem(*p)
@@ -189,9 +221,29 @@ func (s *Service) answer(ctx context.Context, p referral.Principal, a Action, of
 	if !referral.Typed(decline.Reason, true) {
 		return v, errReasonNotText
 	}
-	return s.decide(ctx, o.ReferralID, actor, strings.TrimSpace(decline.Reason), workflows.UpdateDeclineOffer, func(noteID int64) any {
+	v, err = s.decide(ctx, o.ReferralID, actor, strings.TrimSpace(decline.Reason), workflows.UpdateDeclineOffer, func(noteID int64) any {
 		return workflows.OfferAnswer{OfferID: o.ID, Actor: actor, NoteID: noteID, ReasonCode: decline.ReasonCode}
 	}, key)
+	return v, s.noLongerTheirs(ctx, o, err)
+}
+
+// noLongerTheirs turns the workflow's refusal of an answer into NotFound
+// when the offer stopped being the therapist's while the answer was on its
+// way (it expired, or the trainee withdrew): the refusal names the
+// referral's new status, which is no longer theirs to know.
+func (s *Service) noLongerTheirs(ctx context.Context, o referral.Offer, err error) error {
+	var refusal *Error
+	if !errors.As(err, &refusal) || refusal.Outcome != Conflict {
+		return err
+	}
+	now, lerr := s.DB.Offer(ctx, o.ID)
+	if lerr != nil {
+		return s.failed(ctx, "load offer", o.ReferralID, lerr)
+	}
+	if !theirs(now, o.TherapistID) {
+		return ErrNotFound
+	}
+	return err
 }
 
 // EndTherapy is the matched therapist reporting that therapy has ended,

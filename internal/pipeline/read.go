@@ -54,7 +54,7 @@ func (s *Service) Referral(ctx context.Context, p referral.Principal, id string)
 		if err != nil {
 			return c, s.failed(ctx, "load offer", id, err)
 		}
-		if o == nil || o.TherapistID != p.Subject {
+		if o == nil || !theirs(*o, p.Subject) {
 			return c, ErrNotFound
 		}
 		c.Personal, c.Offer = o.State == referral.OfferAccepted, o

@@ -357,9 +357,15 @@ func (db *DB) OpenOffers(ctx context.Context, therapistID string) ([]referral.Of
 }
 
 // TherapistOffers lists a therapist's offers in one state (open offers, or
-// accepted ones: their current clients), oldest first.
+// accepted ones: their current clients), oldest first. An open offer is
+// listed only once it has been made (referral.Offer.Made): one filled from
+// the waitlist is open here before its referral's workflow has moved to
+// offered, and an answer in that window would be refused.
 func (db *DB) TherapistOffers(ctx context.Context, therapistID, state string) ([]referral.Offer, error) {
-	rows, err := db.pool.Query(ctx, `SELECT `+offerColumns+` FROM offers WHERE therapist_id = $1 AND state = $2 ORDER BY created_at`, therapistID, state)
+	rows, err := db.pool.Query(ctx, `
+		SELECT `+offerColumns+` FROM offers
+		WHERE therapist_id = $1 AND state = $2 AND (state <> 'open' OR expires_at IS NOT NULL)
+		ORDER BY created_at`, therapistID, state)
 	if err != nil {
 		return nil, fmt.Errorf("%s offers of %s: %w", state, therapistID, err)
 	}

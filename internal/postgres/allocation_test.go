@@ -400,6 +400,47 @@ func TestFreedPlacesGoToQueueInApprovalOrder(t *testing.T) {
 	}
 }
 
+// A place filled from the waitlist is reserved at once, but the offer is
+// the therapist's to see only once the referral's workflow has recorded
+// the move to offered (and started its clock): until then the workflow
+// would refuse an answer.
+func TestOfferFilledFromTheWaitlistIsListedOnceMade(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	r := s.referral(anyTrainee)
+	if o := s.enqueue(r); o != nil {
+		t.Fatalf("Enqueue with no therapists = %+v, want nil", o)
+	}
+	th := s.therapist("A", 1)
+	listed := func() []referral.Offer {
+		t.Helper()
+		open, err := s.OpenOffers(ctx, th.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return open
+	}
+	if s.liveWith(r) != th.ID {
+		t.Fatalf("the new therapist's place did not go to the waiting referral")
+	}
+	if open := listed(); len(open) != 0 {
+		t.Errorf("open offers before the workflow made the offer: %+v, want none", open)
+	}
+	o, err := s.LiveOffer(ctx, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, to := range []referral.Status{referral.StatusSubmitted, referral.StatusAwaitingReview, referral.StatusMatching, referral.StatusWaitlisted} {
+		s.record(transition(r, i+1, "", to))
+	}
+	offered := transition(r, 5, referral.StatusWaitlisted, referral.StatusOffered)
+	offered.OfferID, offered.TherapistID, offered.OfferExpiresAt = o.ID, th.ID, time.Now().Add(time.Hour)
+	s.record(offered)
+	if open := listed(); len(open) != 1 || open[0].ID != o.ID || !open[0].Made() {
+		t.Errorf("open offers once made: %+v, want %s with its clock running", open, o.ID)
+	}
+}
+
 func sameSet(a, b []string) bool {
 	a, b = slices.Clone(a), slices.Clone(b)
 	slices.Sort(a)

@@ -99,6 +99,15 @@ type Offer struct {
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
 }
 
+// Made reports whether the offer has been made to its therapist. A place
+// is reserved, and the open offer recorded, the moment the allocation
+// commits; but the referral's workflow learns of an offer filled from the
+// waitlist only afterwards, and until it has moved the referral to offered
+// it refuses any answer. Recording that transition starts the clock
+// (ExpiresAt), so the therapist is shown, and may answer, only an offer
+// whose clock runs.
+func (o Offer) Made() bool { return !o.ExpiresAt.IsZero() }
+
 // Offer states.
 const (
 	OfferOpen      = "open"
