@@ -24,7 +24,7 @@ func TestTherapistPageAnswersAnOfferNoLongerHeldAsOneNeverMade(t *testing.T) {
 	chair := s.Do("POST", "/v1/committee-members", admin, map[string]any{"name": "Chair", "email": "chair@example.org", "role": "chair"})
 	t1 := s.Do("POST", "/v1/therapists", admin, map[string]any{"name": "Dr One", "email": "one@example.org", "hcpc_number": "PYL1", "capacity": 1})
 	t2 := s.Do("POST", "/v1/therapists", admin, map[string]any{"name": "Dr Two", "email": "two@example.org", "hcpc_number": "PYL2", "capacity": 1})
-	a := s.Do("POST", "/v1/referrals", "", map[string]any{"name": "N", "email": "a@nhs.example", "programme": "clinical", "employer": "RXT", "training_start": s.TrainingMonth(), "concerns": "c", "consent": true})
+	a := s.MustRefer(map[string]any{"name": "N", "email": "a@nhs.example", "programme": "clinical", "employer": "RXT", "training_start": s.TrainingMonth(), "concerns": "c", "consent": true})
 	s.WaitStatus(a.Str("id"), "awaiting_review", 10*time.Second)
 	approved := s.Do("POST", "/v1/referrals/"+a.Str("id")+"/review", chair.Str("token"), map[string]any{"decision": "approve"})
 	if approved.Str("status") != "offered" || approved.Str("therapist_id") != t1.Str("id") {
