@@ -53,6 +53,10 @@ const (
 	// orphanAttempts bounds the retries while a killed server's backends
 	// exit (200 ms apart).
 	orphanAttempts = 25
+	// shutdownWait bounds the wait for a server that is shutting down on
+	// the data dir, such as ours after its owner was killed: longer than
+	// Stop gives a fast shutdown before forcing it.
+	shutdownWait = 2 * stopTimeout
 )
 
 // fallbackBinDirs are searched after PATH because Debian installs the server
@@ -185,7 +189,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err := prepareDataDir(ctx, dir, bins, account, opts.Fast, logger); err != nil {
 		return nil, err
 	}
-	if err := checkNotRunning(dir); err != nil {
+	if err := waitForDataDir(ctx, dir, shutdownWait, logger); err != nil {
 		return nil, err
 	}
 
@@ -331,22 +335,194 @@ func makeTraversable(dir string, logger *slog.Logger) error {
 	}
 }
 
-// checkNotRunning gives a clear error for a data dir that a live server
-// already uses; a stale postmaster.pid is left for postgres to clean up.
-func checkNotRunning(dir string) error {
+// ownerSetting is a placeholder setting (postgres accepts any name with a
+// dot) that carries the pid of the process that started the server. It
+// appears in the server's command line, so that a later Start can tell a
+// server of its own whose owner has died from one that someone runs.
+const ownerSetting = "pgcluster.owner"
+
+// holder is what the process named in a data dir's postmaster.pid is to
+// Start.
+type holder int
+
+const (
+	// holderGone: no live process; a stale postmaster.pid is for postgres
+	// to clean up, which it does.
+	holderGone holder = iota
+	// holderStopping: a server that is shutting down, as postmaster.pid
+	// says, or one of ours whose owner has died (its parent-death signal
+	// has asked it to stop).
+	holderStopping
+	// holderRunning: a live postgres server.
+	holderRunning
+	// holderNotPostgres: the pid is alive but is not a postgres server,
+	// so the file is stale, and postgres itself would refuse to start.
+	holderNotPostgres
+	// holderUnknown: the pid is alive and cannot be inspected.
+	holderUnknown
+)
+
+// lockFile is the part of postmaster.pid that Start needs: the pid on its
+// first line and the status on its eighth ("starting", "ready", "stopping"
+// or "standby"), which the server updates as it goes.
+type lockFile struct {
+	pid    int
+	status string
+}
+
+func readLockFile(dir string) (lockFile, bool) {
 	b, err := os.ReadFile(filepath.Join(dir, "postmaster.pid"))
 	if err != nil {
-		return nil
+		return lockFile{}, false
 	}
-	first, _, _ := strings.Cut(string(b), "\n")
-	pid, err := strconv.Atoi(strings.TrimSpace(first))
-	if err != nil || pid <= 0 || pid == os.Getpid() {
-		return nil
+	lines := strings.Split(string(b), "\n")
+	pid, err := strconv.Atoi(strings.TrimSpace(lines[0]))
+	if err != nil || pid <= 0 {
+		return lockFile{}, false
 	}
-	if processAlive(pid) {
-		return fmt.Errorf("start postgres in %s: a server is already running on this data dir (pid %d in postmaster.pid): stop it first, or delete postmaster.pid if that process is not postgres", dir, pid)
+	lf := lockFile{pid: pid}
+	if len(lines) >= 8 {
+		lf.status = strings.TrimSpace(lines[7])
 	}
-	return nil
+	return lf, true
+}
+
+// verdict is what Start found out about the process in postmaster.pid.
+type verdict struct {
+	kind holder
+	args string // its command line, when known
+	// ours: pgcluster started it on this data dir, for owner.
+	ours      bool
+	owner     int
+	ownerArgs string
+}
+
+// describe is the process for messages: its pid and what is known of it.
+func (v verdict) describe(pid int) string {
+	s := fmt.Sprintf("pid %d", pid)
+	if v.args != "" {
+		s += ": " + v.args
+	}
+	if v.ours && v.kind == holderRunning {
+		s += fmt.Sprintf("; started by pid %d", v.owner)
+		if v.ownerArgs != "" {
+			s += ": " + v.ownerArgs
+		}
+	}
+	return s
+}
+
+func classify(dir string, lf lockFile) verdict {
+	if lf.pid == os.Getpid() || !processAlive(lf.pid) {
+		return verdict{kind: holderGone}
+	}
+	info, ok := inspectProcess(lf.pid)
+	switch {
+	case !ok && !processAlive(lf.pid):
+		return verdict{kind: holderGone} // it exited meanwhile
+	case !ok && lf.status == "stopping":
+		return verdict{kind: holderStopping}
+	case !ok:
+		return verdict{kind: holderUnknown}
+	}
+	v := verdict{args: strings.Join(info.args, " ")}
+	if !isPostgres(info.args) {
+		v.kind = holderNotPostgres
+		return v
+	}
+	v.owner, v.ours = ownerOf(info.args, dir)
+	switch {
+	case lf.status == "stopping":
+		v.kind = holderStopping
+	case !v.ours:
+		v.kind = holderRunning
+	case info.ppid != v.owner || processDying(v.owner):
+		// The owner is the server's parent for as long as it lives: once
+		// it has gone, the kernel reparents the server and sends it the
+		// parent-death signal, which the server answers by writing
+		// "stopping" a moment later. An owner being killed is as good as
+		// gone.
+		v.kind = holderStopping
+	default:
+		v.kind = holderRunning
+		if oi, ok := inspectProcess(v.owner); ok {
+			v.ownerArgs = strings.Join(oi.args, " ")
+		}
+	}
+	return v
+}
+
+// isPostgres reports whether a command line is a postmaster's, which keeps
+// the command line it was started with (its backends rewrite theirs).
+func isPostgres(args []string) bool {
+	if len(args) == 0 {
+		return false
+	}
+	base := filepath.Base(args[0])
+	return base == "postgres" || base == "postmaster"
+}
+
+// ownerOf finds the owner pid that pgcluster put in a server's command
+// line, and whether that server serves dir.
+func ownerOf(args []string, dir string) (owner int, ours bool) {
+	var dataDir string
+	for i := 1; i+1 < len(args); i++ {
+		switch args[i] {
+		case "-D":
+			dataDir = args[i+1]
+		case "-c":
+			if v, ok := strings.CutPrefix(args[i+1], ownerSetting+"="); ok {
+				owner, _ = strconv.Atoi(v)
+			}
+		}
+	}
+	return owner, owner > 0 && dataDir == dir
+}
+
+// waitForDataDir returns once no other server holds dir, waiting up to
+// wait for one that is shutting down (typically ours, left by a run that
+// was killed a moment ago). It refuses a server that someone runs, with
+// advice that fits what the pid in postmaster.pid is: never to delete the
+// file while the server it names lives.
+func waitForDataDir(ctx context.Context, dir string, wait time.Duration, logger *slog.Logger) error {
+	deadline := time.Now().Add(wait)
+	waiting := false
+	for {
+		lf, ok := readLockFile(dir)
+		if !ok {
+			return nil
+		}
+		v := classify(dir, lf)
+		switch v.kind {
+		case holderGone:
+			if waiting {
+				logger.Info("the previous postgres on this data dir has exited", "dir", dir, "pid", lf.pid)
+			}
+			return nil
+		case holderRunning:
+			return fmt.Errorf("start postgres in %s: a server is already running on this data dir (%s): stop it first (kill -INT %d is a fast shutdown), or choose another data dir", dir, v.describe(lf.pid), lf.pid)
+		case holderNotPostgres:
+			return fmt.Errorf("start postgres in %s: postmaster.pid names a process that is not a postgres server (%s), so the file is stale, left by a server that did not shut down cleanly: delete %s and start again", dir, v.describe(lf.pid), filepath.Join(dir, "postmaster.pid"))
+		case holderUnknown:
+			return fmt.Errorf("start postgres in %s: a server may be running on this data dir (pid %d in postmaster.pid is alive): stop it first, or choose another data dir", dir, lf.pid)
+		}
+		if !waiting {
+			logger.Info("waiting for the previous postgres on this data dir to finish shutting down", "dir", dir, "pid", lf.pid)
+			waiting = true
+		}
+		if time.Now().After(deadline) {
+			see := ""
+			if v.ours {
+				see = fmt.Sprintf(" (its log: %s)", filepath.Join(dir, logName))
+			}
+			return fmt.Errorf("start postgres in %s: the server on this data dir (%s) is still shutting down after %s%s: wait for it to exit, or end it now with kill -QUIT %d (immediate shutdown; the next start recovers from the WAL)", dir, v.describe(lf.pid), wait, see, lf.pid)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("start postgres in %s: waiting for the server on it (pid %d) to shut down: %w", dir, lf.pid, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 func freePort() (int, error) {
@@ -389,6 +565,7 @@ func start(ctx context.Context, dir string, port int, bins binaries, account *ru
 		// No unix socket: its path would be too long in deep temp dirs,
 		// and every client here uses TCP anyway.
 		"-c", "unix_socket_directories=",
+		"-c", ownerSetting + "=" + strconv.Itoa(os.Getpid()),
 	}
 	if fast {
 		args = append(args,

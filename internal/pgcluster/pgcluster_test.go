@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -269,11 +271,62 @@ func TestURL(t *testing.T) {
 }
 
 // TestKilledParent checks that a server does not outlive a parent that dies
-// without calling Stop, and that the stale postmaster.pid it leaves behind
-// does not block the next Start.
+// without calling Stop, and that the next Start carries on with its data,
+// whether it comes after that server has exited (leaving a stale
+// postmaster.pid) or at once, as a supervisor restarts a killed program,
+// while the server is still in the fast shutdown that its parent-death
+// signal started.
 func TestKilledParent(t *testing.T) {
-	t.Parallel()
-	dir := filepath.Join(t.TempDir(), "data")
+	tests := []struct {
+		name   string
+		atOnce bool
+	}{
+		{name: "after the server exited"},
+		{name: "at once", atOnce: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			dir := filepath.Join(t.TempDir(), "data")
+			pid := startHelper(t, dir)
+			alive := processAlive(pid)
+			if !tt.atOnce {
+				waitExited(t, pid)
+				if _, err := os.Stat(filepath.Join(dir, "postmaster.pid")); err == nil {
+					t.Log("postmaster.pid left behind, as after a crash")
+				}
+			}
+			c := startCluster(t, Options{DataDir: dir})
+			t.Logf("the killed parent's postgres (pid %d) was alive when Start began: %v", pid, alive)
+			if lf, _ := readLockFile(dir); lf.pid != c.cmd.Process.Pid {
+				t.Errorf("postmaster.pid names pid %d, not the new server's %d", lf.pid, c.cmd.Process.Pid)
+			}
+			var n int
+			if err := connect(t, c.URL("postgres")).QueryRow(context.Background(), "SELECT count(*) FROM kept").Scan(&n); err != nil || n != helperRows {
+				t.Fatalf("after the restart: %d rows, err %v; want %d", n, err, helperRows)
+			}
+		})
+	}
+}
+
+// helperRows are written by TestHelperProcess: enough dirty pages that the
+// server's shutdown checkpoint takes a moment.
+const helperRows = 200000
+
+// startHelper runs TestHelperProcess, the owner of a cluster on dir, and
+// SIGKILLs it (reaping it, as a supervisor does) once the cluster has data.
+// It returns the server's pid.
+func startHelper(t *testing.T, dir string) int {
+	t.Helper()
+	pid, kill := startOwner(t, dir)
+	kill()
+	return pid
+}
+
+// startOwner runs TestHelperProcess and returns the pid of its server, once
+// the cluster has data, and a function that SIGKILLs and reaps the helper.
+func startOwner(t *testing.T, dir string) (pid int, kill func()) {
+	t.Helper()
 	helper := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.v")
 	helper.Env = append(os.Environ(), "PGCLUSTER_HELPER_DIR="+dir)
 	helper.Stderr = os.Stderr
@@ -284,7 +337,6 @@ func TestKilledParent(t *testing.T) {
 	if err := helper.Start(); err != nil {
 		t.Fatal(err)
 	}
-	pid := 0
 	sc := bufio.NewScanner(out)
 	for sc.Scan() {
 		if s, ok := strings.CutPrefix(sc.Text(), "postgres pid "); ok {
@@ -292,17 +344,30 @@ func TestKilledParent(t *testing.T) {
 			break
 		}
 	}
+	var once sync.Once
+	kill = func() {
+		once.Do(func() {
+			if err := helper.Process.Kill(); err != nil {
+				t.Errorf("kill helper: %v", err)
+			}
+			helper.Wait()
+		})
+	}
 	if pid == 0 {
-		helper.Process.Kill()
-		helper.Wait()
+		kill()
 		t.Fatalf("helper did not report a postgres pid (scan error: %v)", sc.Err())
 	}
-	if err := helper.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	helper.Wait()
+	t.Cleanup(func() {
+		kill()
+		waitExited(t, pid)
+	})
+	return pid, kill
+}
 
-	deadline := time.Now().Add(15 * time.Second)
+// waitExited waits for a server whose parent was killed to exit.
+func waitExited(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
 	for processAlive(pid) {
 		if time.Now().After(deadline) {
 			syscall.Kill(pid, syscall.SIGKILL)
@@ -310,12 +375,6 @@ func TestKilledParent(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "postmaster.pid")); err == nil {
-		t.Log("postmaster.pid left behind, as after a crash")
-	}
-
-	c := startCluster(t, Options{DataDir: dir, Fast: true})
-	connect(t, c.URL("postgres"))
 }
 
 // TestHelperProcess is the parent that TestKilledParent kills.
@@ -324,8 +383,15 @@ func TestHelperProcess(t *testing.T) {
 	if dir == "" {
 		t.Skip("only runs as TestKilledParent's helper")
 	}
-	c, err := Start(context.Background(), Options{DataDir: dir, Fast: true})
+	c, err := Start(context.Background(), Options{DataDir: dir})
 	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(context.Background(), c.URL("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(context.Background(), fmt.Sprintf("CREATE TABLE kept AS SELECT g FROM generate_series(1, %d) AS g", helperRows)); err != nil {
 		t.Fatal(err)
 	}
 	fmt.Printf("postgres pid %d\n", c.cmd.Process.Pid)
@@ -373,4 +439,197 @@ func TestInitdbInterrupted(t *testing.T) {
 	}
 	c := startCluster(t, Options{DataDir: dir, Fast: true})
 	connect(t, c.URL("postgres"))
+}
+
+// TestLiveServerRefused checks that Start still refuses a data dir that a
+// live server uses, whoever runs it, and never advises deleting
+// postmaster.pid while that server lives; and that the advice fits when
+// the pid in postmaster.pid is not a server at all.
+func TestLiveServerRefused(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		setup   func(t *testing.T, dir string) (pid int)
+		wantErr []string
+		notWant []string
+	}{
+		{
+			name: "ours, owner in this process",
+			setup: func(t *testing.T, dir string) int {
+				return startCluster(t, Options{DataDir: dir, Fast: true}).cmd.Process.Pid
+			},
+			wantErr: []string{"already running", "kill -INT", "started by pid " + strconv.Itoa(os.Getpid())},
+			notWant: []string{"delete"},
+		},
+		{
+			name: "ours, owner another live program",
+			setup: func(t *testing.T, dir string) int {
+				pid, _ := startOwner(t, dir)
+				return pid
+			},
+			wantErr: []string{"already running", "kill -INT", "TestHelperProcess"},
+			notWant: []string{"delete"},
+		},
+		{
+			// Like pg_ctl start: its parent is gone, yet it is not ours and
+			// not shutting down.
+			name:    "started outside pgcluster, parent gone",
+			setup:   startForeign,
+			wantErr: []string{"already running", "kill -INT", "postgres -D "},
+			notWant: []string{"delete", "started by"},
+		},
+		{
+			name: "stale file naming a live process that is not postgres",
+			setup: func(t *testing.T, dir string) int {
+				makeCluster(t, dir)
+				sleep := exec.Command("sleep", "60")
+				if err := sleep.Start(); err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { sleep.Process.Kill(); sleep.Wait() })
+				writeLockFile(t, dir, sleep.Process.Pid, "ready")
+				return sleep.Process.Pid
+			},
+			wantErr: []string{"not a postgres server", "sleep 60", "stale", "delete " + "DIR/postmaster.pid"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			dir := filepath.Join(t.TempDir(), "data")
+			pid := tt.setup(t, dir)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			c, err := Start(ctx, Options{DataDir: dir, Fast: true})
+			if err == nil {
+				c.Stop()
+				t.Fatalf("Start succeeded, want error containing %q", tt.wantErr)
+			}
+			t.Logf("error: %v", err)
+			for _, s := range append(tt.wantErr, strconv.Itoa(pid)) {
+				s = strings.ReplaceAll(s, "DIR", dir)
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("error %q\ndoes not contain %q", err, s)
+				}
+			}
+			for _, s := range tt.notWant {
+				if strings.Contains(err.Error(), s) {
+					t.Errorf("error %q\ncontains %q", err, s)
+				}
+			}
+			if !processAlive(pid) {
+				t.Errorf("the refused Start ended pid %d", pid)
+			}
+		})
+	}
+}
+
+// TestWaitForStoppingServer checks the bounded wait for a server that is
+// shutting down: it ends with a clear message when the server takes too
+// long, and returns as soon as the server has gone.
+func TestWaitForStoppingServer(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "data")
+	pid := startForeign(t, dir)
+	// A smart shutdown waits for every client, so a connected one keeps the
+	// server "stopping" for as long as the test wants.
+	port := 0
+	if b, err := os.ReadFile(filepath.Join(dir, "postmaster.pid")); err == nil {
+		if lines := strings.Split(string(b), "\n"); len(lines) > 3 {
+			port, _ = strconv.Atoi(lines[3])
+		}
+	}
+	conn := connect(t, fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port))
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for lf, _ := readLockFile(dir); lf.status != "stopping"; lf, _ = readLockFile(dir) {
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	ctx := context.Background()
+	err := waitForDataDir(ctx, dir, time.Second, slog.Default())
+	if err == nil {
+		t.Fatal("waitForDataDir returned nil while the server is still shutting down")
+	}
+	t.Logf("error: %v", err)
+	for _, s := range []string{"still shutting down after 1s", strconv.Itoa(pid), "kill -QUIT"} {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("error %q\ndoes not contain %q", err, s)
+		}
+	}
+	if strings.Contains(err.Error(), "delete") {
+		t.Errorf("error %q advises deleting postmaster.pid while the server lives", err)
+	}
+
+	conn.Close(ctx)
+	if err := waitForDataDir(ctx, dir, time.Minute, slog.Default()); err != nil {
+		t.Fatalf("waitForDataDir after the last client left: %v", err)
+	}
+	// The server removes postmaster.pid as the last thing before it exits.
+	if lf, ok := readLockFile(dir); ok {
+		t.Errorf("waitForDataDir returned while postmaster.pid names pid %d", lf.pid)
+	}
+	c := startCluster(t, Options{DataDir: dir, Fast: true})
+	connect(t, c.URL("postgres"))
+}
+
+// makeCluster creates a cluster on dir, with no server running.
+func makeCluster(t *testing.T, dir string) {
+	t.Helper()
+	if err := startCluster(t, Options{DataDir: dir, Fast: true}).Stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// startForeign runs a server on a new cluster in dir the way pg_ctl does,
+// outside pgcluster: in the background of a shell that exits, so that it
+// has no parent of its own. It returns the server's pid once it is ready.
+func startForeign(t *testing.T, dir string) int {
+	t.Helper()
+	makeCluster(t, dir)
+	bins, err := findBinaries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	account, err := serverAccount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh := exec.Command("/bin/sh", "-c", `"$0" -D "$1" -p "$2" -c listen_addresses=127.0.0.1 -c unix_socket_directories= >>"$1/foreign.log" 2>&1 &`,
+		bins.postgres, dir, strconv.Itoa(port))
+	sh.Dir = dir
+	if account != nil {
+		sh.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(account.uid), Gid: uint32(account.gid), Groups: []uint32{}}}
+	}
+	if out, err := sh.CombinedOutput(); err != nil {
+		t.Fatalf("start a foreign server: %v\n%s", err, out)
+	}
+	deadline := time.Now().Add(time.Minute)
+	lf, _ := readLockFile(dir)
+	for lf.status != "ready" {
+		if time.Now().After(deadline) {
+			t.Fatalf("foreign server not ready after a minute: %+v", lf)
+		}
+		time.Sleep(50 * time.Millisecond)
+		lf, _ = readLockFile(dir)
+	}
+	t.Cleanup(func() {
+		_ = syscall.Kill(lf.pid, syscall.SIGINT)
+		waitExited(t, lf.pid)
+	})
+	return lf.pid
+}
+
+// writeLockFile writes a postmaster.pid as postgres does, naming pid.
+func writeLockFile(t *testing.T, dir string, pid int, status string) {
+	t.Helper()
+	content := fmt.Sprintf("%d\n%s\n%d\n5432\n\n127.0.0.1\n  1234  5678\n%-8s\n", pid, dir, time.Now().Unix(), status)
+	if err := os.WriteFile(filepath.Join(dir, "postmaster.pid"), []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -26,3 +26,16 @@ func killGroup(pid int) {
 		_ = p.Kill()
 	}
 }
+
+// procInfo is what the system tells about a process; it is only filled in
+// on Linux.
+type procInfo struct {
+	args []string
+	ppid int
+}
+
+// inspectProcess cannot look into other processes here, so Start treats a
+// live pid in postmaster.pid as a server unless the file says "stopping".
+func inspectProcess(int) (procInfo, bool) { return procInfo{}, false }
+
+func processDying(pid int) bool { return !processAlive(pid) }
