@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/mail"
 	"net/url"
+	"path"
 	"strings"
 	"time"
 
@@ -58,15 +59,40 @@ func Home(p referral.Principal) string {
 }
 
 // NextFor returns where to go after signing in: next, if it is a page of
-// p's own area (so a link cannot send anyone off-site), else p's home.
+// p's own area (so a link cannot send anyone off-site, or to another
+// person's pages), else p's home.
+//
+// The prefix is checked on the path as a browser will resolve it, so dot
+// segments ("/committee/../../x") are refused rather than trusted, and so is
+// anything a browser could turn into one or into another host: encoded dots,
+// slashes and backslashes (WHATWG URL parsing treats "%2e%2e" as ".."),
+// backslashes, "//", and tabs, line breaks or other bytes outside printable
+// ASCII (browsers silently drop tabs and line breaks from URLs). The links
+// the service makes itself never contain any of these.
 func NextFor(p referral.Principal, next string) string {
 	home := Home(p)
-	if next == home || strings.HasPrefix(next, home+"/") {
-		if u, err := url.Parse(next); err == nil && u.Host == "" && u.Scheme == "" && !strings.Contains(next, "//") && !strings.Contains(next, `\`) {
-			return next
+	for i := 0; i < len(next); i++ {
+		if next[i] <= ' ' || next[i] >= 0x7f || next[i] == '\\' {
+			return home
 		}
 	}
-	return home
+	lower := strings.ToLower(next)
+	for _, bad := range []string{"//", "%2e", "%2f", "%5c"} {
+		if strings.Contains(lower, bad) {
+			return home
+		}
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" || u.RawPath != "" {
+		return home
+	}
+	if path.Clean(u.Path) != u.Path {
+		return home
+	}
+	if u.Path != home && !strings.HasPrefix(u.Path, home+"/") {
+		return home
+	}
+	return next
 }
 
 // RequestSignIn emails a one-time sign-in link to each account with the
