@@ -2,7 +2,6 @@ package pages
 
 import (
 	"net/http"
-	"net/mail"
 	"net/url"
 	"strings"
 
@@ -43,9 +42,9 @@ func (s *Site) signInRequest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	email, next := strings.TrimSpace(r.PostForm.Get("email")), cleanNext(r.PostForm.Get("next"))
-	if addr, err := mail.ParseAddress(email); err != nil || addr.Address != email || len(email) > 254 {
+	if err := pipeline.CheckSignInAddress(email); err != nil {
 		s.render(w, r, http.StatusUnprocessableEntity, "sign-in", page{Title: "Error: Sign in", Data: signInForm{Email: email, Next: next},
-			Errors: []*pipeline.Error{pipeline.FieldError("email", "Enter your email address, such as name@nhs.net")}})
+			Errors: []*pipeline.Error{err}})
 		return
 	}
 	if !s.Limits.Submits().Allow(r) {

@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -50,6 +51,26 @@ var (
 // cannot pass without having run the database tests.
 func NewDatabase(t testing.TB) string {
 	t.Helper()
+	return newDatabase(t, "")
+}
+
+// NewDatabaseLocale is NewDatabase with a database of the given locale (its
+// collation and character classes), such as "C.utf8". The test cluster is
+// made with the C locale, where lower() and upper() change ASCII letters
+// only; production servers (the postgres image: en_US.utf8) fold Unicode
+// case, and a test of anything that depends on it needs such a database.
+func NewDatabaseLocale(t testing.TB, locale string) string {
+	t.Helper()
+	for _, r := range locale {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._-@", r)) {
+			t.Fatalf("pgtest: locale %q is not a locale name", locale)
+		}
+	}
+	return newDatabase(t, " TEMPLATE template0 ENCODING 'UTF8' LOCALE '"+locale+"'")
+}
+
+func newDatabase(t testing.TB, options string) string {
+	t.Helper()
 	adminURL, err := server()
 	if err != nil {
 		if errors.Is(err, pgcluster.ErrNotInstalled) {
@@ -63,7 +84,7 @@ func NewDatabase(t testing.TB) string {
 	name := fmt.Sprintf("t_%d_%08x", counter.Add(1), rand.Uint32())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := execAdmin(ctx, adminURL, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+	if err := execAdmin(ctx, adminURL, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()+options); err != nil {
 		t.Fatalf("pgtest: create database %s: %v", name, err)
 	}
 	t.Cleanup(func() {

@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"errors"
-	"net/mail"
 	"regexp"
 	"slices"
 	"strings"
@@ -42,8 +41,10 @@ func (q TherapistChange) check(adding bool) error {
 	if q.Name != nil && !oneLine(*q.Name, 200) {
 		return FieldError("name", "name must be 1 to 200 characters of plain text")
 	}
-	if q.Email != nil && !plainAddress(*q.Email) {
-		return FieldError("email", "email must be a plain email address")
+	if q.Email != nil {
+		if err := checkAddress(*q.Email); err != nil {
+			return err
+		}
 	}
 	if q.HCPCNumber != nil && !hcpcPattern.MatchString(*q.HCPCNumber) {
 		return FieldError("hcpc_number", "hcpc_number must be an HCPC practitioner psychologist number: PYL followed by digits")
@@ -82,9 +83,18 @@ func oneLine(s string, max int) bool {
 	return strings.TrimSpace(s) != "" && utf8.RuneCountInString(s) <= max && referral.Typed(s, false)
 }
 
-func plainAddress(email string) bool {
-	a, err := mail.ParseAddress(email)
-	return err == nil && a.Address == email
+// checkAddress refuses a staff address that is not one plain ASCII address
+// exactly as given: it is stored as given, and found by its
+// referral.EmailKey when its owner signs in.
+func checkAddress(email string) error {
+	addr, err := referral.ParseEmail(email)
+	switch {
+	case err != nil:
+		return FieldError("email", "%s", err)
+	case addr != email:
+		return FieldError("email", "%s", referral.ErrEmailNotPlain)
+	}
+	return nil
 }
 
 // AddTherapist adds a therapist to the register and returns them with
@@ -173,8 +183,9 @@ func (s *Service) AddCommitteeMember(ctx context.Context, p referral.Principal, 
 		return m, "", FieldError("email", "email is required")
 	case !slices.Contains(referral.CommitteeRoles, office):
 		return m, "", FieldError("role", "role must be one of %s", strings.Join(referral.CommitteeRoles, ", "))
-	case !plainAddress(email):
-		return m, "", FieldError("email", "email must be a plain email address")
+	}
+	if err := checkAddress(email); err != nil {
+		return m, "", err
 	}
 	m, err := s.DB.CreateCommitteeMember(ctx, referral.CommitteeMember{Name: strings.TrimSpace(name), Email: email, Role: office})
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/mail"
 	"net/url"
 	"path"
 	"strings"
@@ -95,13 +94,28 @@ func NextFor(p referral.Principal, next string) string {
 	return next
 }
 
+// CheckSignInAddress is RequestSignIn's check of the address asked for, for
+// a form to show beside its field. A look-alike ("therapİst") is refused
+// before any lookup, and an address is found only by its exact key, so it
+// cannot reach the account of the address it imitates (referral.EmailKey).
+func CheckSignInAddress(email string) *Error {
+	addr, err := referral.ParseEmail(email)
+	switch {
+	case errors.Is(err, referral.ErrEmailNotASCII):
+		return FieldError("email", "Enter your email address in plain letters (a to z), digits and punctuation, such as name@nhs.net")
+	case err != nil || addr != email:
+		return FieldError("email", "Enter your email address, such as name@nhs.net")
+	}
+	return nil
+}
+
 // RequestSignIn emails a one-time sign-in link to each account with the
 // address and says nothing of whether there is one, so it cannot be used to
 // learn who is a trainee, a therapist or on the committee. next is where
 // the link leads after signing in, within the person's own area.
 func (s *Service) RequestSignIn(ctx context.Context, email, next string) error {
-	if addr, err := mail.ParseAddress(email); err != nil || addr.Address != email || len(email) > 254 {
-		return FieldError("email", "Enter your email address, such as name@nhs.net")
+	if err := CheckSignInAddress(email); err != nil {
+		return err
 	}
 	who, err := s.DB.SignInCandidates(ctx, email)
 	if err != nil {

@@ -47,7 +47,7 @@ func (db *DB) CreateReferral(ctx context.Context, s referral.Submission, submitt
 			expected_qualification, concerns, pref_remote, pref_location, idempotency_key, request_fingerprint, at_risk, submitted_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 		ON CONFLICT DO NOTHING RETURNING id`,
-		id, s.Name, s.Email, strings.ToLower(s.Email), s.Programme, s.Employer, pgDate(&s.TrainingStart),
+		id, s.Name, s.Email, referral.EmailKey(s.Email), s.Programme, s.Employer, pgDate(&s.TrainingStart),
 		pgDate(s.ExpectedQualification), s.Concerns, s.Preferences.Remote, s.Preferences.Location, key, fingerprint, s.AtRisk, submittedAt).Scan(&id)
 	switch {
 	case err == nil:

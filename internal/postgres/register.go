@@ -39,9 +39,9 @@ func (db *DB) CreateTherapist(ctx context.Context, t referral.Therapist) (referr
 		// ON CONFLICT DO NOTHING: a unique violation would put the HCPC
 		// number in PostgreSQL's log (its DETAIL).
 		out, err = scanTherapist(tx.QueryRow(ctx, `
-			INSERT INTO therapists (id, name, email, hcpc_number, capacity, active, remote, locations, conflict_programmes, conflict_employers)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (hcpc_number) DO NOTHING RETURNING `+therapistColumns,
-			t.ID, t.Name, t.Email, t.HCPCNumber, t.Capacity, t.Active, t.Remote, orEmpty(t.Locations),
+			INSERT INTO therapists (id, name, email, email_key, hcpc_number, capacity, active, remote, locations, conflict_programmes, conflict_employers)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (hcpc_number) DO NOTHING RETURNING `+therapistColumns,
+			t.ID, t.Name, t.Email, referral.EmailKey(t.Email), t.HCPCNumber, t.Capacity, t.Active, t.Remote, orEmpty(t.Locations),
 			orEmpty(t.Conflicts.Programmes), orEmpty(t.Conflicts.Employers)))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return referral.ErrDuplicate
@@ -77,6 +77,7 @@ func (db *DB) UpdateTherapist(ctx context.Context, id string, p referral.Therapi
 		}
 		if p.Email != nil {
 			add("email", *p.Email)
+			add("email_key", referral.EmailKey(*p.Email))
 		}
 		if p.Capacity != nil {
 			add("capacity", *p.Capacity)
@@ -135,8 +136,8 @@ func (db *DB) Therapists(ctx context.Context) ([]referral.Therapist, error) {
 // CreateCommitteeMember adds a committee member.
 func (db *DB) CreateCommitteeMember(ctx context.Context, m referral.CommitteeMember) (referral.CommitteeMember, error) {
 	m.ID = NewID()
-	err := db.pool.QueryRow(ctx, `INSERT INTO committee_members (id, name, email, role) VALUES ($1, $2, $3, $4) RETURNING created_at`,
-		m.ID, m.Name, m.Email, m.Role).Scan(&m.CreatedAt)
+	err := db.pool.QueryRow(ctx, `INSERT INTO committee_members (id, name, email, email_key, role) VALUES ($1, $2, $3, $4, $5) RETURNING created_at`,
+		m.ID, m.Name, m.Email, referral.EmailKey(m.Email), m.Role).Scan(&m.CreatedAt)
 	if err != nil {
 		return m, fmt.Errorf("create committee member: %w", err)
 	}

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -13,16 +12,18 @@ import (
 
 // SignInCandidates returns who may sign in with an email address: the
 // committee member and the therapist with that address, and the trainee of
-// its most recent referral (an open one first). Addresses match without
-// regard to case.
+// its most recent referral (an open one first). Addresses match by their
+// referral.EmailKey, exactly: never by lower(), whose folding depends on the
+// database's collation and maps look-alikes ("therapİst") onto real
+// addresses.
 func (db *DB) SignInCandidates(ctx context.Context, email string) ([]referral.Principal, error) {
 	rows, err := db.pool.Query(ctx, `
-		(SELECT 'committee', id::text FROM committee_members WHERE lower(email) = lower($1) LIMIT 1)
+		(SELECT 'committee', id::text FROM committee_members WHERE email_key = $1 LIMIT 1)
 		UNION ALL
-		(SELECT 'therapist', id::text FROM therapists WHERE lower(email) = lower($1) AND active LIMIT 1)
+		(SELECT 'therapist', id::text FROM therapists WHERE email_key = $1 AND active LIMIT 1)
 		UNION ALL
-		(SELECT 'trainee', id::text FROM referrals WHERE email_key = lower($1) AND erased_at IS NULL
-		 ORDER BY ended_at IS NULL DESC, submitted_at DESC LIMIT 1)`, strings.TrimSpace(email))
+		(SELECT 'trainee', id::text FROM referrals WHERE email_key = $1 AND erased_at IS NULL
+		 ORDER BY ended_at IS NULL DESC, submitted_at DESC LIMIT 1)`, referral.EmailKey(email))
 	if err != nil {
 		return nil, fmt.Errorf("find who may sign in: %w", err)
 	}

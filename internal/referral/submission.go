@@ -2,7 +2,6 @@ package referral
 
 import (
 	"fmt"
-	"net/mail"
 	"regexp"
 	"strings"
 	"unicode"
@@ -58,12 +57,11 @@ func (d Draft) Check(today Date) (Submission, []Problem) {
 		return "", false
 	}
 	s.Name, _ = given("name", d.Name, 200)
-	if email, ok := given("email", d.Email, 254); ok {
-		addr, err := mail.ParseAddress(email)
-		if err != nil || addr.Address != email || addr.Name != "" {
-			bad("email", "email must be a plain email address such as name@nhs.net")
+	if email, ok := given("email", d.Email, MaxEmailLength); ok {
+		if addr, err := ParseEmail(email); err != nil {
+			bad("email", "%s", err)
 		} else {
-			s.Email = addr.Address
+			s.Email = addr
 		}
 	}
 	if programme, ok := given("programme", d.Programme, 40); ok {

@@ -38,6 +38,8 @@ func TestBadSubmissionsAreRefusedCleanly(t *testing.T) {
 		{"name too long", with("name", strings.Repeat("a", 201)), "", 422, "name"},
 		{"malformed email", with("email", "not-an-email"), "", 422, "email"},
 		{"email with display name", with("email", "Sam <sam@nhs.example>"), "", 422, "email"},
+		{"email with a look-alike letter", with("email", "bad@nhs.examplе"), "", 422, "email"}, // Cyrillic е
+		{"email with a dotted capital I", with("email", "bad@nhs.İxample"), "", 422, "email"},
 		{"programme not a code", with("programme", "Clinical Psychology!"), "", 422, "programme"},
 		{"employer not a code", with("employer", "Birmingham trust"), "", 422, "employer"},
 		{"training start not a month", with("training_start", "autumn 2024"), "", 422, "training_start"},
@@ -251,6 +253,9 @@ func TestBadDecisionsAndRegisterEntries(t *testing.T) {
 		{"patch HCPC number", "PATCH", "/v1/therapists/" + th.id, admin, map[string]any{"hcpc_number": "PYL5"}, 422, "hcpc_number"},
 		{"committee made-up role", "POST", "/v1/committee-members", admin, map[string]any{"name": "X", "email": "x@example.org", "role": "king"}, 422, "role"},
 		{"committee bad email", "POST", "/v1/committee-members", admin, map[string]any{"name": "X", "email": "x@", "role": "chair"}, 422, "email"},
+		{"committee look-alike email", "POST", "/v1/committee-members", admin, map[string]any{"name": "X", "email": "x@exampİe.org", "role": "chair"}, 422, "email"},
+		{"therapist look-alike email", "POST", "/v1/therapists", admin, map[string]any{"name": "X", "email": "x@Kent.example", "hcpc_number": "PYL9", "capacity": 1}, 422, "email"},
+		{"patch look-alike email", "PATCH", "/v1/therapists/" + th.id, admin, map[string]any{"email": "t1@exampİe.org"}, 422, "email"},
 		{"organisation lower-case code", "POST", "/v1/organisations", admin, map[string]any{"code": "rxt", "name": "X", "kind": "nhs_trust"}, 422, "code"},
 		{"organisation made-up kind", "POST", "/v1/organisations", admin, map[string]any{"code": "ABC", "name": "X", "kind": "charity"}, 422, "kind"},
 		{"token for an operator", "POST", "/v1/tokens", admin, map[string]any{"role": "operator", "subject": th.id}, 422, "role"},

@@ -2,6 +2,7 @@ package wiring_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -78,5 +79,43 @@ func TestSentSignInLinksAreNotKeptInTheOutbox(t *testing.T) {
 	// The emailed link itself still works, once.
 	if r := post(link[0], url.Values{}); r.StatusCode != http.StatusSeeOther {
 		t.Errorf("the emailed link: %d, want 303", r.StatusCode)
+	}
+}
+
+// An address that only looks like a known one (a dotted capital I, which a
+// UTF-8 collation's lower() folds into "i") is refused on the form, naming
+// the field, and no link goes to it or to the address it imitates.
+func TestLookAlikeAddressGetsNoSignInLink(t *testing.T) {
+	s := stacktest.Start(t, fast)
+	committeeMember(t, s) // chair@example.org
+	for _, email := range []string{"chaİr@example.org", "chair@examplе.org", "chair@\u212Aexample.org"} {
+		req, err := http.NewRequest("POST", s.API.URL+"/sign-in", strings.NewReader(url.Values{"email": {email}}.Encode()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(body), "plain letters (a to z)") {
+			t.Errorf("sign in as %+q: %d, want 422 saying what is wrong with the address", email, resp.StatusCode)
+		}
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, s.Config.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var links int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE kind LIKE 'sign-in.%'`).Scan(&links); err != nil {
+		t.Fatal(err)
+	}
+	if links != 0 {
+		t.Errorf("%d sign-in emails written for look-alike addresses", links)
 	}
 }
