@@ -26,6 +26,7 @@ func FuzzSubmissionDecoder(f *testing.F) {
 	f.Add(`{"preferences":{"remote":"yes"}}`)
 	f.Add(`[]`)
 	f.Add(`{"consent":true,"consent":false}`)
+	f.Add(`{"consent":false,"Consent":true}`)
 	f.Add("{\"name\":\"\\ud800\"}")
 	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, body string) {
@@ -55,6 +56,8 @@ func FuzzSubmissionDecoder(f *testing.F) {
 			t.Fatal("accepted a control character")
 		case !strings.Contains(s.Email, "@") || len(s.Email) > 254:
 			t.Fatalf("accepted email %q", s.Email)
+		case strings.IndexFunc(s.Email, func(r rune) bool { return r < ' ' || r > '~' }) >= 0:
+			t.Fatalf("accepted a look-alike email %+q: addresses are plain ASCII", s.Email)
 		case !referral.OrgCodePattern.MatchString(s.Employer) || !programmePattern.MatchString(s.Programme):
 			t.Fatalf("accepted employer %q programme %q", s.Employer, s.Programme)
 		case s.Concerns == "" || utf8.RuneCountInString(s.Concerns) > 5000:

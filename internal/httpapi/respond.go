@@ -1,12 +1,14 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
 	"strings"
 
 	"github.com/wmtna/referrals/internal/pipeline"
@@ -54,14 +56,24 @@ func writeError(w http.ResponseWriter, err error) {
 }
 
 // decode reads a JSON body strictly into dst: the right content type, one
-// object, no unknown fields, no more than maxBody bytes. Its errors name the
+// object, no unknown fields, no key twice in an object, field names in
+// exactly their case, no more than maxBody bytes. Its errors name the
 // field at fault where the decoder knows it.
 func decode(w http.ResponseWriter, r *http.Request, dst any) *pipeline.Error {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {
 		return requestError(http.StatusUnsupportedMediaType, "unsupported_media_type", "", "send the body as application/json")
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	// Read once, walked twice: checkKeys refuses the duplicate and
+	// wrongly-cased keys that the decoder would take.
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		return decodeError(err)
+	}
+	if e := checkKeys(json.NewDecoder(bytes.NewReader(raw)), reflect.TypeOf(dst)); e != nil {
+		return e
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
 		return decodeError(err)

@@ -2,6 +2,7 @@ package wiring_test
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -51,6 +52,8 @@ func TestBadSubmissionsAreRefusedCleanly(t *testing.T) {
 		{"consent false", with("consent", false), "", 422, "consent"},
 		{"consent missing", with("consent", nil), "", 422, "consent"},
 		{"unknown field", with("nhs_number", "123"), "", 422, "nhs_number"},
+		{"consent given twice, true last", strings.TrimSuffix(mustJSON(with("consent", false)), "}") + `, "consent": true}`, "", 422, "consent"},
+		{"consent in another case", strings.TrimSuffix(mustJSON(with("consent", nil)), "}") + `, "Consent": true}`, "", 422, "Consent"},
 		{"malformed JSON", `{"name": "x",`, "", 400, ""},
 		{"two objects", `{} {}`, "", 400, ""},
 		{"wrong content type", submission(s, "bad@nhs.example"), "text/plain", 415, ""},
@@ -363,4 +366,12 @@ func TestDuplicatesLeaveNoPersonalDetailInThePostgresLog(t *testing.T) {
 			t.Errorf("PostgreSQL's log contains %q", personal)
 		}
 	}
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
 }
