@@ -52,6 +52,11 @@ func (db *DB) Ping(ctx context.Context) error { return db.pool.Ping(ctx) }
 // Migrate applies every embedded migration not yet applied. A Postgres
 // session lock lets several processes (api, worker, migrate) start at once.
 func Migrate(ctx context.Context, url string) error {
+	return migrate(ctx, url, 0)
+}
+
+// migrate applies the migrations up to version, or all when it is 0.
+func migrate(ctx context.Context, url string, version int64) error {
 	sqlDB, err := sql.Open("pgx", url)
 	if err != nil {
 		return fmt.Errorf("open database for migrations: %w", err)
@@ -69,7 +74,12 @@ func Migrate(ctx context.Context, url string) error {
 	if err != nil {
 		return fmt.Errorf("migration provider: %w", err)
 	}
-	if _, err := p.Up(ctx); err != nil {
+	if version == 0 {
+		_, err = p.Up(ctx)
+	} else {
+		_, err = p.UpTo(ctx, version)
+	}
+	if err != nil {
 		return fmt.Errorf("apply migrations: %w", err)
 	}
 	return nil

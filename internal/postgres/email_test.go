@@ -2,13 +2,17 @@ package postgres_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/wmtna/referrals/internal/pgtest"
+	"github.com/wmtna/referrals/internal/postgres"
 	"github.com/wmtna/referrals/internal/postgres/postgrestest"
 	"github.com/wmtna/referrals/internal/referral"
 )
@@ -136,6 +140,106 @@ func TestMigrationKeyIsEmailKey(t *testing.T) {
 		}
 		if key != referral.EmailKey(addr) {
 			t.Errorf("the migration keys %q as %q, EmailKey as %q", addr, key, referral.EmailKey(addr))
+		}
+	}
+}
+
+// TestMigration00010 stores rows as the code before migration 00010 did
+// (keys by strings.ToLower, a look-alike's key equal to a real address's,
+// the conflict of an erased trainee) and checks what it makes of them.
+func TestMigration00010(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := pgtest.NewDatabaseLocale(t, "C.utf8")
+	if err := postgres.MigrateTo(ctx, url, 9); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	exec := func(q string, args ...any) {
+		t.Helper()
+		if _, err := raw.Exec(ctx, q, args...); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	hash := func(key string) string {
+		h := sha256.Sum256([]byte(key))
+		return hex.EncodeToString(h[:])
+	}
+	member, th := postgres.NewID(), postgres.NewID()
+	owner, lookAlike, erased := postgres.NewID(), postgres.NewID(), postgres.NewID()
+	exec(`INSERT INTO committee_members (id, name, email, role) VALUES ($1, 'Ada', 'Ada.Lovelace@NHS.net', 'chair')`, member)
+	exec(`INSERT INTO therapists (id, name, email, hcpc_number, capacity) VALUES ($1, 'Bob', 'Bob@Trust.example', 'PYL1', 1)`, th)
+	refer := func(id, email, key, status string) {
+		t.Helper()
+		exec(`INSERT INTO referrals (id, name, email, email_key, programme, employer, training_start, concerns, request_fingerprint, status)
+			VALUES ($1, 'T', $2, $3, 'clinical', 'RXT', DATE '2025-10-01', 'c', 'fp', $4)`, id, email, key, status)
+	}
+	refer(owner, "Kim@kent.example", "kim@kent.example", "withdrawn")
+	refer(lookAlike, "\u212Aim@kent.example", "kim@kent.example", "submitted") // strings.ToLower made the Kelvin sign "k"
+	refer(erased, "", "erased:"+erased, "withdrawn")
+	exec(`UPDATE referrals SET erased_at = now() WHERE id = $1`, erased)
+	exec(`INSERT INTO conflicts_of_interest (therapist_id, email_hash) VALUES ($1, $2), ($1, $3)`, th, hash("kim@kent.example"), hash("gone@example.org"))
+
+	if err := postgres.Migrate(ctx, url); err != nil {
+		t.Fatal(err)
+	}
+	for _, table := range []string{"committee_members", "therapists", "referrals WHERE erased_at IS NULL"} {
+		rows, err := raw.Query(ctx, `SELECT email, email_key FROM `+table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var email, key string
+			if err := rows.Scan(&email, &key); err != nil {
+				t.Fatal(err)
+			}
+			if key != referral.EmailKey(email) {
+				t.Errorf("%s: %+q keyed %+q, want %+q", table, email, key, referral.EmailKey(email))
+			}
+		}
+		rows.Close()
+	}
+	var hashes []string
+	rows, err := raw.Query(ctx, `SELECT email_hash FROM conflicts_of_interest ORDER BY email_hash`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var h string
+		if err := rows.Scan(&h); err != nil {
+			t.Fatal(err)
+		}
+		hashes = append(hashes, h)
+	}
+	rows.Close()
+	want := []string{hash("kim@kent.example"), hash("\u212Aim@kent.example")}
+	slices.Sort(want)
+	if !slices.Equal(hashes, want) {
+		t.Errorf("conflicts of interest hold %v; want the real address's kept, the look-alike's copied and the erased trainee's gone: %v", hashes, want)
+	}
+
+	db, err := postgres.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for email, want := range map[string]string{
+		"kim@kent.example":        owner,
+		"\u212Aim@kent.example":   lookAlike,
+		"ada.lovelace@nhs.net":    member,
+		"bob@trust.example":       th,
+		"ada.lovelace@nhs.net.uk": "",
+	} {
+		got, err := db.SignInCandidates(ctx, email)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (want == "" && len(got) != 0) || (want != "" && (len(got) != 1 || got[0].Subject != want)) {
+			t.Errorf("after migrating, %+q signs in %v, want %q", email, got, want)
 		}
 	}
 }

@@ -23,8 +23,9 @@ const terminalStatuses = `('ineligible', 'declined', 'ended', 'withdrawn', 'laps
 // EraseReferral erases a finished referral's personal details in one
 // transaction: the trainee's name, email, concerns and preferred location,
 // the idempotency key and request fingerprint derived from them, the text of
-// every note about it, the recipient and body of every message about it;
-// and it revokes the trainee's tokens. What statistics need stays: the
+// every note about it, the recipient and body of every message about it,
+// the trainee's conflicts of interest unless another referral not yet
+// erased still stores their address; and it revokes the trainee's tokens. What statistics need stays: the
 // status, programme, employer, training dates, eligibility and the events.
 // The erasure itself is recorded in erasures.
 //
@@ -50,6 +51,15 @@ func (db *DB) EraseReferral(ctx context.Context, referralID, requestedBy, reason
 		steps := []struct {
 			what, sql string
 		}{
+			// A conflict of interest is keyed by an unsalted hash of the
+			// address, which anyone can compute from a guess; it may stay
+			// only while a referral still stores the address itself (it
+			// then holds for that referral too). With the last one it goes,
+			// before the key it is matched by is overwritten below.
+			{"conflicts of interest", `DELETE FROM conflicts_of_interest c
+				USING referrals r
+				WHERE r.id = $1 AND c.email_hash = encode(sha256(convert_to(r.email_key, 'UTF8')), 'hex')
+				  AND NOT EXISTS (SELECT 1 FROM referrals o WHERE o.email_key = r.email_key AND o.id <> r.id AND o.erased_at IS NULL)`},
 			{"referral", `UPDATE referrals SET name = '', email = '', email_key = 'erased:' || id::text, concerns = '',
 				pref_location = '', idempotency_key = NULL, request_fingerprint = '', erased_at = now(), updated_at = now()
 				WHERE id = $1`},

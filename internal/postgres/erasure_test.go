@@ -279,3 +279,62 @@ func TestExpiredReferralsRespectRetention(t *testing.T) {
 		t.Errorf("retention erasure record: %+v", rec)
 	}
 }
+
+// A declared conflict of interest is kept by a hash of the trainee's email
+// key, so it holds for their later referrals; the hash is as guessable as
+// the address (it is unsalted), so it must not outlive the address: once
+// the last referral that stores the address is erased, it goes too.
+func TestErasureTakesTheConflictOfInterestHash(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	const email = "conflicted@example.org"
+	th := s.therapist("Manager", 2)
+	hashed := `SELECT count(*) FROM conflicts_of_interest WHERE email_hash = encode(sha256(convert_to($1::text, 'UTF8')), 'hex')`
+	refer := func(key string) string {
+		r, created, err := s.CreateReferral(ctx, submission(anyTrainee, email), time.Now(), key, key)
+		if err != nil || !created {
+			t.Fatalf("create referral: created=%v %v", created, err)
+		}
+		return r.ID
+	}
+	withdraw := func(id string) {
+		s.record(transition(id, 1, referral.StatusSubmitted, referral.StatusWithdrawn))
+	}
+
+	first := refer("first")
+	o := s.enqueue(first)
+	if o == nil || o.TherapistID != th.ID {
+		t.Fatalf("first referral offered %+v, want therapist %s", o, th.ID)
+	}
+	if _, err := s.CloseOffer(ctx, o.ID, referral.OfferDeclined, referral.CodeTherapistConflict); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.count(hashed, email); n != 1 {
+		t.Fatalf("%d conflicts recorded for the trainee, want 1", n)
+	}
+	withdraw(first)
+
+	// The same trainee again: the conflict holds, and erasing the first
+	// referral keeps it, since the second still stores the address.
+	second := refer("second")
+	if _, err := s.EraseReferral(ctx, first, "operator:admin", postgres.ErasureRequest); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.count(hashed, email); n != 1 {
+		t.Errorf("erasing one of two referrals left %d conflicts, want 1", n)
+	}
+	if o := s.enqueue(second); o != nil {
+		t.Errorf("the conflicted therapist was offered the trainee's next referral: %+v", o)
+	}
+
+	withdraw(second)
+	if _, err := s.EraseReferral(ctx, second, "operator:admin", postgres.ErasureRetention); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.count(hashed, email); n != 0 {
+		t.Errorf("the erased trainee's email hash survives in %d conflicts_of_interest rows", n)
+	}
+	if n := s.count(`SELECT count(*) FROM conflicts_of_interest WHERE therapist_id = $1`, th.ID); n != 0 {
+		t.Errorf("%d conflicts of interest left for the therapist", n)
+	}
+}

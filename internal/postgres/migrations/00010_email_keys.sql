@@ -40,9 +40,23 @@ INSERT INTO conflicts_of_interest (therapist_id, email_hash, created_at)
     ON CONFLICT DO NOTHING;
 UPDATE referrals r SET email_key = k.new_key FROM rekeyed k WHERE r.id = k.id;
 
+-- Sign-in looks a trainee up by key among referrals not erased, and so does
+-- erasure (is the address still stored elsewhere?); the unique index covers
+-- open referrals only.
+CREATE INDEX referrals_email_key ON referrals (email_key) WHERE erased_at IS NULL;
+
+-- A conflict of interest is keyed by an unsalted SHA-256 of the email key,
+-- which anyone can compute from a guessed address; erasure now deletes it
+-- with the last referral that stores the address. Those of trainees whose
+-- every referral was erased before go now.
+DELETE FROM conflicts_of_interest
+WHERE email_hash NOT IN (SELECT encode(sha256(convert_to(email_key, 'UTF8')), 'hex')
+                         FROM referrals WHERE erased_at IS NULL);
+
 -- +goose Down
--- Referrals' keys stay as they are: ASCII-lower-cased keys are what the old
--- code wrote for every ASCII address.
+-- Referrals' keys stay as they are (ASCII-lower-cased keys are what the old
+-- code wrote for every ASCII address), and deleted conflicts stay deleted.
+DROP INDEX referrals_email_key;
 DROP INDEX therapists_email_key;
 ALTER TABLE therapists DROP COLUMN email_key;
 DROP INDEX committee_members_email_key;
