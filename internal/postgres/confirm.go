@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -112,7 +111,7 @@ var errReplayRace = errors.New("idempotency key stored meanwhile")
 func openReferral(ctx context.Context, q pgx.Tx, email string) (string, error) {
 	var id string
 	err := q.QueryRow(ctx, `SELECT id::text FROM referrals WHERE email_key = $1 AND status NOT IN `+terminalStatuses+` LIMIT 1`,
-		emailKey(email)).Scan(&id)
+		referral.EmailKey(email)).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", nil
 	}
@@ -121,9 +120,6 @@ func openReferral(ctx context.Context, q pgx.Tx, email string) (string, error) {
 	}
 	return id, nil
 }
-
-// emailKey is how an address is compared with another.
-func emailKey(email string) string { return strings.ToLower(email) }
 
 // ConfirmReferral spends the link that confirms a submission's address: the
 // submission becomes a referral with status submitted, once. A second use
@@ -158,7 +154,7 @@ func (db *DB) ConfirmReferral(ctx context.Context, secret string) (r referral.Re
 				expected_qualification, concerns, pref_remote, pref_location, request_fingerprint, at_risk, submitted_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 			ON CONFLICT DO NOTHING RETURNING id`,
-			id, s.Name, s.Email, emailKey(s.Email), s.Programme, s.Employer, pgDate(&s.TrainingStart),
+			id, s.Name, s.Email, referral.EmailKey(s.Email), s.Programme, s.Employer, pgDate(&s.TrainingStart),
 			pgDate(s.ExpectedQualification), s.Concerns, s.Preferences.Remote, s.Preferences.Location, "confirmed:"+pending, s.AtRisk, submittedAt).Scan(&id)
 		if errors.Is(err, pgx.ErrNoRows) {
 			// The only unique index a new row can hit: one open referral
