@@ -150,8 +150,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	api := wiring.NewAPI(db, c, cfg, logger)
 	wiring.InstrumentAPI(api, db, reg, cfg.MetricsToken)
 	origins := append(uiOrigins(ts.UIAddress()), cfg.CodecOrigins...)
-	h := withCodec(api.Handler(), codec.Handler(keys, origins,
-		codec.PathSecret(uiSecret, codec.Bearer(operatorToken(db, logger)))))
+	h := withCodec(api.Handler(), api.Limits.CountUnauthorized(codec.Handler(keys, origins,
+		codec.PathSecret(uiSecret, codec.Bearer(operatorToken(db, logger))))))
 	if box != nil {
 		h = withMailbox(h, box.Handler())
 	}

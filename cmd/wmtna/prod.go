@@ -73,7 +73,7 @@ func runAPI(ctx context.Context, logger *slog.Logger) error {
 	go api.App.PurgeCredentials(ctx, time.Hour)
 	h := api.Handler()
 	if cfg.PayloadKeys != nil {
-		h = withCodec(h, codec.Handler(cfg.PayloadKeys, cfg.CodecOrigins, codec.Bearer(operatorToken(db, logger))))
+		h = withCodec(h, api.Limits.CountUnauthorized(codec.Handler(cfg.PayloadKeys, cfg.CodecOrigins, codec.Bearer(operatorToken(db, logger)))))
 		logger.Info("payload codec endpoint for operators", "path", "/codec/", "keys", cfg.PayloadKeys.String())
 	}
 	logger.Info("api listening", "addr", cfg.HTTPAddr)
