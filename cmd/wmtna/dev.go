@@ -158,6 +158,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	g, gctx := errgroup.WithContext(ctx)
 	go api.App.ResumeSubmissions(gctx, time.Minute)
 	go api.App.PurgeCredentials(gctx, time.Hour)
+	go api.App.AnswerSignInRequests(gctx, time.Minute)
 	g.Go(func() error {
 		return wiring.Serve(gctx, cfg.HTTPAddr, h, logger, func(a net.Addr) {
 			fmt.Fprintf(stdout, "\nWMTNA referral pipeline (dev) is running. Data: %s\n\n", dir)

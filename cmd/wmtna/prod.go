@@ -71,6 +71,7 @@ func runAPI(ctx context.Context, logger *slog.Logger) error {
 	wiring.InstrumentAPI(api, db, reg, cfg.MetricsToken)
 	go api.App.ResumeSubmissions(ctx, time.Minute)
 	go api.App.PurgeCredentials(ctx, time.Hour)
+	go api.App.AnswerSignInRequests(ctx, time.Minute)
 	h := api.Handler()
 	if cfg.PayloadKeys != nil {
 		h = withCodec(h, api.Limits.CountUnauthorized(codec.Handler(cfg.PayloadKeys, cfg.CodecOrigins, codec.Bearer(operatorToken(db, logger)))))

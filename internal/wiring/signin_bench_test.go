@@ -1,0 +1,49 @@
+package wiring_test
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/wmtna/referrals/internal/stacktest"
+)
+
+// BenchmarkSignInRequest times the answer to a sign-in request for an
+// address with an account (a trainee's, a committee member's) and for one
+// without: the answers must not tell them apart, in time as in words.
+//
+//	go test ./internal/wiring/ -run '^$' -bench SignInRequest -benchtime 200x -count 5
+func BenchmarkSignInRequest(b *testing.B) {
+	s := stacktest.Start(b, fast)
+	s.Do("POST", "/v1/committee-members", admin, map[string]any{"name": "Chair", "email": "chair@example.org", "role": "chair"})
+	if r := s.Do("POST", "/v1/referrals", "", submission(s, "known@nhs.example")); r.Status != 202 {
+		b.Fatalf("submit: %d %s", r.Status, r.Raw)
+	}
+	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	ask := func(b *testing.B, email string) {
+		req, _ := http.NewRequest("POST", s.API.URL+"/sign-in", strings.NewReader(url.Values{"email": {email}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+		resp, err := hc.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			b.Fatalf("sign-in request: %d", resp.StatusCode)
+		}
+	}
+	for _, tc := range []struct{ name, email string }{
+		{"unknown", "nobody@nhs.example"},
+		{"trainee", "known@nhs.example"},
+		{"committee", "chair@example.org"},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			for b.Loop() {
+				ask(b, tc.email)
+			}
+		})
+	}
+	_ = stacktest.AdminToken
+}
