@@ -202,10 +202,6 @@ func (p *PerClient) Allow(r *http.Request) bool { return p.AllowKey(p.client(r))
 // AllowKey takes one token for a client named by key.
 func (p *PerClient) AllowKey(key string) bool { return p.get(key).AllowN(p.now(), 1) }
 
-// Exhausted reports whether the request's client has no tokens left,
-// without taking one.
-func (p *PerClient) Exhausted(r *http.Request) bool { return p.get(p.client(r)).TokensAt(p.now()) < 1 }
-
 // CountUnauthorized limits wrong credentials on a handler that checks its
 // own, such as the payload codec endpoint: each 401 it answers takes from
 // the client's failure budget, and once that is spent the 401 becomes a
