@@ -77,7 +77,7 @@ func NextFor(p referral.Principal, next string) string {
 // address), and it locks nobody out: a request inside the gap is answered
 // the same and sends nothing, and the owner's inbox already holds a link
 // from at most SignInLinkGap ago, which lasts SignInLinkTTL.
-const SignInLinkGap = 5 * time.Minute
+const SignInLinkGap = 2 * time.Minute
 
 // RequestSignIn records a request for a one-time sign-in link to each
 // account with the address, and answers it after this returns
