@@ -33,9 +33,10 @@ func (s *Site) signInPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, "sign-in", page{Title: "Sign in", Data: signInForm{Next: cleanNext(r.URL.Query().Get("next"))}})
 }
 
-// signInRequest emails a sign-in link to each account with the address,
-// and answers the same whether there is one or not, so the form cannot be
-// used to learn who is a trainee, a therapist or on the committee.
+// signInRequest asks for a sign-in link to each account with the address
+// (sent after the answer, see pipeline.RequestSignIn), and answers the
+// same, in the same time, whether there is one or not, so the form cannot
+// be used to learn who is a trainee, a therapist or on the committee.
 func (s *Site) signInRequest(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 	if err := r.ParseForm(); err != nil {
