@@ -7,6 +7,7 @@ package httpapi_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -100,8 +101,8 @@ func TestOneClientCannotLockOutOthersBehindAProxy(t *testing.T) {
 	const attacker, colleague = "198.51.100.66", "198.51.100.7"
 	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	type call struct {
-		client, method, path, token, cookie string
-		form                                url.Values
+		client, method, path, token, cookie, json string
+		form                                      url.Values
 	}
 	do := func(c call) *http.Response {
 		t.Helper()
@@ -110,7 +111,10 @@ func TestOneClientCannotLockOutOthersBehindAProxy(t *testing.T) {
 			body = strings.NewReader(c.form.Encode())
 		}
 		if c.method == "POST" && c.form == nil && strings.HasPrefix(c.path, "/codec/") {
-			body = strings.NewReader(`{"payloads":[]}`)
+			c.json = `{"payloads":[]}`
+		}
+		if c.json != "" {
+			body = strings.NewReader(c.json)
 		}
 		req, err := http.NewRequest(c.method, srv.URL+c.path, body)
 		if err != nil {
@@ -123,7 +127,7 @@ func TestOneClientCannotLockOutOthersBehindAProxy(t *testing.T) {
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			req.Header.Set("Sec-Fetch-Site", "same-origin")
 		}
-		if strings.HasPrefix(c.path, "/codec/") {
+		if c.json != "" {
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("X-Namespace", "default")
 		}
@@ -160,6 +164,18 @@ func TestOneClientCannotLockOutOthersBehindAProxy(t *testing.T) {
 	}
 	link := regexp.MustCompile(`/sign-in/[A-Za-z0-9_-]+`).FindString(mail)
 
+	// A colleague refers themselves; the link to confirm is emailed.
+	referral, _ := json.Marshal(map[string]any{
+		"name": "Priya Example", "email": "priya@nhs.example", "programme": "clinical", "employer": "RXT",
+		"training_start": s.TrainingMonth(), "concerns": "proxy test",
+		"preferences": map[string]any{"remote": true, "location": "Birmingham"}, "consent": true,
+	})
+	want("a colleague's referral", call{client: colleague, method: "POST", path: "/v1/referrals", json: string(referral)}, 202)
+	code, err := s.NextConfirmCode("priya@nhs.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	// The attacker spends its whole budget on every kind of wrong
 	// credential, and more.
 	for i := range budget {
@@ -169,6 +185,7 @@ func TestOneClientCannotLockOutOthersBehindAProxy(t *testing.T) {
 	want("wrong session cookie past the budget", call{client: attacker, method: "GET", path: "/committee", cookie: "stolen-guess"}, 429)
 	want("wrong sign-in link past the budget", call{client: attacker, method: "POST", path: "/sign-in/not-a-link", form: url.Values{}}, 429)
 	want("wrong codec token past the budget", call{client: attacker, method: "POST", path: "/codec/decode", token: "guess-y"}, 429)
+	want("wrong confirmation code past the budget", call{client: attacker, method: "POST", path: "/v1/confirmations", json: `{"code":"guess-w"}`}, 429)
 	// Junk sign-in requests: more than the old limit of ten a minute.
 	for range 12 {
 		want("junk sign-in request", call{client: attacker, method: "POST", path: "/sign-in", form: url.Values{"email": {"chair@example.org"}}}, 200)
@@ -184,6 +201,7 @@ func TestOneClientCannotLockOutOthersBehindAProxy(t *testing.T) {
 	// (an NHS egress address is shared by everyone behind it).
 	want("a right bearer token from the limited address", call{client: attacker, method: "GET", path: "/v1/therapists", token: stacktest.AdminToken}, 200)
 	want("an operator's codec token from the limited address", call{client: attacker, method: "POST", path: "/codec/decode", token: stacktest.AdminToken}, 200)
+	want("a right confirmation code from the limited address", call{client: attacker, method: "POST", path: "/v1/confirmations", json: `{"code":"` + code + `"}`}, 201)
 	r := want("the chair's emailed link from the limited address", call{client: attacker, method: "POST", path: link, form: url.Values{}}, 303)
 	var session string
 	for _, c := range r.Cookies() {

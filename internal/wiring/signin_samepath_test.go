@@ -54,9 +54,7 @@ func TestSignInRequestTakesTheSamePathForAnyAddress(t *testing.T) {
 	s := stacktest.Start(t, fast)
 	committeeMember(t, s) // chair@example.org
 	addTherapist(t, s, 1, 1)
-	if r := s.Do("POST", "/v1/referrals", "", submission(s, "known.trainee@nhs.example")); r.Status != 202 {
-		t.Fatalf("submit: %d %s", r.Status, r.Raw)
-	}
+	s.MustRefer(submission(s, "known.trainee@nhs.example"))
 	rec := &statements{run: map[string][]string{}}
 	ctx := context.Background()
 	db, err := postgres.Open(ctx, s.Config.DatabaseURL, postgres.WithTracer(rec))
