@@ -150,14 +150,15 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	api := wiring.NewAPI(db, c, cfg, logger)
 	wiring.InstrumentAPI(api, db, reg, cfg.MetricsToken)
 	origins := append(uiOrigins(ts.UIAddress()), cfg.CodecOrigins...)
-	h := withCodec(api.Handler(), codec.Handler(keys, origins,
-		codec.PathSecret(uiSecret, codec.Bearer(operatorToken(db, logger)))))
+	h := withCodec(api.Handler(), api.Limits.CountUnauthorized(codec.Handler(keys, origins,
+		codec.PathSecret(uiSecret, codec.Bearer(operatorToken(db, logger))))))
 	if box != nil {
 		h = withMailbox(h, box.Handler())
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	go api.App.ResumeSubmissions(gctx, time.Minute)
 	go api.App.PurgeCredentials(gctx, time.Hour)
+	go api.App.AnswerSignInRequests(gctx, time.Minute)
 	g.Go(func() error {
 		return wiring.Serve(gctx, cfg.HTTPAddr, h, logger, func(a net.Addr) {
 			fmt.Fprintf(stdout, "\nWMTNA referral pipeline (dev) is running. Data: %s\n\n", dir)

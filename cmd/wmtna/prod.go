@@ -71,9 +71,10 @@ func runAPI(ctx context.Context, logger *slog.Logger) error {
 	wiring.InstrumentAPI(api, db, reg, cfg.MetricsToken)
 	go api.App.ResumeSubmissions(ctx, time.Minute)
 	go api.App.PurgeCredentials(ctx, time.Hour)
+	go api.App.AnswerSignInRequests(ctx, time.Minute)
 	h := api.Handler()
 	if cfg.PayloadKeys != nil {
-		h = withCodec(h, codec.Handler(cfg.PayloadKeys, cfg.CodecOrigins, codec.Bearer(operatorToken(db, logger))))
+		h = withCodec(h, api.Limits.CountUnauthorized(codec.Handler(cfg.PayloadKeys, cfg.CodecOrigins, codec.Bearer(operatorToken(db, logger)))))
 		logger.Info("payload codec endpoint for operators", "path", "/codec/", "keys", cfg.PayloadKeys.String())
 	}
 	logger.Info("api listening", "addr", cfg.HTTPAddr)

@@ -5,6 +5,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -35,6 +36,12 @@ type Config struct {
 	// https://temporal.example.org, allowed to call /codec/
 	// (WMTNA_CODEC_ORIGINS, comma-separated; default none).
 	CodecOrigins []string
+	// TrustedProxies are the proxies in front of the api, such as a TLS
+	// terminator (WMTNA_TRUSTED_PROXIES: comma-separated CIDRs or
+	// addresses; default none). From a connection out of these, the client
+	// is the right-most X-Forwarded-For entry that is not one of them, for
+	// rate limits; from any other, X-Forwarded-For is ignored.
+	TrustedProxies []netip.Prefix
 	// Retention is how long a referral's personal details are kept after it
 	// ends, before they are erased (WMTNA_RETENTION).
 	Retention time.Duration
@@ -121,6 +128,20 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			return c, fmt.Errorf("WMTNA_CODEC_ORIGINS: %q is not an origin such as https://temporal.example.org", o)
 		}
 		c.CodecOrigins = append(c.CodecOrigins, o)
+	}
+	for _, v := range strings.Split(getenv("WMTNA_TRUSTED_PROXIES"), ",") {
+		if v = strings.TrimSpace(v); v == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			a, aerr := netip.ParseAddr(v)
+			if aerr != nil {
+				return c, fmt.Errorf("WMTNA_TRUSTED_PROXIES: %q is not a CIDR such as 10.0.0.0/8 or an address such as 10.0.0.1", v)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		c.TrustedProxies = append(c.TrustedProxies, p.Masked())
 	}
 	c.MailFrom = or(getenv("WMTNA_MAIL_FROM"), "West Midlands Therapy Network Association <no-reply@"+hostOf(c.PublicURL)+">")
 	if c.SMTPURL != "" {

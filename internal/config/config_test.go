@@ -44,3 +44,36 @@ func TestMailSettings(t *testing.T) {
 		})
 	}
 }
+
+func TestTrustedProxies(t *testing.T) {
+	for _, tc := range []struct {
+		name, value string
+		want        string // the prefixes, space-separated
+		wantErr     bool
+	}{
+		{"none by default", "", "", false},
+		{"CIDRs and addresses", "10.0.0.0/8, 192.0.2.7,fd00::/8", "10.0.0.0/8 192.0.2.7/32 fd00::/8", false},
+		{"host bits are masked", "10.1.2.3/8", "10.0.0.0/8", false},
+		{"not an address", "proxy.internal", "", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := FromEnv(env(map[string]string{"WMTNA_TRUSTED_PROXIES": tc.value}))
+			if tc.wantErr {
+				if err == nil || !strings.Contains(err.Error(), "WMTNA_TRUSTED_PROXIES") {
+					t.Fatalf("err = %v, want one naming WMTNA_TRUSTED_PROXIES", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, p := range c.TrustedProxies {
+				got = append(got, p.String())
+			}
+			if strings.Join(got, " ") != tc.want {
+				t.Errorf("TrustedProxies = %v, want %s", got, tc.want)
+			}
+		})
+	}
+}

@@ -130,15 +130,10 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 }
 
 // confirm sends a referral on from the code its address was emailed. A
-// wrong code counts as a wrong credential.
+// wrong code counts as a wrong credential, after it is checked, so that a
+// right one gets through whatever else its address sent.
 func (s *Server) confirm(w http.ResponseWriter, r *http.Request) {
 	ctx, p := r.Context(), principal(r)
-	failures := s.Limits.AuthFailures()
-	if failures.Exhausted(r) {
-		s.App.Refused(ctx, p, pipeline.ActConfirm, "", pipeline.TooMany)
-		writeError(w, pipeline.ErrTooMany)
-		return
-	}
 	var q confirmRequest
 	if e := decode(w, r, &q); e != nil {
 		writeError(w, e)
@@ -150,8 +145,9 @@ func (s *Server) confirm(w http.ResponseWriter, r *http.Request) {
 	}
 	ref, err := s.App.Confirm(ctx, p, *q.Code)
 	if err != nil {
-		if errors.Is(err, pipeline.ErrConfirmLinkUsed) {
-			failures.Allow(r)
+		if errors.Is(err, pipeline.ErrConfirmLinkUsed) && !s.Limits.AuthFailures().Allow(r) {
+			s.App.Refused(ctx, p, pipeline.ActConfirm, "", pipeline.TooMany)
+			err = pipeline.ErrTooMany
 		}
 		writeError(w, err)
 		return

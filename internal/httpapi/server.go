@@ -106,16 +106,17 @@ type principalKey struct{}
 
 // authenticate resolves a bearer token, when one is sent, to a principal.
 // Routes that need one refuse the request in allow.
+//
+// The token is checked before the failure limit is consulted: a wrong one
+// takes from its client's budget, and is refused with 429 once that is
+// spent, but a right one always gets through, so nobody who shares an
+// address with a guesser (behind an NHS egress address, say) is locked out.
+// Tokens are 256-bit random, so the limit is against load, not guessing.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := r.Header.Get("Authorization")
 		if h == "" {
 			next.ServeHTTP(w, r)
-			return
-		}
-		failures := s.Limits.AuthFailures()
-		if failures.Exhausted(r) {
-			writeError(w, pipeline.ErrTooMany)
 			return
 		}
 		token, _ := strings.CutPrefix(h, "Bearer ")
@@ -124,8 +125,8 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		}
 		p, err := s.App.Authenticate(r.Context(), token)
 		if err != nil {
-			if pipeline.AsError(err).Outcome == pipeline.Unauthenticated {
-				failures.Allow(r)
+			if pipeline.AsError(err).Outcome == pipeline.Unauthenticated && !s.Limits.AuthFailures().Allow(r) {
+				err = pipeline.ErrTooMany
 			}
 			writeError(w, err)
 			return

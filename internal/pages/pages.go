@@ -181,11 +181,14 @@ func (s session) Home() string { return pipeline.Home(s.Principal) }
 type sessionKey struct{}
 
 // withSession resolves the session cookie, when there is one, to a session.
-// An unknown or expired cookie is cleared.
+// An unknown or expired cookie is cleared, and counts as a wrong credential
+// as a wrong bearer token does: past the client's budget the request is
+// refused (the cookie still cleared, so a person with a stale one can carry
+// on at once). A right cookie is never refused for what others sent.
 func (s *Site) withSession(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := r.Cookie(sessionCookie)
-		if err != nil || c.Value == "" || len(c.Value) > 200 {
+		if err != nil || c.Value == "" {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -193,6 +196,10 @@ func (s *Site) withSession(next http.Handler) http.Handler {
 		if err != nil {
 			if pipeline.AsError(err).Outcome == pipeline.Unauthenticated {
 				s.setSessionCookie(w, r, "", -1)
+				if !s.Limits.AuthFailures().Allow(r) {
+					s.pageError(w, r, errTooManyAttempts)
+					return
+				}
 				next.ServeHTTP(w, r)
 				return
 			}
@@ -270,6 +277,8 @@ func (s *Site) startSession(w http.ResponseWriter, r *http.Request, p referral.P
 	s.setSessionCookie(w, r, token, int(pipeline.SessionTTL/time.Second))
 	return nil
 }
+
+var errTooManyAttempts = &pipeline.Error{Outcome: pipeline.TooMany, Code: "rate_limited", Message: "Too many attempts from your address. Please wait a minute and try again."}
 
 var errMalformedForm = &pipeline.Error{Outcome: pipeline.Malformed, Code: "malformed_form", Message: "The form could not be read."}
 

@@ -32,9 +32,10 @@ func (s *Site) signInPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, "sign-in", page{Title: "Sign in", Data: signInForm{Next: cleanNext(r.URL.Query().Get("next"))}})
 }
 
-// signInRequest emails a sign-in link to each account with the address,
-// and answers the same whether there is one or not, so the form cannot be
-// used to learn who is a trainee, a therapist or on the committee.
+// signInRequest asks for a sign-in link to each account with the address
+// (sent after the answer, see pipeline.RequestSignIn), and answers the
+// same, in the same time, whether there is one or not, so the form cannot
+// be used to learn who is a trainee, a therapist or on the committee.
 func (s *Site) signInRequest(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 	if err := r.ParseForm(); err != nil {
@@ -70,15 +71,16 @@ func (s *Site) signInLinkPage(w http.ResponseWriter, r *http.Request) {
 
 func (s *Site) signInWithLink(w http.ResponseWriter, r *http.Request) {
 	secret := chi.URLParam(r, "secret")
-	failures := s.Limits.AuthFailures()
-	if failures.Exhausted(r) {
-		s.pageError(w, r, &pipeline.Error{Outcome: pipeline.TooMany, Code: "rate_limited", Message: "Too many attempts from your address. Please wait a minute and try again."})
-		return
-	}
 	ctx := r.Context()
+	// The link is tried first, so a right one works whatever others at the
+	// same address sent; only a wrong one is counted, and refused once the
+	// address has spent its budget.
 	p, err := s.App.UseSignInLink(ctx, secret)
 	if err == pipeline.ErrLinkUsed {
-		failures.Allow(r)
+		if !s.Limits.AuthFailures().Allow(r) {
+			s.pageError(w, r, errTooManyAttempts)
+			return
+		}
 		s.render(w, r, http.StatusGone, "sign-in", page{Title: "That link has expired", Data: signInForm{},
 			Notice: "That sign-in link has expired or has already been used. Enter your email address to get a new one."})
 		return

@@ -145,13 +145,9 @@ func (s *Site) confirmLinkPage(w http.ResponseWriter, r *http.Request) {
 }
 
 // confirmWithLink sends the referral on and signs its trainee in. A wrong
-// link counts as a wrong credential.
+// link counts as a wrong credential, after it is tried, so that a right one
+// works whatever else its address sent.
 func (s *Site) confirmWithLink(w http.ResponseWriter, r *http.Request) {
-	failures := s.Limits.AuthFailures()
-	if failures.Exhausted(r) {
-		s.pageError(w, r, &pipeline.Error{Outcome: pipeline.TooMany, Code: "rate_limited", Message: "Too many attempts from your address. Please wait a minute and try again."})
-		return
-	}
 	ctx := r.Context()
 	ref, err := s.App.Confirm(ctx, pipeline.Anonymous, chi.URLParam(r, "secret"))
 	switch e := pipeline.AsError(err); {
@@ -163,7 +159,10 @@ func (s *Site) confirmWithLink(w http.ResponseWriter, r *http.Request) {
 		return
 	case e == nil:
 	case errors.Is(err, pipeline.ErrConfirmLinkUsed):
-		failures.Allow(r)
+		if !s.Limits.AuthFailures().Allow(r) {
+			s.pageError(w, r, errTooManyAttempts)
+			return
+		}
 		s.render(w, r, http.StatusGone, "confirm", page{Title: "That link has expired", Data: confirmPage{
 			Heading: "That link has expired",
 			Text:    "Links to confirm a referral work for " + pipeline.HumanDuration(pipeline.ConfirmLinkTTL) + ". Refer yourself again, and we will email you a new one. If you sent your referral already, sign in to follow it.",

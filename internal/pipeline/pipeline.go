@@ -39,6 +39,8 @@ type Service struct {
 	// stamps submissions and sets a report's default period. Nil is
 	// time.Now. Workflow time is Temporal's and never reads it.
 	Clock func() time.Time
+
+	signIns signInAnswerer
 }
 
 // Announcer tells waiting referrals about places the store has offered them.

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/wmtna/referrals/internal/letters"
@@ -109,49 +110,127 @@ func CheckSignInAddress(email string) *Error {
 	return nil
 }
 
-// RequestSignIn emails a one-time sign-in link to each account with the
-// address and says nothing of whether there is one, so it cannot be used to
-// learn who is a trainee, a therapist or on the committee. next is where
-// the link leads after signing in, within the person's own area.
+// SignInLinkGap is the least time between two sign-in links emailed to one
+// account, whoever asks and from wherever, so nobody can have a person
+// mailed over and over (at most one in SignInLinkGap). It is on the
+// account, not on the asker's address (many people share an NHS egress
+// address), and it locks nobody out: a request inside the gap is answered
+// the same and sends nothing, and the owner's inbox already holds a link
+// from at most SignInLinkGap ago, which lasts SignInLinkTTL.
+const SignInLinkGap = 2 * time.Minute
+
+// RequestSignIn records a request for a one-time sign-in link to each
+// account with the address, and answers it after this returns
+// (AnswerSignInRequests). The request does the same work, one insert,
+// whether there is an account or not, so neither its answer nor its timing
+// can be used to learn who is a trainee, a therapist or on the committee.
+// next is where the link leads after signing in, within the person's own
+// area.
+//
+// A recorded request is durable: if the process dies before answering it,
+// the next sweep (AnswerSignInRequests, every minute) does.
 func (s *Service) RequestSignIn(ctx context.Context, email, next string) error {
 	if err := CheckSignInAddress(email); err != nil {
 		return err
 	}
-	who, err := s.DB.SignInCandidates(ctx, email)
-	if err != nil {
-		return s.failed(ctx, "find sign-in accounts", "", err)
+	if err := s.DB.RecordSignInRequest(ctx, email, next); err != nil {
+		return s.failed(ctx, "record sign-in request", "", err)
 	}
-	for _, p := range who {
-		if err := s.EmailSignInLink(ctx, p, email, SignInLinkTTL, next, letters.SignIn); err != nil {
-			return s.failed(ctx, "email sign-in link", "", err)
-		}
-	}
-	s.Logger.InfoContext(ctx, "sign-in link requested", "links", len(who))
+	s.signIns.kick(s.answerSignIns)
+	s.Logger.InfoContext(ctx, "sign-in link requested")
 	return nil
+}
+
+// AnswerSignInRequests answers recorded sign-in requests every interval
+// until ctx ends: those a crash left, or whose answer failed. New requests
+// are answered at once without waiting for it.
+func (s *Service) AnswerSignInRequests(ctx context.Context, interval time.Duration) {
+	every(ctx, interval, func() { s.signIns.kick(s.answerSignIns) })
+}
+
+// signInAnswerer runs the answering of sign-in requests off the request
+// path, one run at a time per process; a kick during a run makes it go
+// round again, so no request waits for the sweep.
+type signInAnswerer struct {
+	mu             sync.Mutex
+	running, again bool
+}
+
+func (a *signInAnswerer) kick(run func()) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.running {
+		a.again = true
+		return
+	}
+	a.running = true
+	go func() {
+		for {
+			run()
+			a.mu.Lock()
+			if !a.again {
+				a.running = false
+				a.mu.Unlock()
+				return
+			}
+			a.again = false
+			a.mu.Unlock()
+		}
+	}()
+}
+
+// answerSignIns answers every waiting sign-in request. It runs detached
+// from any request: its time is nobody's answer.
+func (s *Service) answerSignIns() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	sent, failures := 0, 0
+	for ctx.Err() == nil && failures < 3 {
+		links := 0
+		found, err := s.DB.AnswerSignInRequest(ctx, func(ctx context.Context, req postgres.SignInRequest) ([]postgres.SignInLink, error) {
+			who, err := s.DB.SignInCandidates(ctx, req.Email)
+			if err != nil {
+				return nil, err
+			}
+			var out []postgres.SignInLink
+			for _, p := range who {
+				n, err := s.DB.RecentSignInLinks(ctx, p, SignInLinkGap)
+				if err != nil {
+					return nil, err
+				}
+				if n > 0 {
+					s.Logger.InfoContext(ctx, "sign-in link not sent: the account had one moments ago", "role", p.Role)
+					continue
+				}
+				out = append(out, s.signInLink(p, req.Email, SignInLinkTTL, req.Next, letters.SignIn))
+			}
+			links = len(out)
+			return out, nil
+		})
+		if err != nil {
+			s.Logger.ErrorContext(ctx, "answer sign-in request", "err", err)
+			if !found {
+				break // the store is not answering: the sweep tries again
+			}
+			failures++
+			continue // that request is put off; the next may still go
+		}
+		if !found {
+			break
+		}
+		sent += links
+		s.Logger.InfoContext(ctx, "sign-in request answered", "links", links)
+	}
+	if sent > 0 {
+		s.dispatch(ctx)
+	}
 }
 
 // EmailSignInLink makes a one-time link for p and writes the letter that
 // carries it (letters.SignIn); the postman delivers it.
 func (s *Service) EmailSignInLink(ctx context.Context, p referral.Principal, email string, ttl time.Duration, next, letter string) error {
-	query, home := "", Home(p)
-	if next = NextFor(p, next); next != home {
-		query = "?next=" + url.QueryEscape(next)
-	}
-	referralID := ""
-	if p.Role == referral.RoleTrainee {
-		referralID = p.Subject
-	}
-	err := s.DB.CreateSignInLink(ctx, p, ttl, referralID, func(secret string) (postgres.Message, error) {
-		l, err := letters.Render(letter, letters.Data{
-			Link: strings.TrimRight(s.PublicURL, "/") + "/sign-in/" + secret + query, Lasts: HumanDuration(ttl),
-		})
-		h := sha256.Sum256([]byte(secret))
-		return postgres.Message{
-			Key:       "sign-in/" + hex.EncodeToString(h[:12]),
-			Recipient: email, Kind: "sign-in." + string(p.Role), Subject: l.Subject, Body: l.Body,
-		}, err
-	})
-	if err != nil {
+	l := s.signInLink(p, email, ttl, next, letter)
+	if err := s.DB.CreateSignInLink(ctx, l.For, l.TTL, l.ReferralID, l.Message); err != nil {
 		return err
 	}
 	s.dispatch(ctx)
@@ -168,6 +247,28 @@ func (s *Service) dispatch(ctx context.Context) {
 		// Written and committed: the worker's sweep delivers it.
 		s.Logger.WarnContext(ctx, "dispatch email", "err", err)
 	}
+}
+
+// signInLink is the link to make for p and the letter that carries it.
+func (s *Service) signInLink(p referral.Principal, email string, ttl time.Duration, next, letter string) postgres.SignInLink {
+	query, home := "", Home(p)
+	if next = NextFor(p, next); next != home {
+		query = "?next=" + url.QueryEscape(next)
+	}
+	referralID := ""
+	if p.Role == referral.RoleTrainee {
+		referralID = p.Subject
+	}
+	return postgres.SignInLink{For: p, TTL: ttl, ReferralID: referralID, Message: func(secret string) (postgres.Message, error) {
+		l, err := letters.Render(letter, letters.Data{
+			Link: strings.TrimRight(s.PublicURL, "/") + "/sign-in/" + secret + query, Lasts: HumanDuration(ttl),
+		})
+		h := sha256.Sum256([]byte(secret))
+		return postgres.Message{
+			Key:       "sign-in/" + hex.EncodeToString(h[:12]),
+			Recipient: email, Kind: "sign-in." + string(p.Role), Subject: l.Subject, Body: l.Body,
+		}, err
+	}}
 }
 
 // HumanDuration says how long a link works, in words: "30 minutes".

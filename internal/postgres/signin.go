@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -36,30 +37,122 @@ func (db *DB) SignInCandidates(ctx context.Context, email string) ([]referral.Pr
 	})
 }
 
+// SignInLink is a one-time link to make: for whom, for how long, and the
+// email that carries it. Message receives the link's secret; only its hash
+// is stored. ReferralID ties a trainee's message to their referral (so
+// erasure reaches it); it is "" for staff.
+type SignInLink struct {
+	For        referral.Principal
+	TTL        time.Duration
+	ReferralID string
+	Message    func(secret string) (Message, error)
+}
+
 // CreateSignInLink stores a new one-time link for p, valid for ttl, and
 // writes the email that carries it in the same transaction, so a link is
-// never made without its message. message receives the link's secret; only
-// its hash is stored here. referralID ties a trainee's message to their
-// referral (so erasure reaches it); it is "" for staff.
+// never made without its message (see SignInLink).
 func (db *DB) CreateSignInLink(ctx context.Context, p referral.Principal, ttl time.Duration, referralID string, message func(secret string) (Message, error)) error {
-	secret := NewToken()
-	m, err := message(secret)
-	if err != nil {
-		return fmt.Errorf("write %s sign-in email: %w", p.Role, err)
-	}
-	err = pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO sign_in_links (hash, role, subject, expires_at) VALUES ($1, $2, $3, now() + $4::interval)`,
-			hashToken(secret), string(p.Role), p.Subject, ttl.String()); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, `INSERT INTO outbox (dedupe_key, referral_id, recipient, kind, subject, body) VALUES ($1, $2, $3, $4, $5, $6)`,
-			m.Key, nullable(referralID), m.Recipient, m.Kind, m.Subject, m.Body)
-		return err
+	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		return createSignInLink(ctx, tx, SignInLink{For: p, TTL: ttl, ReferralID: referralID, Message: message})
 	})
+}
+
+func createSignInLink(ctx context.Context, tx pgx.Tx, l SignInLink) error {
+	secret := NewToken()
+	m, err := l.Message(secret)
 	if err != nil {
-		return fmt.Errorf("create %s sign-in link: %w", p.Role, err)
+		return fmt.Errorf("write %s sign-in email: %w", l.For.Role, err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO sign_in_links (hash, role, subject, expires_at) VALUES ($1, $2, $3, now() + $4::interval)`,
+		hashToken(secret), string(l.For.Role), l.For.Subject, l.TTL.String()); err != nil {
+		return fmt.Errorf("create %s sign-in link: %w", l.For.Role, err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO outbox (dedupe_key, referral_id, recipient, kind, subject, body) VALUES ($1, $2, $3, $4, $5, $6)`,
+		m.Key, nullable(l.ReferralID), m.Recipient, m.Kind, m.Subject, m.Body); err != nil {
+		return fmt.Errorf("write %s sign-in email to the outbox: %w", l.For.Role, err)
 	}
 	return nil
+}
+
+// SignInRequest is a request for sign-in links to an address, recorded by
+// RecordSignInRequest and answered by AnswerSignInRequest.
+type SignInRequest struct {
+	ID    int64
+	Email string
+	Next  string
+}
+
+// RecordSignInRequest records a request for sign-in links to email, the
+// same statement for any address: nothing about its accounts is read.
+func (db *DB) RecordSignInRequest(ctx context.Context, email, next string) error {
+	if _, err := db.pool.Exec(ctx, `INSERT INTO sign_in_requests (email, next) VALUES ($1, $2)`, email, next); err != nil {
+		return fmt.Errorf("record sign-in request: %w", err)
+	}
+	return nil
+}
+
+// AnswerSignInRequest takes the oldest unanswered sign-in request, asks
+// answer for the links it gets, and stores them with their emails and
+// deletes the request in one transaction: a request is answered once, or,
+// if the process dies first, stays to be answered by the next sweep.
+// Several processes may answer at once; each takes a different request. It
+// reports whether there was one. A request whose answer fails is put off
+// for a while, longer each time, and dropped after maxSignInAttempts.
+func (db *DB) AnswerSignInRequest(ctx context.Context, answer func(ctx context.Context, req SignInRequest) ([]SignInLink, error)) (bool, error) {
+	found := false
+	var req SignInRequest
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `
+			SELECT id, email, next FROM sign_in_requests WHERE not_before <= now()
+			ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED`).
+			Scan(&req.ID, &req.Email, &req.Next)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("take a sign-in request: %w", err)
+		}
+		found = true
+		links, err := answer(ctx, req)
+		if err != nil {
+			return err
+		}
+		for _, l := range links {
+			if err := createSignInLink(ctx, tx, l); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM sign_in_requests WHERE id = $1`, req.ID); err != nil {
+			return fmt.Errorf("delete answered sign-in request: %w", err)
+		}
+		return nil
+	})
+	if err != nil && found {
+		if _, perr := db.pool.Exec(ctx, `
+			UPDATE sign_in_requests SET attempts = attempts + 1, not_before = now() + (attempts + 1) * interval '30 seconds'
+			WHERE id = $1`, req.ID); perr != nil {
+			return found, fmt.Errorf("%w (and putting the request off: %v)", err, perr)
+		}
+		if _, perr := db.pool.Exec(ctx, `DELETE FROM sign_in_requests WHERE id = $1 AND attempts >= $2`, req.ID, maxSignInAttempts); perr != nil {
+			return found, fmt.Errorf("%w (and dropping the request: %v)", err, perr)
+		}
+	}
+	return found, err
+}
+
+// maxSignInAttempts is how often a failing sign-in request is tried, over
+// about twenty minutes, before it is dropped.
+const maxSignInAttempts = 8
+
+// RecentSignInLinks counts the sign-in links made for p in the last period.
+func (db *DB) RecentSignInLinks(ctx context.Context, p referral.Principal, period time.Duration) (int, error) {
+	var n int
+	err := db.pool.QueryRow(ctx, `SELECT count(*) FROM sign_in_links WHERE role = $1 AND subject = $2 AND created_at > now() - $3::interval`,
+		string(p.Role), p.Subject, period.String()).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count recent sign-in links: %w", err)
+	}
+	return n, nil
 }
 
 // UseSignInLink spends a one-time link and returns who it signs in. A link
@@ -114,5 +207,11 @@ func (db *DB) PurgeCredentials(ctx context.Context) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return tag.RowsAffected() + links.RowsAffected() + unconfirmed, nil
+	// A request is answered within moments; one a day old was never going
+	// to be, and its link would be a surprise: its address goes.
+	requests, err := db.pool.Exec(ctx, `DELETE FROM sign_in_requests WHERE requested_at < now() - interval '1 day'`)
+	if err != nil {
+		return 0, fmt.Errorf("purge sign-in requests: %w", err)
+	}
+	return tag.RowsAffected() + links.RowsAffected() + unconfirmed + requests.RowsAffected(), nil
 }

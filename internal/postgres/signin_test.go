@@ -84,3 +84,59 @@ func TestPurgeCredentials(t *testing.T) {
 		t.Errorf("%d sign-in links left, want the live one (%v)", left, err)
 	}
 }
+
+// A sign-in request is answered once, atomically with its links; one whose
+// answer fails stays (nothing half made) and is put off, so that it holds
+// up no other request.
+func TestSignInRequestsAreAnsweredOnce(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	for _, email := range []string{"first@example.org", "second@example.org"} {
+		if err := s.RecordSignInRequest(ctx, email, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := referral.Principal{Role: referral.RoleCommittee, Subject: postgres.NewID()}
+	link := func(req postgres.SignInRequest) postgres.SignInLink {
+		return postgres.SignInLink{For: p, TTL: time.Hour, Message: func(sec string) (postgres.Message, error) {
+			return postgres.Message{Key: "sign-in/" + sec[:8], Recipient: req.Email, Kind: "sign-in.committee", Subject: "link", Body: "…"}, nil
+		}}
+	}
+	failed := errors.New("the answer failed")
+	found, err := s.AnswerSignInRequest(ctx, func(_ context.Context, req postgres.SignInRequest) ([]postgres.SignInLink, error) {
+		if req.Email != "first@example.org" {
+			t.Errorf("answered %s first", req.Email)
+		}
+		return []postgres.SignInLink{link(req)}, failed
+	})
+	if !found || !errors.Is(err, failed) {
+		t.Fatalf("failing answer: found %v, err %v", found, err)
+	}
+	var answered []string
+	for {
+		found, err := s.AnswerSignInRequest(ctx, func(_ context.Context, req postgres.SignInRequest) ([]postgres.SignInLink, error) {
+			answered = append(answered, req.Email)
+			return []postgres.SignInLink{link(req)}, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !found {
+			break
+		}
+	}
+	if len(answered) != 1 || answered[0] != "second@example.org" {
+		t.Errorf("after a failure, answered %v; want the second request only, the first put off", answered)
+	}
+	var links, mails, left int
+	if err := s.raw.QueryRow(ctx, `SELECT (SELECT count(*) FROM sign_in_links), (SELECT count(*) FROM outbox), (SELECT count(*) FROM sign_in_requests WHERE email = 'first@example.org' AND attempts = 1)`).
+		Scan(&links, &mails, &left); err != nil {
+		t.Fatal(err)
+	}
+	if links != 1 || mails != 1 || left != 1 {
+		t.Errorf("%d links, %d emails, %d put-off requests; want one each (the failed answer leaves nothing)", links, mails, left)
+	}
+	if n, err := s.RecentSignInLinks(ctx, p, time.Hour); err != nil || n != 1 {
+		t.Errorf("RecentSignInLinks = %d, %v; want 1", n, err)
+	}
+}

@@ -32,6 +32,7 @@ import (
 	"github.com/wmtna/referrals/internal/metrics"
 	"github.com/wmtna/referrals/internal/postgres"
 	"github.com/wmtna/referrals/internal/postgres/postgrestest"
+	"github.com/wmtna/referrals/internal/ratelimit"
 	"github.com/wmtna/referrals/internal/referral"
 	"github.com/wmtna/referrals/internal/wiring"
 	"github.com/wmtna/referrals/worker"
@@ -151,7 +152,7 @@ func Start(t testing.TB, timings workflows.Timings, opts ...Option) *Stack {
 	// Tests submit many referrals from one address; the limits have their
 	// own test.
 	srv.Limits.SubmitsPerMinute, srv.Limits.AuthFailuresPerMinute = 100_000, 100_000
-	api := httptest.NewServer(withCodec(srv.Handler(), keys, db))
+	api := httptest.NewServer(withCodec(srv.Handler(), srv.Limits, keys, db))
 	t.Cleanup(api.Close)
 	cfg.PublicURL, srv.App.PublicURL = api.URL, api.URL
 	s := &Stack{t: t, DB: db, Temporal: ts, Client: c, Config: cfg, API: api, Logs: logs, PayloadKeys: keys, Metrics: reg, Mailbox: box,
@@ -184,14 +185,14 @@ func newPayloadKeys(t testing.TB) *codec.Keys {
 
 // withCodec serves the payload codec at /codec/ for operators, as
 // `wmtna api` does, when keys are set.
-func withCodec(api http.Handler, keys *codec.Keys, db *postgres.DB) http.Handler {
+func withCodec(api http.Handler, limits *ratelimit.Limits, keys *codec.Keys, db *postgres.DB) http.Handler {
 	if keys == nil {
 		return api
 	}
-	h := http.StripPrefix("/codec", codec.Handler(keys, nil, codec.Bearer(func(ctx context.Context, token string) bool {
+	h := http.StripPrefix("/codec", limits.CountUnauthorized(codec.Handler(keys, nil, codec.Bearer(func(ctx context.Context, token string) bool {
 		p, err := db.Authenticate(ctx, token)
 		return err == nil && p.Role == referral.RoleOperator
-	})))
+	}))))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/codec/") {
 			h.ServeHTTP(w, r)

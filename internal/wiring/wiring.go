@@ -120,7 +120,7 @@ func NewAPI(db *postgres.DB, c client.Client, cfg config.Config, logger *slog.Lo
 	if cfg.SMTPURL != "" {
 		app.Postman = outbox.New(db, c, logger)
 	}
-	limits := &ratelimit.Limits{}
+	limits := &ratelimit.Limits{TrustedProxies: cfg.TrustedProxies}
 	return &httpapi.Server{
 		App:    app,
 		Limits: limits,
