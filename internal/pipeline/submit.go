@@ -33,6 +33,12 @@ type Submitted struct {
 	Replay bool
 }
 
+// SubmissionEmailsPerHour caps the emails submissions send one address in
+// an hour. Someone correcting a typo resubmits once or twice; past the cap
+// a submission is answered as usual and sends nothing, so the form cannot
+// be used to flood a person's inbox.
+const SubmissionEmailsPerHour = 5
+
 // Referred is a referral sent to the committee: its address confirmed.
 type Referred struct {
 	ID     string
@@ -95,7 +101,7 @@ func (s *Service) Submit(ctx context.Context, p referral.Principal, in Input[ref
 	base := strings.TrimRight(s.PublicURL, "/")
 	replay, err := s.DB.StoreUnconfirmed(ctx, postgres.Unconfirmed{
 		Submission: sub, SubmittedAt: now, IdempotencyKey: key, Fingerprint: fingerprint(sub),
-		ConfirmFor: ConfirmLinkTTL, SignInFor: SignInLinkTTL,
+		ConfirmFor: ConfirmLinkTTL, SignInFor: SignInLinkTTL, PerHour: SubmissionEmailsPerHour,
 	}, func(open, secret string) (postgres.Message, error) {
 		letter, link, lasts, kind := letters.Confirm, base+"/confirm/"+secret, ConfirmLinkTTL, "confirm.trainee"
 		if open != "" {

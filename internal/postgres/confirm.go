@@ -22,6 +22,10 @@ type Unconfirmed struct {
 	// ConfirmFor is how long the link to confirm works; SignInFor, how long
 	// the sign-in link to an open referral does.
 	ConfirmFor, SignInFor time.Duration
+	// PerHour caps the emails submissions send one address in an hour:
+	// past it a submission is answered as any other and sends nothing, so
+	// nobody can flood a person's inbox from the form. 0 is no cap.
+	PerHour int
 }
 
 // ConfirmLetter writes the email a submission sends: the link to confirm
@@ -34,7 +38,8 @@ type ConfirmLetter func(open, secret string) (Message, error)
 // writes, in the same transaction, the one email it sends (see
 // ConfirmLetter). Both cases do the same work and answer alike, so the
 // caller cannot learn whether the address has an open referral. A replay
-// (same key and request) writes nothing and reports replay.
+// (same key and request) writes nothing and reports replay; nor does a
+// submission past the address's cap (PerHour), which reports nothing.
 func (db *DB) StoreUnconfirmed(ctx context.Context, u Unconfirmed, letter ConfirmLetter) (replay bool, err error) {
 	if u.SubmittedAt.IsZero() {
 		return false, errors.New("store unconfirmed referral: no submission time")
@@ -57,6 +62,22 @@ func (db *DB) StoreUnconfirmed(ctx context.Context, u Unconfirmed, letter Confir
 				return fmt.Errorf("look up idempotency key: %w", err)
 			}
 		}
+		emailKey := referral.EmailKey(u.Submission.Email)
+		if u.PerHour > 0 {
+			// Serialised per address, so that submissions at the same
+			// moment cannot all pass the cap.
+			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, "unconfirmed:"+emailKey); err != nil {
+				return fmt.Errorf("lock address: %w", err)
+			}
+			var recent int
+			if err := tx.QueryRow(ctx, `SELECT count(*) FROM unconfirmed_referrals WHERE email_key = $1 AND created_at > now() - interval '1 hour'`,
+				emailKey).Scan(&recent); err != nil {
+				return fmt.Errorf("count recent submissions: %w", err)
+			}
+			if recent >= u.PerHour {
+				return nil
+			}
+		}
 		open, err := openReferral(ctx, tx, u.Submission.Email)
 		if err != nil {
 			return err
@@ -77,9 +98,9 @@ func (db *DB) StoreUnconfirmed(ctx context.Context, u Unconfirmed, letter Confir
 		// ON CONFLICT DO NOTHING, so that a replay racing the first request
 		// never makes PostgreSQL log the key.
 		tag, err := tx.Exec(ctx, `
-			INSERT INTO unconfirmed_referrals (id, hash, submission, submitted_at, idempotency_key, request_fingerprint, expires_at)
-			VALUES ($1, $2, $3, $4, $5, $6, now() + $7::interval) ON CONFLICT DO NOTHING`,
-			id, hash, content, u.SubmittedAt, key, u.Fingerprint, u.ConfirmFor.String())
+			INSERT INTO unconfirmed_referrals (id, hash, submission, email_key, submitted_at, idempotency_key, request_fingerprint, expires_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, now() + $8::interval) ON CONFLICT DO NOTHING`,
+			id, hash, content, emailKey, u.SubmittedAt, key, u.Fingerprint, u.ConfirmFor.String())
 		if err != nil {
 			return fmt.Errorf("store unconfirmed referral: %w", err)
 		}

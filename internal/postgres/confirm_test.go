@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -161,5 +162,31 @@ func TestSentConfirmationLosesItsSecret(t *testing.T) {
 	}
 	if strings.Contains(d.Body, l.secret) || !strings.Contains(d.Body, "/confirm/(sent)") {
 		t.Errorf("sent body %q keeps the secret", d.Body)
+	}
+}
+
+// Past its cap an address is sent nothing more, and the submission is
+// answered as any other: the form cannot flood a person's inbox.
+func TestSubmissionEmailsPerAddressAreCapped(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	for i := range 5 {
+		u := unconfirmed(submission(anyTrainee, "Flooded@nhs.example"), "")
+		u.PerHour = 3
+		u.Fingerprint = fmt.Sprint("fp", i)
+		var l letterTo
+		if replay, err := s.StoreUnconfirmed(ctx, u, l.write); err != nil || replay {
+			t.Fatalf("submission %d: replay=%v err=%v", i, replay, err)
+		}
+		if wrote := l.secret != ""; wrote != (i < 3) {
+			t.Errorf("submission %d wrote an email: %v, want %v", i, wrote, i < 3)
+		}
+	}
+	// Another address is not held back by this one's cap.
+	u := unconfirmed(submission(anyTrainee, "other@nhs.example"), "")
+	u.PerHour = 3
+	var l letterTo
+	if _, err := s.StoreUnconfirmed(ctx, u, l.write); err != nil || l.secret == "" {
+		t.Errorf("another address: %v, wrote %v", err, l.secret != "")
 	}
 }
