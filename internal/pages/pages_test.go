@@ -160,7 +160,7 @@ func TestPagesJourney(t *testing.T) {
 		t.Fatalf("refer: %d %q\n%s", done.Status, done.Location, done.Body)
 	}
 	trainee.get("/refer/sent").want(t, 200, "Check your email", "Confirm")
-	confirm := "/confirm/" + confirmCode(t, s, "alex@nhs.net")
+	confirm := "/confirm/" + s.MustConfirmCode("alex@nhs.net")
 	trainee.get(confirm).want(t, 200, "Confirm and send my referral")
 	confirmed := trainee.post(confirm, url.Values{})
 	if confirmed.Status != http.StatusSeeOther || confirmed.Location != "/my-referral?welcome=1" {
@@ -332,17 +332,6 @@ func TestTraineeWithdrawsFromThePage(t *testing.T) {
 	}
 }
 
-// confirmCode is the code of the next link to confirm a referral emailed to
-// address.
-func confirmCode(t *testing.T, s *stacktest.Stack, address string) string {
-	t.Helper()
-	code, err := s.NextConfirmCode(address)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return code
-}
-
 // referAndConfirm refers a trainee through the form and confirms it from
 // the emailed link, leaving b signed in as the trainee.
 func referAndConfirm(t *testing.T, s *stacktest.Stack, b *browser, address string) {
@@ -350,7 +339,7 @@ func referAndConfirm(t *testing.T, s *stacktest.Stack, b *browser, address strin
 	if p := b.post("/refer", referForm(s, address)); p.Status != 303 || p.Location != "/refer/sent" {
 		t.Fatalf("refer: %d %q\n%s", p.Status, p.Location, p.Body)
 	}
-	if p := b.post("/confirm/"+confirmCode(t, s, address), url.Values{}); p.Status != 303 {
+	if p := b.post("/confirm/"+s.MustConfirmCode(address), url.Values{}); p.Status != 303 {
 		t.Fatalf("confirm: %d\n%s", p.Status, p.Body)
 	}
 }

@@ -99,6 +99,17 @@ func (s *Stack) NextConfirmCode(address string) (string, error) {
 	return code, err
 }
 
+// MustConfirmCode is NextConfirmCode for the test's goroutine: it fails
+// the test on error.
+func (s *Stack) MustConfirmCode(address string) string {
+	s.t.Helper()
+	code, err := s.NextConfirmCode(address)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return code
+}
+
 // MustRefer is Refer for the test's goroutine: it fails the test on error.
 func (s *Stack) MustRefer(body map[string]any, headers ...string) Response {
 	s.t.Helper()
@@ -114,11 +125,7 @@ func (s *Stack) MustRefer(body map[string]any, headers ...string) Response {
 // the API answers 201 with the referral.
 func (s *Stack) MustConfirm(address string) Response {
 	s.t.Helper()
-	code, err := s.NextConfirmCode(address)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	c := s.Do("POST", "/v1/confirmations", "", map[string]any{"code": code})
+	c := s.Do("POST", "/v1/confirmations", "", map[string]any{"code": s.MustConfirmCode(address)})
 	if c.Status != 201 || c.Str("id") == "" || c.Str("token") == "" {
 		s.t.Fatalf("confirm: %d %s", c.Status, c.Raw)
 	}

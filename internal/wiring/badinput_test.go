@@ -220,15 +220,6 @@ func TestSubmissionsSayNothingOfAnOpenReferral(t *testing.T) {
 	}
 }
 
-func mustCode(t *testing.T, s *stacktest.Stack, address string) string {
-	t.Helper()
-	code, err := s.NextConfirmCode(address)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return code
-}
-
 // The other endpoints refuse bad bodies the same way: a 4xx naming the
 // field, and nothing changed.
 func TestBadDecisionsAndRegisterEntries(t *testing.T) {
@@ -337,7 +328,7 @@ func TestDuplicatesLeaveNoPersonalDetailInThePostgresLog(t *testing.T) {
 		t.Fatalf("first: %d %s", r.Status, r.Raw)
 	}
 	s.MustRefer(body, "Idempotency-Key", "key-twice.logged@nhs.example")
-	if r := s.Do("POST", "/v1/confirmations", "", map[string]any{"code": mustCode(t, s, "twice.logged@nhs.example")}); r.Status != 409 {
+	if r := s.Do("POST", "/v1/confirmations", "", map[string]any{"code": s.MustConfirmCode("twice.logged@nhs.example")}); r.Status != 409 {
 		t.Fatalf("duplicate: %d %s, want 409", r.Status, r.Raw)
 	}
 	if r := s.Do("POST", "/v1/referrals", "", body, "Idempotency-Key", "key-twice.logged@nhs.example"); r.Status != 202 || r.Body["replay"] != true {

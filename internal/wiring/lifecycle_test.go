@@ -413,7 +413,7 @@ func TestWorkerRestartLosesNothing(t *testing.T) {
 	if r := s.Do("POST", "/v1/referrals", "", body); r.Status != 202 {
 		t.Fatalf("submit: %d %s", r.Status, r.Raw)
 	}
-	code := mustCode(t, s, "trainee@nhs.example")
+	code := s.MustConfirmCode("trainee@nhs.example")
 	s.StopWorker()
 	c := s.Do("POST", "/v1/confirmations", "", map[string]any{"code": code})
 	if c.Status != 201 {
