@@ -487,6 +487,17 @@ func TestLiveServerRefused(t *testing.T) {
 					t.Fatal(err)
 				}
 				t.Cleanup(func() { sleep.Process.Kill(); sleep.Wait() })
+				// Until the child has exec'd, its command line is still
+				// this test's (or empty): the error could not name it.
+				for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+					b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", sleep.Process.Pid))
+					if strings.HasPrefix(string(b), "sleep\x00") {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("sleep's command line is still %q", b)
+					}
+				}
 				writeLockFile(t, dir, sleep.Process.Pid, "ready")
 				return sleep.Process.Pid
 			},
