@@ -226,17 +226,6 @@ func (s *Service) answerSignIns() {
 	}
 }
 
-// EmailSignInLink makes a one-time link for p and writes the letter that
-// carries it (letters.SignIn); the postman delivers it.
-func (s *Service) EmailSignInLink(ctx context.Context, p referral.Principal, email string, ttl time.Duration, next, letter string) error {
-	l := s.signInLink(p, email, ttl, next, letter)
-	if err := s.DB.CreateSignInLink(ctx, l.For, l.TTL, l.ReferralID, l.Message); err != nil {
-		return err
-	}
-	s.dispatch(ctx)
-	return nil
-}
-
 // dispatch starts the delivery of what a use case has just written to the
 // outbox.
 func (s *Service) dispatch(ctx context.Context) {

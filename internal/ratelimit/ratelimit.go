@@ -23,7 +23,7 @@ import (
 // are a flood cap, not a cap on honest traffic: many trainees reach the
 // service through one NHS egress address, so the limit that protects a
 // person from being mailed over and over is per recipient, not per address
-// (see pipeline.SignInsPerAccount). Wrong credentials are what a script
+// (see pipeline.SignInLinkGap and pipeline.SubmissionEmailsPerHour). Wrong credentials are what a script
 // guessing sends; a person rarely mistypes a token twenty times a minute,
 // and a right token is never refused by this limit.
 const (
@@ -154,9 +154,6 @@ type PerClient struct {
 	client   func(*http.Request) string
 	cur, old map[string]*rate.Limiter
 	started  time.Time // of the current generation
-	// visited counts the buckets a lookup examined beyond the one it
-	// wanted, so a test can hold lookups to constant work.
-	visited int
 }
 
 // New limits each client to perMinute requests a minute, in bursts of as
