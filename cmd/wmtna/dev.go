@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -32,6 +33,29 @@ import (
 	"github.com/wmtna/referrals/worker"
 )
 
+// devUsage says what dev does, its flags, and the settings it reads from
+// the environment: the names come from config.FromEnv itself, so the list
+// cannot fall behind it.
+func devUsage(fs *flag.FlagSet) {
+	w := fs.Output()
+	fmt.Fprint(w, `Usage: wmtna dev [flags]
+
+Runs the whole service in one process on embedded defaults: a PostgreSQL
+cluster under the data dir (or DATABASE_URL), an embedded Temporal server
+with its UI, the migrations, demo data, the worker, and the web pages and
+API, with a dev mailbox that catches every email. Ctrl-C stops it; starting
+it again on the same data dir carries on where it left off.
+
+Flags:
+`)
+	fs.PrintDefaults()
+	var names []string
+	_, _ = config.FromEnv(func(name string) string { names = append(names, name); return "" })
+	slices.Sort(names)
+	fmt.Fprintf(w, "\nSettings from the environment (README.md, Configuration, says what each does):\n  %s\n",
+		strings.Join(slices.Compact(names), "\n  "))
+}
+
 // runDev runs the whole service in one process: a PostgreSQL cluster (or
 // DATABASE_URL), an embedded Temporal server with its UI persisted under the
 // data directory, migrations, search attributes, demo data, the worker and
@@ -44,7 +68,11 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	temporalPort := fs.Int("temporal-port", 7233, "port of the embedded Temporal server's frontend (gRPC)")
 	uiPort := fs.Int("ui-port", 8233, "port of the Temporal UI")
 	dataDir := fs.String("data-dir", ".wmtna", "where PostgreSQL, Temporal and the demo tokens keep their data")
+	fs.Usage = func() { devUsage(fs) }
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil // asked for, and given: not a failure
+		}
 		return err
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -168,7 +196,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			} else {
 				fmt.Fprintf(stdout, "  Email        sent to %s\n", email.Redacted(cfg.SMTPURL))
 			}
-			fmt.Fprintf(stdout, "  API          http://%s/v1/   (try GET /healthz, POST /v1/referrals)\n", a)
+			fmt.Fprintf(stdout, "  API          http://%s/v1/   (described at /v1/openapi.yaml)\n", a)
 			fmt.Fprintf(stdout, "  Metrics      http://%s/metrics   (API, worker and pipeline figures)\n", a)
 			fmt.Fprintf(stdout, "  Temporal UI  %s   (payloads are encrypted; it decrypts them through %s/)\n", ts.UIAddress(), codecBase)
 			fmt.Fprintf(stdout, "  Temporal     %s (namespace default)\n\n", ts.FrontendAddress())

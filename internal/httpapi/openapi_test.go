@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
@@ -255,5 +256,14 @@ func TestOpenAPIEnums(t *testing.T) {
 		if got := doc.Components.Schemas[name].Enum; !slices.Equal(got, want) {
 			t.Errorf("components.schemas.%s.enum = %v, want %v", name, got, want)
 		}
+	}
+}
+
+// The API serves its own description, where the dev banner says.
+func TestOpenAPIIsServed(t *testing.T) {
+	rec := httptest.NewRecorder()
+	(&Server{}).Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/v1/openapi.yaml", nil))
+	if rec.Code != http.StatusOK || !strings.HasPrefix(rec.Header().Get("Content-Type"), "application/yaml") || !bytes.Equal(rec.Body.Bytes(), OpenAPI) {
+		t.Errorf("GET /v1/openapi.yaml: %d %q, %d bytes, want 200 application/yaml with the document", rec.Code, rec.Header().Get("Content-Type"), rec.Body.Len())
 	}
 }

@@ -64,6 +64,11 @@ func (s *Server) routes() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	r.Get("/readyz", s.ready)
+	// The API describes itself, so a client need not find the source.
+	r.Get("/v1/openapi.yaml", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/yaml; charset=utf-8")
+		_, _ = w.Write(OpenAPI)
+	})
 	if s.Metrics != nil {
 		r.Method(http.MethodGet, "/metrics", s.Metrics.handler(s.MetricsToken, s.Logger))
 	}
