@@ -39,6 +39,17 @@ func (s *Site) committeePage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	slices.Reverse(d.Awaiting) // listed newest first; review oldest first
+	// Same-day referrals (the trainee said they are at risk) lead, each
+	// group oldest first.
+	slices.SortStableFunc(d.Awaiting, func(a, b pipeline.Case) int {
+		switch {
+		case a.Urgent() == b.Urgent():
+			return 0
+		case a.Urgent():
+			return -1
+		}
+		return 1
+	})
 	notice := ""
 	switch r.URL.Query().Get("done") {
 	case referral.DecisionApprove:
