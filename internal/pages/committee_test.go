@@ -38,7 +38,10 @@ func TestSameDayReferralsLeadTheCommitteeList(t *testing.T) {
 	u, _ := url.Parse(s.API.URL)
 	b.hc.Jar.SetCookies(u, []*http.Cookie{{Name: "wmtna_session", Value: token, Path: "/"}})
 	page := b.get("/committee")
-	page.want(t, 200)
+	page.want(t, 200, "(just now)")
+	if strings.Contains(page.Body, "just now ago") {
+		t.Error(`the committee page says "just now ago"`)
+	}
 	at := func(id string) int { return strings.Index(page.Body, "/committee/referrals/"+id) }
 	urgent, older, routine := at(ids[2]), at(ids[0]), at(ids[1])
 	if urgent < 0 || older < 0 || routine < 0 {

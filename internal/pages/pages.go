@@ -58,6 +58,7 @@ var pageTemplates = func() map[string]*template.Template {
 		"datetime":   func(t time.Time) string { return t.In(referral.London).Format("2 January 2006, 15:04") },
 		"isodate":    func(t time.Time) string { return t.In(referral.London).Format("2006-01-02") },
 		"since":      since,
+		"ago":        ago,
 		"statusText": func(s referral.Status) string { return statusText[s].Headline },
 		"nextText":   func(s referral.Status) string { return statusText[s].Next },
 		"reasonText": referral.ReasonText,
@@ -323,6 +324,15 @@ func since(t time.Time) string {
 		return fmt.Sprintf("%d hours", int(d.Hours()))
 	case d >= 2*time.Minute:
 		return fmt.Sprintf("%d minutes", int(d.Minutes()))
+	}
+	return "just now"
+}
+
+// ago says how long ago t was: "3 days ago", or "just now" (never "just
+// now ago").
+func ago(t time.Time) string {
+	if s := since(t); s != "just now" {
+		return s + " ago"
 	}
 	return "just now"
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/wmtna/referrals/internal/pipeline"
 	"github.com/wmtna/referrals/internal/referral"
@@ -51,5 +52,24 @@ func TestSessionCookieIsSecureOverTLS(t *testing.T) {
 				t.Errorf("cookie Secure=%v HttpOnly=%v SameSite=%v", c.Secure, c.HttpOnly, c.SameSite)
 			}
 		})
+	}
+}
+
+// The committee's list says how long ago a referral came in; "just now"
+// must not become "just now ago".
+func TestAgo(t *testing.T) {
+	for _, tc := range []struct {
+		before time.Duration
+		want   string
+	}{
+		{30 * time.Second, "just now"},
+		{5 * time.Minute, "5 minutes ago"},
+		{3 * time.Hour, "3 hours ago"},
+		{3 * 24 * time.Hour, "3 days ago"},
+		{21 * 24 * time.Hour, "3 weeks ago"},
+	} {
+		if got := ago(time.Now().Add(-tc.before)); got != tc.want {
+			t.Errorf("ago(%s before now) = %q, want %q", tc.before, got, tc.want)
+		}
 	}
 }
