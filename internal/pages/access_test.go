@@ -3,7 +3,6 @@
 package pages_test
 
 import (
-	"context"
 	"net/http"
 	"net/url"
 	"slices"
@@ -38,18 +37,10 @@ func TestPageAccessMatrix(t *testing.T) {
 
 	// A browser signed in as p, as a sign-in link would leave it.
 	signedIn := func(p referral.Principal) *browser {
-		b := newBrowser(t, s.API.URL)
 		if p.Role == "" {
-			return b
+			return newBrowser(t, s.API.URL)
 		}
-		expires := time.Now().Add(time.Hour)
-		token, err := s.DB.IssueToken(context.Background(), p.Role, p.Subject, &expires)
-		if err != nil {
-			t.Fatal(err)
-		}
-		u, _ := url.Parse(s.API.URL)
-		b.hc.Jar.SetCookies(u, []*http.Cookie{{Name: "wmtna_session", Value: token, Path: "/"}})
-		return b
+		return signedInAs(t, s, p)
 	}
 	type caller struct {
 		name string

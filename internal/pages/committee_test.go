@@ -29,14 +29,7 @@ func TestSameDayReferralsLeadTheCommitteeList(t *testing.T) {
 		s.WaitStatus(r.Str("id"), "awaiting_review", 10*time.Second)
 		ids = append(ids, r.Str("id"))
 	}
-	b := newBrowser(t, s.API.URL)
-	expires := time.Now().Add(time.Hour)
-	token, err := s.DB.IssueToken(context.Background(), referral.RoleCommittee, chair.Str("id"), &expires)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, _ := url.Parse(s.API.URL)
-	b.hc.Jar.SetCookies(u, []*http.Cookie{{Name: "wmtna_session", Value: token, Path: "/"}})
+	b := signedInAs(t, s, referral.Principal{Role: referral.RoleCommittee, Subject: chair.Str("id")})
 	page := b.get("/committee")
 	page.want(t, 200, "(just now)")
 	if strings.Contains(page.Body, "just now ago") {
@@ -50,4 +43,31 @@ func TestSameDayReferralsLeadTheCommitteeList(t *testing.T) {
 	if !(urgent < older && older < routine) {
 		t.Errorf("committee list order: same-day at %d, older at %d, routine at %d; want same-day first, then oldest first", urgent, older, routine)
 	}
+}
+
+// A page nobody serves is "Page not found" in plain words, with the menu
+// of whoever is signed in.
+func TestNotFoundPageKnowsWhoIsSignedIn(t *testing.T) {
+	s := stacktest.Start(t, workflows.Timings{ReviewReminder: time.Hour, OfferTTL: time.Hour, WaitlistRecheck: time.Hour})
+	th := s.Do("POST", "/v1/therapists", stacktest.AdminToken, map[string]any{"name": "Dr One", "email": "one@example.org", "hcpc_number": "PYL1", "capacity": 1})
+	b := signedInAs(t, s, referral.Principal{Role: referral.RoleTherapist, Subject: th.Str("id")})
+	page := b.get("/no-such-page")
+	page.want(t, 404, "Page not found", "check it is correct", "Sign out", "Your offers")
+	if strings.Contains(page.Body, "no such resource") || strings.Contains(page.Body, `href="/sign-in"`) {
+		t.Errorf("the 404 page shows the API's words or the signed-out menu:\n%s", page.Body)
+	}
+}
+
+// signedInAs is a browser signed in as p, as a sign-in link would leave it.
+func signedInAs(t *testing.T, s *stacktest.Stack, p referral.Principal) *browser {
+	t.Helper()
+	b := newBrowser(t, s.API.URL)
+	expires := time.Now().Add(time.Hour)
+	token, err := s.DB.IssueToken(context.Background(), p.Role, p.Subject, &expires)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(s.API.URL)
+	b.hc.Jar.SetCookies(u, []*http.Cookie{{Name: "wmtna_session", Value: token, Path: "/"}})
+	return b
 }

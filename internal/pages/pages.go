@@ -292,15 +292,20 @@ func (s *Site) pageError(w http.ResponseWriter, r *http.Request, err error) {
 	switch e.Outcome {
 	case pipeline.NotFound:
 		title = "Page not found"
+		if e.Message == pipeline.ErrNotFound.Message {
+			// The API's words; a person gets GOV.UK's.
+			e = &pipeline.Error{Outcome: e.Outcome, Code: e.Code, Message: "If you typed the web address, check it is correct. If you pasted it, check you copied all of it."}
+		}
 	case pipeline.Unavailable:
 		title = "Sorry, the service is unavailable"
 	}
 	s.render(w, r, int(e.Outcome), "error", page{Title: title, Data: e})
 }
 
-// NotFound is the page for a path nobody serves.
+// NotFound is the page for a path nobody serves. It knows who is signed
+// in, as every other page does, so its menu is theirs.
 func (s *Site) NotFound(w http.ResponseWriter, r *http.Request) {
-	pageHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.pageError(w, r, pipeline.ErrNotFound) })).ServeHTTP(w, r)
+	pageHeaders(s.withSession(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.pageError(w, r, pipeline.ErrNotFound) }))).ServeHTTP(w, r)
 }
 
 // newFormKey is a random key a form carries, the use case's idempotency key,
