@@ -172,7 +172,8 @@ func TestPagesJourney(t *testing.T) {
 			t.Errorf("session cookie %q lacks %s", cookie, attr)
 		}
 	}
-	trainee.get("/my-referral?welcome=1").want(t, 200, "your referral is sent", "Your reference is", "Withdraw my referral")
+	// The timeline runs newest first, and its numbers count down with it.
+	trainee.get("/my-referral?welcome=1").want(t, 200, "your referral is sent", "Your reference is", "Withdraw my referral", `<ol class="timeline" reversed>`)
 	// The link works once; using it again signs nobody in.
 	fresh := newBrowser(t, s.API.URL)
 	fresh.post(confirm, url.Values{}).want(t, 200, "already sent", `href="/sign-in"`)
