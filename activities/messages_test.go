@@ -184,3 +184,28 @@ func checkBody(t *testing.T, m postgres.Message, names map[string]string, link s
 		t.Errorf("%s has a link, want none:\n%s", m.Kind, m.Body)
 	}
 }
+
+// The offer's letter says when the offer lapses, in the UK's time.
+func TestOfferLetterSaysWhenToAnswerBy(t *testing.T) {
+	db, _ := postgrestest.Open(t, "")
+	ctx := context.Background()
+	th, err := db.CreateTherapist(ctx, referral.Therapist{Name: "Terry Therapist", Email: "terry@example.org", HCPCNumber: "PYL1", Active: true, Remote: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, _, err := db.CreateReferral(ctx, referral.Submission{Name: "Sam", Email: "sam@nhs.example", Programme: "clinical", Employer: "RXT",
+		TrainingStart: referral.Date{Year: time.Now().Year() - 1, Month: 10, Day: 1}, Concerns: "c"}, time.Now(), "", "fp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &Activities{DB: db, PublicURL: "https://referrals.example/", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	lapses := time.Date(2026, 12, 9, 15, 0, 0, 0, time.UTC) // 3pm in London in December
+	msgs, err := a.messagesFor(ctx, referral.Transition{ReferralID: ref.ID, Seq: 1, From: referral.StatusMatching, To: referral.StatusOffered,
+		OfferID: "o1", TherapistID: th.ID, OfferExpiresAt: lapses})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 1 || !strings.Contains(msgs[0].Body, "by 3:00pm on 9 December 2026") {
+		t.Fatalf("the offer's letter does not say when to answer by: %+v", msgs)
+	}
+}

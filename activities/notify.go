@@ -27,7 +27,13 @@ func (a *Activities) messagesFor(ctx context.Context, t referral.Transition) ([]
 			letters.Data{Name: r.Name, Link: followLink, Reason: referral.ReasonText(t.Reason)})
 	}
 	// therapist writes to the therapist of the transition's offer, if it
-	// has one; link is "" for a letter with nothing for them to do.
+	// has one; link is "" for a letter with nothing for them to do. An offer
+	// made by the transition says when it lapses, so they can answer in
+	// time.
+	answerBy := ""
+	if !t.OfferExpiresAt.IsZero() {
+		answerBy = t.OfferExpiresAt.In(referral.London).Format("3:04pm on 2 January 2006")
+	}
 	therapist := func(link string) ([]postgres.Message, error) {
 		if t.TherapistID == "" {
 			return nil, nil
@@ -37,7 +43,7 @@ func (a *Activities) messagesFor(ctx context.Context, t referral.Transition) ([]
 			return nil, err
 		}
 		m, err := letter(fmt.Sprintf("%s/%d/therapist/%s", t.ReferralID, t.Seq, th.ID), th.Email, "therapist."+string(t.To),
-			letters.Data{Name: th.Name, Link: link})
+			letters.Data{Name: th.Name, Link: link, Date: answerBy})
 		if err != nil {
 			return nil, err
 		}

@@ -23,7 +23,7 @@ var every = []struct {
 	{"committee.review", "A referral is waiting for review", []string{"Name", "Link"}},
 	{"committee.urgent", "Same-day attention: a referral is flagged", []string{"Name", "Link"}},
 	{"committee.reminder", "Reminder: a referral is waiting for review", []string{"Name", "Link"}},
-	{"therapist.offered", "A referral is offered to you", []string{"Name", "Link"}},
+	{"therapist.offered", "A referral is offered to you", []string{"Name", "Link", "Date"}},
 	{"therapist.matched", "You have accepted a referral", []string{"Name", "Link"}},
 	{"therapist.matching", "An offer has expired", []string{"Name"}},
 	{"therapist.withdrawn", "A referral has been withdrawn", []string{"Name"}},
