@@ -170,13 +170,7 @@ func (db *DB) ConfirmReferral(ctx context.Context, secret string) (r referral.Re
 			return fmt.Errorf("decode unconfirmed referral %s: %w", pending, err)
 		}
 		id = NewID()
-		err = tx.QueryRow(ctx, `
-			INSERT INTO referrals (id, name, email, email_key, programme, employer, training_start,
-				expected_qualification, concerns, pref_remote, pref_location, request_fingerprint, at_risk, submitted_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-			ON CONFLICT DO NOTHING RETURNING id`,
-			id, s.Name, s.Email, referral.EmailKey(s.Email), s.Programme, s.Employer, pgDate(&s.TrainingStart),
-			pgDate(s.ExpectedQualification), s.Concerns, s.Preferences.Remote, s.Preferences.Location, "confirmed:"+pending, s.AtRisk, submittedAt).Scan(&id)
+		err = insertReferral(ctx, tx, id, s, submittedAt, nil, "confirmed:"+pending)
 		if errors.Is(err, pgx.ErrNoRows) {
 			// The only unique index a new row can hit: one open referral
 			// per address.

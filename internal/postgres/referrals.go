@@ -37,18 +37,8 @@ func (db *DB) CreateReferral(ctx context.Context, s referral.Submission, submitt
 	if idemKey != "" {
 		key = &idemKey
 	}
-	// ON CONFLICT DO NOTHING, then a look at why: a unique violation
-	// would make PostgreSQL log its DETAIL, which names the colliding key
-	// (the trainee's address, the client's idempotency key), in a log that
-	// erasure cannot reach.
 	id := NewID()
-	err = db.pool.QueryRow(ctx, `
-		INSERT INTO referrals (id, name, email, email_key, programme, employer, training_start,
-			expected_qualification, concerns, pref_remote, pref_location, idempotency_key, request_fingerprint, at_risk, submitted_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-		ON CONFLICT DO NOTHING RETURNING id`,
-		id, s.Name, s.Email, referral.EmailKey(s.Email), s.Programme, s.Employer, pgDate(&s.TrainingStart),
-		pgDate(s.ExpectedQualification), s.Concerns, s.Preferences.Remote, s.Preferences.Location, key, fingerprint, s.AtRisk, submittedAt).Scan(&id)
+	err = insertReferral(ctx, db.pool, id, s, submittedAt, key, fingerprint)
 	switch {
 	case err == nil:
 		r, err = db.Referral(ctx, id)
@@ -71,6 +61,27 @@ func (db *DB) CreateReferral(ctx context.Context, s referral.Submission, submitt
 	}
 	// The only other unique index is one open referral per address.
 	return r, false, referral.ErrDuplicate
+}
+
+// queryRower is a pool or a transaction.
+type queryRower interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// insertReferral stores a new referral with status submitted, or nothing
+// (pgx.ErrNoRows) when a unique index refuses it: a second open referral
+// for the address, or an idempotency key used before. ON CONFLICT DO
+// NOTHING, because a unique violation would make PostgreSQL log its
+// DETAIL, which names the colliding key (the trainee's address, the
+// client's idempotency key), in a log that erasure cannot reach.
+func insertReferral(ctx context.Context, q queryRower, id string, s referral.Submission, submittedAt time.Time, idemKey *string, fingerprint string) error {
+	return q.QueryRow(ctx, `
+		INSERT INTO referrals (id, name, email, email_key, programme, employer, training_start,
+			expected_qualification, concerns, pref_remote, pref_location, idempotency_key, request_fingerprint, at_risk, submitted_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+		ON CONFLICT DO NOTHING RETURNING id`,
+		id, s.Name, s.Email, referral.EmailKey(s.Email), s.Programme, s.Employer, pgDate(&s.TrainingStart),
+		pgDate(s.ExpectedQualification), s.Concerns, s.Preferences.Remote, s.Preferences.Location, idemKey, fingerprint, s.AtRisk, submittedAt).Scan(&id)
 }
 
 const referralColumns = `id, name, email, programme, employer, training_start, expected_qualification, concerns,
