@@ -1,7 +1,6 @@
 package pages_test
 
 import (
-	"context"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -32,14 +31,7 @@ func TestTherapistPageAnswersAnOfferNoLongerHeldAsOneNeverMade(t *testing.T) {
 	}
 	old := approved.Str("offer_id")
 
-	b := newBrowser(t, s.API.URL)
-	expires := time.Now().Add(time.Hour)
-	token, err := s.DB.IssueToken(context.Background(), referral.RoleTherapist, t1.Str("id"), &expires)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, _ := url.Parse(s.API.URL)
-	b.hc.Jar.SetCookies(u, []*http.Cookie{{Name: "wmtna_session", Value: token, Path: "/"}})
+	b := signedInAs(t, s, referral.Principal{Role: referral.RoleTherapist, Subject: t1.Str("id")})
 	csrf := b.get("/therapist").csrf(t)
 	declined := b.post("/therapist/offers/"+old+"/decline", url.Values{"csrf": {csrf}, "reason_code": {"therapist-capacity"}, "key": {"d1"}})
 	if declined.Status != http.StatusSeeOther {
