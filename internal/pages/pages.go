@@ -271,6 +271,11 @@ func (s *Site) setSessionCookie(w http.ResponseWriter, r *http.Request, token st
 
 // startSession signs the browser in as p with a fresh short-lived token.
 func (s *Site) startSession(w http.ResponseWriter, r *http.Request, p referral.Principal) error {
+	// A browser holds one session: whoever it was signed in as before is
+	// signed out.
+	if old, ok := currentSession(r); ok {
+		_ = s.App.SignOut(r.Context(), old.token)
+	}
 	token, err := s.App.StartSession(r.Context(), p)
 	if err != nil {
 		return err

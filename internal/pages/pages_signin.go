@@ -89,9 +89,6 @@ func (s *Site) signInWithLink(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, err)
 		return
 	}
-	if old, ok := currentSession(r); ok {
-		_ = s.App.SignOut(ctx, old.token)
-	}
 	if err := s.startSession(w, r, p); err != nil {
 		s.pageError(w, r, err)
 		return

@@ -181,9 +181,6 @@ func (s *Site) confirmWithLink(w http.ResponseWriter, r *http.Request) {
 	// A browser gets a session that ends; the trainee comes back later by
 	// signing in with their address.
 	trainee := referral.Principal{Role: referral.RoleTrainee, Subject: ref.ID}
-	if old, ok := currentSession(r); ok {
-		_ = s.App.SignOut(ctx, old.token)
-	}
 	if err := s.startSession(w, r, trainee); err != nil {
 		s.pageError(w, r, err)
 		return

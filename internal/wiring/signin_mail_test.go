@@ -21,24 +21,8 @@ import (
 func TestSentSignInLinksAreNotKeptInTheOutbox(t *testing.T) {
 	s := stacktest.Start(t, fast)
 	committeeMember(t, s) // chair@example.org
-	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	post := func(path string, form url.Values) *http.Response {
-		t.Helper()
-		req, err := http.NewRequest("POST", s.API.URL+path, strings.NewReader(form.Encode()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Sec-Fetch-Site", "same-origin")
-		resp, err := hc.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp
-	}
-	if r := post("/sign-in", url.Values{"email": {"chair@example.org"}}); r.StatusCode != 200 {
-		t.Fatalf("ask for a link: %d", r.StatusCode)
+	if r := postForm(t, s, "/sign-in", url.Values{"email": {"chair@example.org"}}); r != http.StatusOK {
+		t.Fatalf("ask for a link: %d", r)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -77,8 +61,8 @@ func TestSentSignInLinksAreNotKeptInTheOutbox(t *testing.T) {
 		t.Errorf("the stored body lost more than the secret:\n%s", body)
 	}
 	// The emailed link itself still works, once.
-	if r := post(link[0], url.Values{}); r.StatusCode != http.StatusSeeOther {
-		t.Errorf("the emailed link: %d, want 303", r.StatusCode)
+	if r := postForm(t, s, link[0], url.Values{}); r != http.StatusSeeOther {
+		t.Errorf("the emailed link: %d, want 303", r)
 	}
 }
 
