@@ -157,3 +157,16 @@ func refusal(err error) error {
 	}
 	return err
 }
+
+// ReturnTherapist brings an away therapist back on the day they said, if
+// they are still away until that day, and tells waiting referrals of the
+// places that gave them. It reports whether they came back; a repeat finds
+// them back already and changes nothing.
+func (a *Activities) ReturnTherapist(ctx context.Context, in workflows.TherapistReturnInput) (bool, error) {
+	back, err := a.DB.ReturnTherapist(ctx, in.TherapistID, in.Until)
+	if err != nil {
+		return false, refusal(err)
+	}
+	a.Logger.InfoContext(ctx, "therapist return", "therapist_id", in.TherapistID, "back", back)
+	return back, a.Announcer.Announce(ctx)
+}

@@ -31,7 +31,7 @@ func TestMessagesKeepTheirKeysAndSayOnlyWhatTheyMay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	th, err := db.CreateTherapist(ctx, referral.Therapist{Name: "Terry Therapist", Email: "terry@example.org", HCPCNumber: "PYL1", Active: true, Remote: true})
+	th, err := db.CreateTherapist(ctx, referral.Principal{Role: referral.RoleOperator}, referral.Therapist{Name: "Terry Therapist", Email: "terry@example.org", HCPCNumber: "PYL1", Active: true, Online: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +189,7 @@ func checkBody(t *testing.T, m postgres.Message, names map[string]string, link s
 func TestOfferLetterSaysWhenToAnswerBy(t *testing.T) {
 	db, _ := postgrestest.Open(t, "")
 	ctx := context.Background()
-	th, err := db.CreateTherapist(ctx, referral.Therapist{Name: "Terry Therapist", Email: "terry@example.org", HCPCNumber: "PYL1", Active: true, Remote: true})
+	th, err := db.CreateTherapist(ctx, referral.Principal{Role: referral.RoleOperator}, referral.Therapist{Name: "Terry Therapist", Email: "terry@example.org", HCPCNumber: "PYL1", Active: true, Online: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,6 +36,7 @@ func Register(r interface {
 	r.RegisterWorkflowWithOptions(workflows.RetentionWorkflow, workflow.RegisterOptions{Name: workflows.RetentionWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.ErasureWorkflow, workflow.RegisterOptions{Name: workflows.ErasureWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.MailWorkflow, workflow.RegisterOptions{Name: workflows.MailWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.TherapistReturnWorkflow, workflow.RegisterOptions{Name: workflows.TherapistReturnWorkflowName})
 	if acts != nil {
 		r.RegisterActivity(acts)
 	}

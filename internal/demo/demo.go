@@ -73,13 +73,16 @@ func seed(ctx context.Context, db *postgres.DB) (Tokens, error) {
 		}
 	}
 	for _, t := range []referral.Therapist{
-		{Name: "Dr Ada Birmingham", Email: "ada@therapist.example", HCPCNumber: "PYL00001", Capacity: 2, Active: true, Remote: true, Locations: []string{"Birmingham"}},
-		{Name: "Dr Ben Coventry", Email: "ben@therapist.example", HCPCNumber: "PYL00002", Capacity: 1, Active: true, Locations: []string{"Coventry", "Warwick"},
+		{Name: "Dr Ada Birmingham", Email: "ada@therapist.example", HCPCNumber: "PYL00001", Capacity: 2, Active: true,
+			Disciplines: []string{"clinical"}, Online: true, InPerson: true, Areas: []string{"birmingham"}},
+		{Name: "Dr Ben Coventry", Email: "ben@therapist.example", HCPCNumber: "PYL00002", Capacity: 1, Active: true,
+			Disciplines: []string{"counselling"}, InPerson: true, Areas: []string{"coventry", "warwickshire"},
 			Conflicts: referral.Conflicts{Programmes: []string{"forensic"}}},
-		{Name: "Dr Cara Stoke", Email: "cara@therapist.example", HCPCNumber: "PYL00003", Capacity: 1, Active: true, Remote: true, Locations: []string{"Stoke-on-Trent"},
+		{Name: "Dr Cara Stoke", Email: "cara@therapist.example", HCPCNumber: "PYL00003", Capacity: 1, Active: true,
+			Disciplines: []string{"clinical", "health"}, Online: true, InPerson: true, Areas: []string{"stoke-on-trent"},
 			Conflicts: referral.Conflicts{Employers: []string{"RLY"}}},
 	} {
-		t, err := db.CreateTherapist(ctx, t)
+		t, err := db.CreateTherapist(ctx, referral.Principal{Role: "system", Subject: "demo"}, t)
 		if errors.Is(err, referral.ErrDuplicate) {
 			return tok, fmt.Errorf("demo therapists exist but their tokens were lost (demo-tokens.json deleted?): start with a fresh --data-dir")
 		}

@@ -411,7 +411,7 @@ func TestAPIRestartWithDecisionInFlightAppliesItOnce(t *testing.T) {
 	}
 	chair := cm.Str("token")
 	th := s.Do("POST", "/v1/therapists", admin, map[string]any{
-		"name": "Dr Therapist", "email": "t@example.org", "hcpc_number": "PYL00001", "capacity": 2, "remote": true, "locations": []string{"Birmingham"},
+		"name": "Dr Therapist", "email": "t@example.org", "hcpc_number": "PYL00001", "capacity": 2, "online": true, "in_person": true, "areas": []string{"birmingham"},
 	})
 	if th.Status != http.StatusCreated {
 		t.Fatalf("therapist: %d %s", th.Status, th.Raw)
@@ -674,7 +674,7 @@ func (s *stack) therapist(t *testing.T, n, capacity int) (id, token string) {
 	t.Helper()
 	r := s.do(t, "POST", "/v1/therapists", adminToken, map[string]any{
 		"name": fmt.Sprintf("Dr Therapist %d", n), "email": fmt.Sprintf("t%d@example.org", n), "hcpc_number": fmt.Sprintf("PYL%05d", n+1),
-		"capacity": capacity, "remote": true, "locations": []string{"Birmingham"},
+		"capacity": capacity, "online": true, "in_person": true, "areas": []string{"birmingham"},
 	})
 	if r.Status != http.StatusCreated || r.Str("id") == "" || r.Str("token") == "" {
 		t.Fatalf("create therapist: %d %s", r.Status, r.Raw)
@@ -688,7 +688,7 @@ func submission(month, email string) map[string]any {
 	return map[string]any{
 		"name": "Fault Tester", "email": email, "programme": "clinical", "employer": "RXT",
 		"training_start": month, "concerns": "a difficult placement",
-		"preferences": map[string]any{"remote": true, "location": "Birmingham"}, "consent": true,
+		"preferences": map[string]any{"meeting": "either", "areas": []string{"birmingham"}}, "consent": true,
 	}
 }
 

@@ -35,9 +35,9 @@ func TestDecodeRefusesDuplicateAndMiscasedKeys(t *testing.T) {
 		{`{"CONSENT": true}`, sub, 422, "CONSENT"},
 		{`{"conſent": true}`, sub, 422, "conſent"}, // long s, which encoding/json folds to s
 		{`{"consent": false, "Consent": true}`, sub, 422, "Consent"},
-		{`{"preferences": {"remote": true, "remote": false}}`, sub, 422, "preferences.remote"},
+		{`{"preferences": {"meeting": "online", "meeting": "either"}}`, sub, 422, "preferences.meeting"},
 		{`{"preferences": {"Location": "Coventry"}}`, sub, 422, "preferences.Location"},
-		{`{"preferences": {"remote": true, "location": "Coventry"}}`, sub, 200, ""},
+		{`{"preferences": {"meeting": "in_person", "areas": ["coventry"]}}`, sub, 200, ""},
 		{`{"nhs_number": "1", "nhs_number": "2"}`, sub, 422, "nhs_number"},
 		{`{"nhs_number": "1"}`, sub, 422, "nhs_number"},
 		{`{"name": "x",`, sub, 400, ""},
@@ -45,7 +45,7 @@ func TestDecodeRefusesDuplicateAndMiscasedKeys(t *testing.T) {
 		{`[{"a": 1}, {"a": 1}]`, sub, 422, ""}, // not an object: the decoder's type error
 		{`{"conflicts": {"programmes": ["a"], "employers": ["RXT", "RXT"]}}`, therapist, 200, ""},
 		{`{"conflicts": {"programmes": [], "Programmes": ["a"]}}`, therapist, 422, "conflicts.Programmes"},
-		{`{"locations": ["a"], "locations": []}`, therapist, 422, "locations"},
+		{`{"areas": ["a"], "areas": []}`, therapist, 422, "areas"},
 		{`{"reason": "a", "Reason": "b"}`, func() any { return new(reasonRequest) }, 422, "Reason"},
 		{`{}`, func() any { return new(struct{}) }, 200, ""},
 	} {

@@ -168,7 +168,7 @@ func TestOneClientCannotLockOutOthersBehindAProxy(t *testing.T) {
 	referral, _ := json.Marshal(map[string]any{
 		"name": "Priya Example", "email": "priya@nhs.example", "programme": "clinical", "employer": "RXT",
 		"training_start": s.TrainingMonth(), "concerns": "proxy test",
-		"preferences": map[string]any{"remote": true, "location": "Birmingham"}, "consent": true,
+		"preferences": map[string]any{"meeting": "either", "areas": []string{"birmingham"}}, "consent": true,
 	})
 	want("a colleague's referral", call{client: colleague, method: "POST", path: "/v1/referrals", json: string(referral)}, 202)
 	code, err := s.NextConfirmCode("priya@nhs.example")

@@ -29,13 +29,26 @@ type submissionRequest struct {
 	AtRisk *bool `json:"at_risk"`
 }
 
+// preferencesJSON is how the trainee can meet a therapist (meeting: online,
+// in_person or either; areas: codes from GET /v1/areas, for in person) and
+// what they would like (same_discipline; note, their own words for the
+// committee).
 type preferencesJSON struct {
-	Remote   bool   `json:"remote"`
-	Location string `json:"location"`
+	Meeting        string   `json:"meeting"`
+	Areas          []string `json:"areas"`
+	SameDiscipline bool     `json:"same_discipline"`
+	Note           string   `json:"note"`
 }
 
 func prefsJSON(p referral.Preferences) preferencesJSON {
-	return preferencesJSON{Remote: p.Remote, Location: p.Location}
+	return preferencesJSON{Meeting: string(p.Meeting), Areas: orEmpty(p.Areas), SameDiscipline: p.SameDiscipline, Note: p.Note}
+}
+
+func orEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 func (q submissionRequest) draft() referral.Draft {
@@ -51,7 +64,8 @@ func (q submissionRequest) draft() referral.Draft {
 		Consent: q.Consent != nil && *q.Consent, AtRisk: q.AtRisk != nil && *q.AtRisk,
 	}
 	if q.Preferences != nil {
-		d.Preferences = referral.Preferences{Remote: q.Preferences.Remote, Location: q.Preferences.Location}
+		d.Preferences = referral.Preferences{Meeting: referral.Meeting(q.Preferences.Meeting), Areas: q.Preferences.Areas,
+			SameDiscipline: q.Preferences.SameDiscipline, Note: q.Preferences.Note}
 	}
 	return d
 }

@@ -122,7 +122,7 @@ func referForm(s *stacktest.Stack, email string) url.Values {
 	return url.Values{
 		"key": {"form-key-" + email}, "name": {"Alex Trainee"}, "email": {email}, "programme": {"clinical"}, "employer": {"RXT"},
 		"training_start": {trainingMonth}, "concerns": {"secret-health-detail-" + email},
-		"at_risk": {"no"}, "consent": {"yes"}, "location": {"Birmingham"},
+		"at_risk": {"no"}, "consent": {"yes"}, "meeting": {"either"}, "areas": {"birmingham"},
 	}
 }
 

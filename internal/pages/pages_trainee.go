@@ -34,13 +34,19 @@ type referForm struct {
 	TrainingStart         string
 	ExpectedQualification string
 	Concerns              string
-	Remote                bool
-	Location              string
+	Meeting               string // online, in_person, either
+	Areas                 []string
+	SameDiscipline        bool
+	Note                  string
 	AtRisk                string // "yes", "no" or "" (not answered)
 	Consent               bool
 	Programmes            []string
 	Organisations         []referral.Organisation
+	AreaList              []referral.Area
 }
+
+// Chose reports whether the trainee ticked an area.
+func (f referForm) Chose(code string) bool { return slices.Contains(f.Areas, code) }
 
 func (s *Site) referPage(w http.ResponseWriter, r *http.Request) {
 	s.showReferForm(w, r, http.StatusOK, referForm{Key: newFormKey()}, nil)
@@ -54,6 +60,12 @@ func (s *Site) showReferForm(w http.ResponseWriter, r *http.Request, status int,
 	}
 	f.Organisations = orgs
 	f.Programmes = referral.Programmes
+	areas, err := s.App.Areas(r.Context())
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	f.AreaList = slices.DeleteFunc(areas, func(a referral.Area) bool { return !a.Active })
 	title := "Refer yourself"
 	if len(problems) > 0 {
 		title = "Error: " + title
@@ -71,7 +83,11 @@ func (s *Site) referSubmit(w http.ResponseWriter, r *http.Request) {
 	f := referForm{
 		Key: v("key"), Name: v("name"), Email: strings.TrimSpace(v("email")), Programme: v("programme"), Employer: v("employer"),
 		TrainingStart: v("training_start"), ExpectedQualification: v("expected_qualification"), Concerns: v("concerns"),
-		Remote: v("remote") == "yes", Location: v("location"), AtRisk: v("at_risk"), Consent: v("consent") == "yes",
+		Meeting: v("meeting"), Areas: r.PostForm["areas"], SameDiscipline: v("same_discipline") == "yes", Note: v("note"),
+		AtRisk: v("at_risk"), Consent: v("consent") == "yes",
+	}
+	if f.Meeting == string(referral.MeetOnline) {
+		f.Areas = nil // the areas are for meeting in person; a hidden tick means nothing
 	}
 	if len(f.Key) > 100 {
 		f.Key = ""
@@ -79,9 +95,10 @@ func (s *Site) referSubmit(w http.ResponseWriter, r *http.Request) {
 	d := referral.Draft{
 		Name: f.Name, Email: f.Email, Programme: f.Programme, Employer: f.Employer,
 		TrainingStart: f.TrainingStart, ExpectedQualification: f.ExpectedQualification, Concerns: f.Concerns,
-		Preferences: referral.Preferences{Remote: f.Remote, Location: f.Location}, Consent: f.Consent, AtRisk: f.AtRisk == "yes",
+		Preferences: referral.Preferences{Meeting: referral.Meeting(f.Meeting), Areas: f.Areas, SameDiscipline: f.SameDiscipline, Note: f.Note},
+		Consent:     f.Consent, AtRisk: f.AtRisk == "yes",
 	}
-	_, problems := s.App.Check(d)
+	_, problems := s.App.Check(r.Context(), d)
 	if f.AtRisk != "yes" && f.AtRisk != "no" {
 		// The API lets older clients leave this out; the form always asks.
 		i := slices.IndexFunc(problems, func(e *pipeline.Error) bool { return e.Field == "consent" })
@@ -194,8 +211,8 @@ func formProblems(problems []*pipeline.Error) []*pipeline.Error {
 	out := make([]*pipeline.Error, len(problems))
 	for i, e := range problems {
 		c := *e
-		if c.Field == "preferences.location" {
-			c.Field = "location"
+		if f, ok := strings.CutPrefix(c.Field, "preferences."); ok {
+			c.Field = f
 		}
 		if friendly, ok := requiredText[c.Field]; ok && strings.HasSuffix(c.Message, " is required") {
 			c.Message = friendly
@@ -226,11 +243,13 @@ var requiredText = map[string]string{
 
 // formText replaces the API's wording where a form has a plainer one.
 var formText = map[string]string{
+	"meeting": "Choose how you can meet a therapist",
+	"areas":   "Choose at least one area where you can meet a therapist in person, or choose online",
 	"consent": "Tick the box to agree that we store your referral and share it with the committee and a therapist: we cannot accept it otherwise",
 }
 
 var fieldLabels = map[string]string{
-	"preferences.location":   "your preferred location",
+	"preferences.note":       "what matters to you in a therapist",
 	"expected_qualification": "your expected qualification date",
 	"training_start":         "the month your training started",
 	"consent":                "consent",

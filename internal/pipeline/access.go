@@ -28,6 +28,12 @@ const (
 	ActListTherapists     Action = "list-therapists"
 	ActAddTherapist       Action = "add-therapist"
 	ActChangeTherapist    Action = "change-therapist"
+	ActReadTherapist      Action = "read-therapist"
+	ActSetAvailability    Action = "set-availability"
+	ActRetireTherapist    Action = "retire-therapist"
+	ActRegisterHistory    Action = "register-history"
+	ActSaveArea           Action = "save-area"
+	ActListAreas          Action = "list-areas"
 	ActAddCommitteeMember Action = "add-committee-member"
 	ActListOrganisations  Action = "list-organisations"
 	ActSaveOrganisation   Action = "save-organisation"
@@ -53,9 +59,11 @@ type rule struct {
 // it, and the access matrix test walks every action against every role.
 //
 //	trainee:   their own referral only (the token's subject is the referral)
-//	committee: every referral, to review; never therapists' tokens
+//	committee: every referral, to review; the register of therapists, the
+//	           areas and the employers; never therapists' tokens
 //	therapist: a referral only while it is offered to or matched with them;
-//	           its personal details only once they have accepted
+//	           its personal details only once they have accepted; their
+//	           own entry and availability, no one else's
 //	operator:  registers, tokens, erasure, and every referral
 //
 // Beyond the role, each use case checks that the caller owns the referral
@@ -76,11 +84,17 @@ var access = map[Action]rule{
 	ActDecline:            {roles(therapist), true},
 	ActWaitlist:           {roles(committee, operator), false},
 	ActListTherapists:     {roles(committee, operator), false},
-	ActAddTherapist:       {roles(operator), false},
-	ActChangeTherapist:    {roles(operator), false},
+	ActAddTherapist:       {roles(committee, operator), false},
+	ActChangeTherapist:    {roles(committee, operator), false},
+	ActReadTherapist:      {roles(therapist, committee, operator), false},
+	ActSetAvailability:    {roles(therapist, committee, operator), false},
+	ActRetireTherapist:    {roles(committee, operator), false},
+	ActRegisterHistory:    {roles(committee, operator), false},
+	ActSaveArea:           {roles(committee, operator), false},
+	ActListAreas:          {nil, false}, // the referral form offers them to anyone
 	ActAddCommitteeMember: {roles(operator), false},
-	ActListOrganisations:  {roles(operator), false},
-	ActSaveOrganisation:   {roles(operator), false},
+	ActListOrganisations:  {roles(committee, operator), false},
+	ActSaveOrganisation:   {roles(committee, operator), false},
 	ActIssueToken:         {roles(operator), false},
 	ActRevokeTokens:       {roles(operator), false},
 	ActReport:             {roles(committee, operator), true},

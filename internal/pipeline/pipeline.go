@@ -100,3 +100,6 @@ func (s *Service) failed(ctx context.Context, what, referralID string, err error
 	}
 	return err
 }
+
+// today is the UK calendar day by the service's clock.
+func (s *Service) today() referral.Date { return referral.DateOf(s.now()) }

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -29,6 +30,40 @@ type Case struct {
 	// Events is the timeline, oldest first; a therapist sees none, a
 	// trainee sees who acted only by role and only the committee's notes.
 	Events []referral.Event
+	// HowToMeet says in words how the trainee can meet a therapist, with
+	// the areas by name.
+	HowToMeet string
+}
+
+// HowToMeet says in plain words how a trainee who asked for p can meet a
+// therapist, naming the areas from the committee's list.
+func HowToMeet(p referral.Preferences, areas []referral.Area) string {
+	names := make([]string, 0, len(p.Areas))
+	for _, code := range p.Areas {
+		name := code
+		if i := slices.IndexFunc(areas, func(a referral.Area) bool { return a.Code == code }); i >= 0 {
+			name = areas[i].Name
+		}
+		names = append(names, name)
+	}
+	in := ""
+	switch len(names) {
+	case 0:
+	case 1:
+		in = " in " + names[0]
+	default:
+		in = " in " + strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+	}
+	switch p.Meeting {
+	case referral.MeetOnline:
+		return "Online only"
+	case referral.MeetInPerson:
+		return "In person only" + in
+	}
+	if in == "" {
+		return "Online or in person, anywhere in the region"
+	}
+	return "Online, or in person" + in
 }
 
 // Referral shows a referral to those entitled to it. A trainee sees only
@@ -67,8 +102,13 @@ func (s *Service) Referral(ctx context.Context, p referral.Principal, id string)
 		return c, s.failed(ctx, "load referral", id, err)
 	}
 	if !c.Personal {
-		c.Name, c.Email, c.Concerns, c.AtRisk = "", "", "", false
+		c.Name, c.Email, c.Concerns, c.AtRisk, c.Preferences.Note = "", "", "", false, ""
 	}
+	areas, err := s.DB.Areas(ctx)
+	if err != nil {
+		return c, s.failed(ctx, "load areas", id, err)
+	}
+	c.HowToMeet = HowToMeet(c.Preferences, areas)
 	if p.Role != referral.RoleTherapist {
 		if c.Events, err = s.DB.Events(ctx, id); err != nil {
 			return c, s.failed(ctx, "load events", id, err)
@@ -136,8 +176,11 @@ func (s *Service) Referrals(ctx context.Context, p referral.Principal, q Query) 
 // and nothing personal.
 type OfferSummary struct {
 	referral.Offer
-	Programme   string
+	Programme string
+	// Preferences are how the trainee can meet, without their note,
+	// which is as personal as their concerns; HowToMeet says it in words.
 	Preferences referral.Preferences
+	HowToMeet   string
 }
 
 // Offers lists a therapist's offers in a state: referral.OfferOpen (to
@@ -155,12 +198,18 @@ func (s *Service) Offers(ctx context.Context, p referral.Principal, state string
 		return nil, s.failed(ctx, "list offers", "", err)
 	}
 	out = make([]OfferSummary, 0, len(offers))
+	areas, err := s.DB.Areas(ctx)
+	if err != nil {
+		return nil, s.failed(ctx, "load areas", "", err)
+	}
 	for _, o := range offers {
 		ref, err := s.DB.Referral(ctx, o.ReferralID)
 		if err != nil {
 			return nil, s.failed(ctx, "load referral", o.ReferralID, err)
 		}
-		out = append(out, OfferSummary{Offer: o, Programme: ref.Programme, Preferences: ref.Preferences})
+		prefs := ref.Preferences
+		prefs.Note = ""
+		out = append(out, OfferSummary{Offer: o, Programme: ref.Programme, Preferences: prefs, HowToMeet: HowToMeet(prefs, areas)})
 	}
 	return out, nil
 }

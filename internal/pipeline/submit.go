@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -55,12 +56,22 @@ type Problems []*Error
 func (ps Problems) Error() string { return ps[0].Message }
 
 // Check checks a draft against the service's clock, as Submit will.
-func (s *Service) Check(d referral.Draft) (referral.Submission, Problems) {
-	return s.check(d, s.now())
+func (s *Service) Check(ctx context.Context, d referral.Draft) (referral.Submission, Problems) {
+	return s.check(ctx, d, s.now())
 }
 
-func (s *Service) check(d referral.Draft, now time.Time) (referral.Submission, Problems) {
+func (s *Service) check(ctx context.Context, d referral.Draft, now time.Time) (referral.Submission, Problems) {
 	sub, problems := d.Check(referral.DateOf(now))
+	if !slices.ContainsFunc(problems, func(p referral.Problem) bool { return p.Field == "preferences.areas" }) {
+		// The areas are the committee's list, so only the store knows them.
+		if err := s.checkAreas(ctx, "preferences.areas", sub.Preferences.Areas, nil); err != nil {
+			e := AsError(err)
+			if e.Field == "" {
+				e = FieldError("preferences.areas", "we could not check the areas just now; please try again")
+			}
+			problems = append(problems, referral.Problem{Field: e.Field, Message: e.Message})
+		}
+	}
 	if len(problems) == 0 {
 		return sub, nil
 	}
@@ -91,7 +102,7 @@ func (s *Service) Submit(ctx context.Context, p referral.Principal, in Input[ref
 	// One reading of the clock checks the submission and stamps it: its
 	// day is the day eligibility is judged on.
 	now := s.now()
-	sub, problems := s.check(d, now)
+	sub, problems := s.check(ctx, d, now)
 	if problems != nil {
 		return out, problems
 	}

@@ -46,6 +46,18 @@ func (db *DB) Enqueue(ctx context.Context, referralID string) (offer *referral.O
 	return offer, nil
 }
 
+// canTake is the hard rules, as SQL over a referral r and a therapist t:
+// the therapist is on the register and not away, can meet the trainee the
+// way they asked, does not teach, supervise or work where the trainee
+// does, has not passed on this referral, and has not declared a conflict
+// of interest with this trainee. No preference ever outranks it.
+const canTake = `t.active AND t.retired_at IS NULL
+	AND can_meet(r.pref_meeting, r.pref_areas, t.online, t.in_person, t.areas)
+	AND NOT (r.programme = ANY (t.conflict_programmes))
+	AND NOT (r.employer = ANY (t.conflict_employers))
+	AND NOT EXISTS (SELECT 1 FROM exclusions x WHERE x.referral_id = r.id AND x.therapist_id = t.id)
+	AND NOT EXISTS (SELECT 1 FROM conflicts_of_interest c WHERE c.therapist_id = t.id AND c.email_hash = encode(sha256(convert_to(r.email_key, 'UTF8')), 'hex'))`
+
 // offerForReferral returns the referral's open offer, making one with the
 // best free therapist when the referral is waiting. announced is true: the
 // caller is the referral's own workflow, which learns of it from the result.
@@ -60,20 +72,14 @@ func offerForReferral(ctx context.Context, tx pgx.Tx, referralID string) (*refer
 	if state != "waiting" {
 		return nil, nil
 	}
-	// Hard rules first (free, active, not conflicted, not already passed
-	// over), then the trainee's preferences, then the therapist with most
-	// room, then the longest-registered for a stable order.
+	// The hard rules (canTake) first, then the trainee's wish for their own
+	// discipline, then the therapist with most room, then the
+	// longest-registered for a stable order.
 	var therapistID string
 	err := tx.QueryRow(ctx, `
 		SELECT t.id FROM therapists t, referrals r
-		WHERE r.id = $1 AND t.active AND t.places_used < t.capacity
-		  AND NOT (r.programme = ANY (t.conflict_programmes))
-		  AND NOT (r.employer = ANY (t.conflict_employers))
-		  AND NOT EXISTS (SELECT 1 FROM exclusions x WHERE x.referral_id = r.id AND x.therapist_id = t.id)
-		  AND NOT EXISTS (SELECT 1 FROM conflicts_of_interest c WHERE c.therapist_id = t.id AND c.email_hash = encode(sha256(convert_to(r.email_key, 'UTF8')), 'hex'))
-		ORDER BY
-		  (CASE WHEN r.pref_remote AND t.remote THEN 1 ELSE 0 END) +
-		  (CASE WHEN r.pref_location <> '' AND EXISTS (SELECT 1 FROM unnest(t.locations) l WHERE lower(l) = lower(r.pref_location)) THEN 1 ELSE 0 END) DESC,
+		WHERE r.id = $1 AND t.places_used < t.capacity AND `+canTake+`
+		ORDER BY (r.pref_same_discipline AND r.programme = ANY (t.disciplines)) DESC,
 		  t.capacity - t.places_used DESC, t.created_at, t.id
 		LIMIT 1`, referralID).Scan(&therapistID)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -86,11 +92,18 @@ func offerForReferral(ctx context.Context, tx pgx.Tx, referralID string) (*refer
 }
 
 // reserve takes one of the therapist's places for the referral and records
-// the open offer. The places_within_capacity CHECK refuses it outright if
-// anything ever tried to go over capacity.
+// the open offer. The guarded UPDATE refuses it outright if anything ever
+// tried to go over capacity, or to offer a place of a therapist who is away
+// or retired.
 func reserve(ctx context.Context, tx pgx.Tx, referralID, therapistID string, announced bool) (*referral.Offer, error) {
-	if _, err := tx.Exec(ctx, `UPDATE therapists SET places_used = places_used + 1 WHERE id = $1`, therapistID); err != nil {
+	tag, err := tx.Exec(ctx, `
+		UPDATE therapists SET places_used = places_used + 1
+		WHERE id = $1 AND places_used < capacity AND active AND retired_at IS NULL`, therapistID)
+	if err != nil {
 		return nil, fmt.Errorf("reserve a place with %s: %w", therapistID, err)
+	}
+	if tag.RowsAffected() != 1 {
+		return nil, fmt.Errorf("reserve a place with %s: no free place", therapistID)
 	}
 	o := referral.Offer{ID: NewID(), ReferralID: referralID, TherapistID: therapistID, State: referral.OfferOpen}
 	if err := tx.QueryRow(ctx, `
@@ -134,7 +147,9 @@ func fillPlaces(ctx context.Context, tx pgx.Tx, therapistID string) error {
 	// Count the free places first: asking the queue for a therapist who is
 	// full would walk every waiting referral to find none.
 	var free int
-	err := tx.QueryRow(ctx, `SELECT CASE WHEN active THEN capacity - places_used ELSE 0 END FROM therapists WHERE id = $1`, therapistID).Scan(&free)
+	err := tx.QueryRow(ctx, `
+		SELECT CASE WHEN active AND retired_at IS NULL THEN greatest(capacity - places_used, 0) ELSE 0 END
+		FROM therapists WHERE id = $1`, therapistID).Scan(&free)
 	if err != nil {
 		return fmt.Errorf("free places of %s: %w", therapistID, notFound(err))
 	}
@@ -142,11 +157,7 @@ func fillPlaces(ctx context.Context, tx pgx.Tx, therapistID string) error {
 		var referralID string
 		err := tx.QueryRow(ctx, `
 			SELECT q.referral_id FROM therapists t, queue q JOIN referrals r ON r.id = q.referral_id
-			WHERE t.id = $1 AND q.state = 'waiting'
-			  AND NOT (r.programme = ANY (t.conflict_programmes))
-			  AND NOT (r.employer = ANY (t.conflict_employers))
-			  AND NOT EXISTS (SELECT 1 FROM exclusions x WHERE x.referral_id = r.id AND x.therapist_id = t.id)
-			  AND NOT EXISTS (SELECT 1 FROM conflicts_of_interest c WHERE c.therapist_id = t.id AND c.email_hash = encode(sha256(convert_to(r.email_key, 'UTF8')), 'hex'))
+			WHERE t.id = $1 AND q.state = 'waiting' AND `+canTake+`
 			ORDER BY q.position LIMIT 1`, therapistID).Scan(&referralID)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
@@ -165,7 +176,7 @@ func fillPlaces(ctx context.Context, tx pgx.Tx, therapistID string) error {
 // first. It repairs the fairness invariant after anything that could have
 // broken it without an allocation (a crash, a manual edit).
 func fillAll(ctx context.Context, tx pgx.Tx) error {
-	rows, err := tx.Query(ctx, `SELECT id FROM therapists WHERE active AND places_used < capacity ORDER BY created_at, id`)
+	rows, err := tx.Query(ctx, `SELECT id FROM therapists WHERE active AND retired_at IS NULL AND places_used < capacity ORDER BY created_at, id`)
 	if err != nil {
 		return fmt.Errorf("therapists with free places: %w", err)
 	}

@@ -91,12 +91,12 @@ func (s *store) therapist(name string, capacity int, opts ...func(*referral.Ther
 	n := seq.Add(1)
 	th := referral.Therapist{
 		Name: name, Email: fmt.Sprintf("therapist%d@example.org", n), HCPCNumber: fmt.Sprintf("PYL%d", n),
-		Capacity: capacity, Active: true,
+		Capacity: capacity, Active: true, Online: true,
 	}
 	for _, o := range opts {
 		o(&th)
 	}
-	out, err := s.CreateTherapist(context.Background(), th)
+	out, err := s.CreateTherapist(context.Background(), committeeMember, th)
 	if err != nil {
 		s.t.Fatalf("create therapist %s: %v", name, err)
 	}
@@ -112,8 +112,11 @@ func (s *store) enqueue(referralID string) *referral.Offer {
 	return o
 }
 
+// committeeMember is who changes the register in these tests.
+var committeeMember = referral.Principal{Role: referral.RoleCommittee, Subject: "00000000-0000-4000-8000-000000000001"}
+
 func (s *store) setCapacity(therapistID string, capacity int) (referral.Therapist, error) {
-	return s.UpdateTherapist(context.Background(), therapistID, referral.TherapistPatch{Capacity: &capacity})
+	return s.UpdateTherapist(context.Background(), committeeMember, therapistID, referral.TherapistPatch{Capacity: &capacity})
 }
 
 func (s *store) placesUsed(therapistID string) int {
@@ -177,19 +180,26 @@ func wantPlaces(t *testing.T, s *store, th referral.Therapist, want int) {
 	}
 }
 
-// therapistSpec is one therapist of an Enqueue scenario.
+// therapistSpec is one therapist of an Enqueue scenario. Unless it says
+// otherwise it works online only and trained in no discipline.
 type therapistSpec struct {
-	name      string
-	capacity  int
-	remote    bool
-	locations []string
-	conflicts referral.Conflicts
-	inactive  bool
-	full      bool // its places are taken by other referrals first
+	name        string
+	capacity    int
+	inPerson    []string // areas where they see people in person
+	notOnline   bool
+	disciplines []string
+	conflicts   referral.Conflicts
+	inactive    bool
+	retired     bool
+	full        bool // its places are taken by other referrals first
 }
 
 func TestEnqueueChoosesBestFreeTherapist(t *testing.T) {
-	remoteCoventry := trainee{prefs: referral.Preferences{Remote: true, Location: "Coventry"}}
+	inPersonStoke := trainee{prefs: referral.Preferences{Meeting: referral.MeetInPerson, Areas: []string{"stoke-on-trent"}}}
+	inPersonCoventry := trainee{prefs: referral.Preferences{Meeting: referral.MeetInPerson, Areas: []string{"coventry"}}}
+	onlineOnly := trainee{prefs: referral.Preferences{Meeting: referral.MeetOnline}}
+	eitherCoventry := trainee{prefs: referral.Preferences{Meeting: referral.MeetEither, Areas: []string{"coventry"}}}
+	clinicalOwn := trainee{programme: "clinical", prefs: referral.Preferences{SameDiscipline: true}}
 	tests := []struct {
 		name       string
 		trainee    trainee
@@ -221,12 +231,12 @@ func TestEnqueueChoosesBestFreeTherapist(t *testing.T) {
 			want:       "",
 		},
 		{
-			name:    "no free place is skipped, even when preferred",
-			trainee: remoteCoventry,
+			name:    "no free place is skipped",
+			trainee: inPersonCoventry,
 			therapists: []therapistSpec{
-				{name: "full", capacity: 1, remote: true, locations: []string{"Coventry"}, full: true},
-				{name: "zero capacity", capacity: 0, remote: true, locations: []string{"Coventry"}},
-				{name: "free", capacity: 1},
+				{name: "full", capacity: 1, inPerson: []string{"coventry"}, full: true},
+				{name: "zero capacity", capacity: 0, inPerson: []string{"coventry"}},
+				{name: "free", capacity: 1, inPerson: []string{"coventry"}},
 			},
 			want: "free",
 		},
@@ -237,43 +247,96 @@ func TestEnqueueChoosesBestFreeTherapist(t *testing.T) {
 			want:       "",
 		},
 		{
-			name:    "inactive is skipped",
+			name:    "away is skipped",
 			trainee: anyTrainee,
 			therapists: []therapistSpec{
-				{name: "inactive", capacity: 5, inactive: true},
+				{name: "away", capacity: 5, inactive: true},
 				{name: "active", capacity: 1},
 			},
 			want: "active",
 		},
 		{
-			// Preferences outrank room: the preferred therapist has less.
-			name:    "remote and location beat room",
-			trainee: remoteCoventry,
-			therapists: []therapistSpec{
-				{name: "roomy", capacity: 5},
-				{name: "remote only", capacity: 3, remote: true},
-				{name: "both", capacity: 1, remote: true, locations: []string{"Birmingham", "COVENTRY"}},
-			},
-			want: "both",
-		},
-		{
-			name:    "location matches case-insensitively",
-			trainee: trainee{prefs: referral.Preferences{Location: "coventry"}},
-			therapists: []therapistSpec{
-				{name: "roomy", capacity: 5, remote: true},
-				{name: "in Coventry", capacity: 1, locations: []string{"Coventry"}},
-			},
-			want: "in Coventry",
-		},
-		{
-			// A remote therapist is no better for someone who did not ask.
-			name:    "without preferences most room wins",
+			name:    "retired is skipped",
 			trainee: anyTrainee,
 			therapists: []therapistSpec{
-				{name: "remote", capacity: 1, remote: true, locations: []string{"Coventry"}},
-				{name: "roomy", capacity: 3},
+				{name: "retired", capacity: 5, retired: true},
+				{name: "active", capacity: 1},
 			},
-			want: "roomy",
+			want: "active",
+		},
+		{
+			// The case: in person only in Stoke-on-Trent, and the
+			// only free therapist sees people in person in Birmingham.
+			name:    "in person only waits rather than take another area",
+			trainee: inPersonStoke,
+			therapists: []therapistSpec{
+				{name: "Birmingham in person", capacity: 5, inPerson: []string{"birmingham"}, notOnline: true},
+				{name: "online", capacity: 5},
+			},
+			want: "",
+		},
+		{
+			name:    "in person only takes one in their area",
+			trainee: inPersonStoke,
+			therapists: []therapistSpec{
+				{name: "online", capacity: 5},
+				{name: "Stoke and online", capacity: 1, inPerson: []string{"birmingham", "stoke-on-trent"}},
+			},
+			want: "Stoke and online",
+		},
+		{
+			name:    "online only never goes to in person only",
+			trainee: onlineOnly,
+			therapists: []therapistSpec{
+				{name: "in person", capacity: 5, inPerson: []string{"coventry"}, notOnline: true},
+				{name: "online", capacity: 1},
+			},
+			want: "online",
+		},
+		{
+			name:    "either with an area: online, or in person there",
+			trainee: eitherCoventry,
+			therapists: []therapistSpec{
+				{name: "Birmingham in person", capacity: 5, inPerson: []string{"birmingham"}, notOnline: true},
+				{name: "online", capacity: 1},
+			},
+			want: "online",
+		},
+		{
+			name:    "no preference takes anyone, most room first",
+			trainee: anyTrainee,
+			therapists: []therapistSpec{
+				{name: "online", capacity: 1},
+				{name: "Birmingham in person", capacity: 3, inPerson: []string{"birmingham"}, notOnline: true},
+			},
+			want: "Birmingham in person",
+		},
+		{
+			name:    "own discipline beats room when asked",
+			trainee: clinicalOwn,
+			therapists: []therapistSpec{
+				{name: "roomy counselling", capacity: 5, disciplines: []string{"counselling"}},
+				{name: "clinical", capacity: 1, disciplines: []string{"clinical", "health"}},
+			},
+			want: "clinical",
+		},
+		{
+			name:    "own discipline not asked: most room wins",
+			trainee: trainee{programme: "clinical"},
+			therapists: []therapistSpec{
+				{name: "clinical", capacity: 1, disciplines: []string{"clinical"}},
+				{name: "roomy counselling", capacity: 5, disciplines: []string{"counselling"}},
+			},
+			want: "roomy counselling",
+		},
+		{
+			name: "own discipline never outranks a hard rule",
+			trainee: trainee{programme: "clinical", prefs: referral.Preferences{Meeting: referral.MeetOnline, SameDiscipline: true}},
+			therapists: []therapistSpec{
+				{name: "clinical in person", capacity: 5, disciplines: []string{"clinical"}, inPerson: []string{"coventry"}, notOnline: true},
+				{name: "online counselling", capacity: 1, disciplines: []string{"counselling"}},
+			},
+			want: "online counselling",
 		},
 	}
 	for _, tt := range tests {
@@ -282,8 +345,15 @@ func TestEnqueueChoosesBestFreeTherapist(t *testing.T) {
 			byID := map[string]referral.Therapist{}
 			for _, sp := range tt.therapists {
 				th := s.therapist(sp.name, sp.capacity, func(th *referral.Therapist) {
-					th.Remote, th.Locations, th.Conflicts, th.Active = sp.remote, sp.locations, sp.conflicts, !sp.inactive
+					th.Online, th.InPerson, th.Areas = !sp.notOnline, len(sp.inPerson) > 0, sp.inPerson
+					th.Disciplines, th.Conflicts, th.Active = sp.disciplines, sp.conflicts, !sp.inactive
 				})
+				if sp.retired {
+					var err error
+					if th, err = s.RetireTherapist(context.Background(), committeeMember, th.ID); err != nil {
+						t.Fatal(err)
+					}
+				}
 				byID[th.ID] = th
 				// Fill it while it is the only free therapist, so the
 				// fillers cannot land anywhere else.
@@ -645,44 +715,45 @@ func TestAcceptDeclinedOfferConflicts(t *testing.T) {
 	}
 }
 
-func TestCapacityCannotDropBelowPlacesUsed(t *testing.T) {
+// Lowering capacity below the places in use is allowed: the clients keep
+// their places, and the lower capacity takes effect as they finish.
+func TestLoweredCapacityTakesEffectAsClientsFinish(t *testing.T) {
 	s := newStore(t)
+	ctx := context.Background()
 	a := s.therapist("A", 3)
-	s.enqueue(s.referral(anyTrainee))
-	s.enqueue(s.referral(anyTrainee))
+	r1, r2 := s.referral(anyTrainee), s.referral(anyTrainee)
+	s.enqueue(r1)
+	s.enqueue(r2)
 	wantPlaces(t, s, a, 2)
 
-	// Clients already offered or matched keep their places.
-	for _, c := range []int{1, 0} {
-		if _, err := s.setCapacity(a.ID, c); !errors.Is(err, referral.ErrConflict) {
-			t.Errorf("capacity %d with 2 in use: %v, want ErrConflict", c, err)
-		}
+	th, err := s.setCapacity(a.ID, 1)
+	if err != nil || th.Capacity != 1 || th.PlacesUsed != 2 || th.FreePlaces() != 0 {
+		t.Fatalf("capacity 1 with 2 in use: %+v, %v; want capacity 1, 2 used, none free", th, err)
 	}
-	th, err := s.Therapist(context.Background(), a.ID)
-	if err != nil {
+	if s.liveWith(r1) != a.ID || s.liveWith(r2) != a.ID {
+		t.Fatalf("clients lost their places: r1 with %q, r2 with %q", s.liveWith(r1), s.liveWith(r2))
+	}
+	r3 := s.referral(anyTrainee)
+	if o := s.enqueue(r3); o != nil {
+		t.Fatalf("r3 offered %+v over the lowered capacity", o)
+	}
+	// One client finishing brings A down to their capacity: still full.
+	if err := s.Leave(ctx, r1); err != nil {
 		t.Fatal(err)
 	}
-	if th.Capacity != 3 || th.PlacesUsed != 2 {
-		t.Errorf("after refused updates: capacity %d used %d, want 3 and 2", th.Capacity, th.PlacesUsed)
+	wantPlaces(t, s, a, 1)
+	if s.liveWith(r3) != "" {
+		t.Fatalf("r3 offered A's place while A is at capacity")
 	}
-	// Down to exactly the places in use is fine.
-	if th, err := s.setCapacity(a.ID, 2); err != nil || th.Capacity != 2 {
-		t.Errorf("capacity 2 with 2 in use: %+v, %v", th, err)
+	// The next finishing frees a place under the new capacity, for r3.
+	if err := s.Leave(ctx, r2); err != nil {
+		t.Fatal(err)
+	}
+	if s.liveWith(r3) != a.ID {
+		t.Errorf("r3 with %q, want A once a place is free under the new capacity", s.liveWith(r3))
 	}
 	if _, err := s.setCapacity(postgres.NewID(), 2); !errors.Is(err, referral.ErrNotFound) {
 		t.Errorf("unknown therapist: %v, want ErrNotFound", err)
-	}
-}
-
-// The refusal's message is for logs and operators: it names the capacity
-// that was refused.
-func TestCapacityConflictMessageNamesTheRefusedCapacity(t *testing.T) {
-	s := newStore(t)
-	a := s.therapist("A", 2)
-	s.enqueue(s.referral(anyTrainee))
-	s.enqueue(s.referral(anyTrainee))
-	if _, err := s.setCapacity(a.ID, 1); err == nil || !strings.Contains(err.Error(), "capacity 1 is below the places in use") {
-		t.Errorf("error = %v, want it to name the refused capacity", err)
 	}
 }
 
@@ -720,7 +791,7 @@ func TestConcurrentAllocation(t *testing.T) {
 			<-start
 			for i := range 10 {
 				c := 1 + i%2
-				if _, err := s.setCapacity(th.ID, c); err != nil && !(c == 1 && errors.Is(err, referral.ErrConflict)) {
+				if _, err := s.setCapacity(th.ID, c); err != nil {
 					errs <- fmt.Errorf("capacity %d for %s: %w", c, th.Name, err)
 				}
 			}

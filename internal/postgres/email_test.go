@@ -100,7 +100,7 @@ func TestEmailKeyIsStoredAsComputed(t *testing.T) {
 	}
 	th := s.therapist("Bob", 1)
 	email := "Bob.Smith@Trust.NHS.uk"
-	if _, err := s.UpdateTherapist(ctx, th.ID, referral.TherapistPatch{Email: &email}); err != nil {
+	if _, err := s.UpdateTherapist(ctx, committeeMember, th.ID, referral.TherapistPatch{Email: &email}); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := s.CreateReferral(ctx, submission(anyTrainee, "Cy.Jones@NHS.net"), time.Now(), "k1", "fp1"); err != nil {

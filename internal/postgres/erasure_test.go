@@ -38,7 +38,7 @@ func (s *store) rowText(query string, args ...any) string {
 func TestEraseReferral(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
-	id := s.referral(trainee{prefs: referral.Preferences{Remote: true, Location: "Coventry"}})
+	id := s.referral(trainee{prefs: referral.Preferences{Meeting: referral.MeetEither, Areas: []string{"coventry"}, Note: "a woman, please"}})
 	other := s.referral(anyTrainee)
 	before, err := s.Referral(ctx, id)
 	if err != nil {
@@ -108,8 +108,8 @@ func TestEraseReferral(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if after.Name != "" || after.Email != "" || after.Concerns != "" || after.Preferences.Location != "" {
-		t.Errorf("personal fields survive: name=%q email=%q concerns=%q location=%q", after.Name, after.Email, after.Concerns, after.Preferences.Location)
+	if after.Name != "" || after.Email != "" || after.Concerns != "" || after.Preferences.Note != "" || len(after.Preferences.Areas) != 0 {
+		t.Errorf("personal fields survive: name=%q email=%q concerns=%q note=%q areas=%v", after.Name, after.Email, after.Concerns, after.Preferences.Note, after.Preferences.Areas)
 	}
 	var emailKey, fingerprint string
 	var idemKey *string
@@ -152,7 +152,7 @@ func TestEraseReferral(t *testing.T) {
 
 	// What statistics need stays: status, training details, the timeline.
 	if after.Status != referral.StatusWithdrawn || after.Programme != before.Programme || after.Employer != before.Employer ||
-		after.TrainingStart != before.TrainingStart || !after.Preferences.Remote || !after.SubmittedAt.Equal(before.SubmittedAt) {
+		after.TrainingStart != before.TrainingStart || after.Preferences.Meeting != referral.MeetEither || !after.SubmittedAt.Equal(before.SubmittedAt) {
 		t.Errorf("statistics fields changed: before %+v, after %+v", before, after)
 	}
 	events, err := s.Events(ctx, id)

@@ -77,15 +77,25 @@ type queryRower interface {
 func insertReferral(ctx context.Context, q queryRower, id string, s referral.Submission, submittedAt time.Time, idemKey *string, fingerprint string) error {
 	return q.QueryRow(ctx, `
 		INSERT INTO referrals (id, name, email, email_key, programme, employer, training_start,
-			expected_qualification, concerns, pref_remote, pref_location, idempotency_key, request_fingerprint, at_risk, submitted_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+			expected_qualification, concerns, pref_meeting, pref_areas, pref_same_discipline, pref_note,
+			idempotency_key, request_fingerprint, at_risk, submitted_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
 		ON CONFLICT DO NOTHING RETURNING id`,
 		id, s.Name, s.Email, referral.EmailKey(s.Email), s.Programme, s.Employer, pgDate(&s.TrainingStart),
-		pgDate(s.ExpectedQualification), s.Concerns, s.Preferences.Remote, s.Preferences.Location, idemKey, fingerprint, s.AtRisk, submittedAt).Scan(&id)
+		pgDate(s.ExpectedQualification), s.Concerns, meetingOf(s.Preferences), orEmpty(s.Preferences.Areas),
+		s.Preferences.SameDiscipline, s.Preferences.Note, idemKey, fingerprint, s.AtRisk, submittedAt).Scan(&id)
+}
+
+// meetingOf is how the trainee can meet, "either" when they did not say.
+func meetingOf(p referral.Preferences) string {
+	if p.Meeting == "" {
+		return string(referral.MeetEither)
+	}
+	return string(p.Meeting)
 }
 
 const referralColumns = `id, name, email, programme, employer, training_start, expected_qualification, concerns,
-	pref_remote, pref_location, status, eligible, eligibility_reason, cutoff, submitted_at, updated_at, at_risk`
+	pref_meeting, pref_areas, pref_same_discipline, pref_note, status, eligible, eligibility_reason, cutoff, submitted_at, updated_at, at_risk`
 
 func scanReferral(row pgx.Row) (referral.Referral, error) {
 	var r referral.Referral
@@ -93,7 +103,7 @@ func scanReferral(row pgx.Row) (referral.Referral, error) {
 	var expected, cutoff *time.Time
 	var status string
 	err := row.Scan(&r.ID, &r.Name, &r.Email, &r.Programme, &r.Employer, &start, &expected, &r.Concerns,
-		&r.Preferences.Remote, &r.Preferences.Location, &status, &r.Eligible, &r.EligibilityReason, &cutoff,
+		&r.Preferences.Meeting, &r.Preferences.Areas, &r.Preferences.SameDiscipline, &r.Preferences.Note, &status, &r.Eligible, &r.EligibilityReason, &cutoff,
 		&r.SubmittedAt, &r.UpdatedAt, &r.AtRisk)
 	if err != nil {
 		return r, err

@@ -21,7 +21,7 @@ func (db *DB) SignInCandidates(ctx context.Context, email string) ([]referral.Pr
 	rows, err := db.pool.Query(ctx, `
 		(SELECT 'committee', id::text FROM committee_members WHERE email_key = $1 LIMIT 1)
 		UNION ALL
-		(SELECT 'therapist', id::text FROM therapists WHERE email_key = $1 AND active LIMIT 1)
+		(SELECT 'therapist', id::text FROM therapists WHERE email_key = $1 AND (retired_at IS NULL OR places_used > 0) LIMIT 1)
 		UNION ALL
 		(SELECT 'trainee', id::text FROM referrals WHERE email_key = $1 AND erased_at IS NULL
 		 ORDER BY ended_at IS NULL DESC, submitted_at DESC LIMIT 1)`, referral.EmailKey(email))

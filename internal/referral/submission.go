@@ -3,6 +3,7 @@ package referral
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -101,19 +102,58 @@ func (d Draft) Check(today Date) (Submission, []Problem) {
 		}
 	}
 	s.Concerns, _ = given("concerns", d.Concerns, 5000)
-	s.Preferences = d.Preferences
-	s.Preferences.Location = strings.TrimSpace(s.Preferences.Location)
-	switch {
-	case utf8.RuneCountInString(s.Preferences.Location) > 100:
-		bad("preferences.location", "preferences.location must be at most 100 characters")
-	case !Typed(s.Preferences.Location, false):
-		bad("preferences.location", "preferences.location must be plain text, without control characters such as line breaks")
-	}
+	s.Preferences = checkPreferences(d.Preferences, bad)
 	s.AtRisk = d.AtRisk
 	if !d.Consent {
 		bad("consent", "consent must be true: we need your consent to store and share your referral with the committee and a therapist")
 	}
 	return s, problems
+}
+
+// AreaCodePattern is the shape of an area's code in the committee's list
+// of areas.
+var AreaCodePattern = regexp.MustCompile(`^[a-z][a-z0-9-]{1,39}$`)
+
+// MaxAreas is how many areas a trainee or therapist may name.
+const MaxAreas = 20
+
+// checkPreferences checks how the trainee can meet and what they would like.
+// Whether each area is on the committee's list is the caller's to check:
+// the list is data, not code.
+func checkPreferences(p Preferences, bad func(field, format string, args ...any)) Preferences {
+	if p.Meeting == "" {
+		p.Meeting = MeetEither
+	}
+	if !slices.Contains(Meetings, p.Meeting) {
+		bad("preferences.meeting", `preferences.meeting must be "online", "in_person" or "either"`)
+	}
+	switch {
+	case len(p.Areas) > MaxAreas:
+		bad("preferences.areas", "preferences.areas may name at most %d areas", MaxAreas)
+	case p.Meeting == MeetOnline && len(p.Areas) > 0:
+		bad("preferences.areas", "preferences.areas must be empty when you can meet online only")
+	case p.Meeting == MeetInPerson && len(p.Areas) == 0:
+		bad("preferences.areas", "preferences.areas must name at least one area where you can meet in person")
+	}
+	var areas []string
+	for _, a := range p.Areas {
+		if !AreaCodePattern.MatchString(a) {
+			bad("preferences.areas", "preferences.areas must be area codes such as birmingham")
+			break
+		}
+		if !slices.Contains(areas, a) {
+			areas = append(areas, a)
+		}
+	}
+	p.Areas = areas
+	p.Note = strings.TrimSpace(p.Note)
+	switch {
+	case utf8.RuneCountInString(p.Note) > 1000:
+		bad("preferences.note", "preferences.note must be at most 1000 characters")
+	case !Typed(p.Note, true):
+		bad("preferences.note", "preferences.note must be plain text, without control characters")
+	}
+	return p
 }
 
 // Typed reports whether s is text a person could have typed: valid UTF-8

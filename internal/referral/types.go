@@ -2,6 +2,7 @@ package referral
 
 import (
 	"errors"
+	"slices"
 	"time"
 )
 
@@ -13,11 +14,52 @@ var (
 	ErrConflict  = errors.New("conflict")
 )
 
-// Preferences are what a trainee would like from a therapist. They steer the
-// choice among free therapists; they never hold a trainee back.
+// Meeting is how a trainee can meet a therapist.
+type Meeting string
+
+// The ways of meeting a trainee can ask for. Either, with no areas, is "no
+// preference".
+const (
+	MeetOnline   Meeting = "online"
+	MeetInPerson Meeting = "in_person"
+	MeetEither   Meeting = "either"
+)
+
+// Meetings lists the ways of meeting, in the form's order.
+var Meetings = []Meeting{MeetEither, MeetOnline, MeetInPerson}
+
+// Preferences are what a trainee asked for of a therapist. Meeting and
+// Areas are conditions: a referral is offered only to a therapist who can
+// meet it that way (CanMeet). SameDiscipline only chooses between
+// therapists who all can. Note is the trainee's own words for the
+// committee, as personal as their concerns.
 type Preferences struct {
-	Remote   bool   `json:"remote"`
-	Location string `json:"location"`
+	Meeting        Meeting
+	Areas          []string
+	SameDiscipline bool
+	Note           string
+}
+
+// CanMeet reports whether a trainee who asked for p can meet a therapist who
+// works online and/or in person in areas. It is the twin of the SQL function
+// can_meet (migration 00011), which the allocator uses.
+func CanMeet(p Preferences, online, inPerson bool, areas []string) bool {
+	inArea := func() bool {
+		for _, a := range p.Areas {
+			if slices.Contains(areas, a) {
+				return true
+			}
+		}
+		return false
+	}
+	switch p.Meeting {
+	case MeetOnline:
+		return online
+	case MeetInPerson:
+		return inPerson && inArea()
+	default:
+		return online || (inPerson && (len(p.Areas) == 0 || inArea()))
+	}
 }
 
 // Submission is a trainee's self-referral as they typed it, already checked
@@ -131,24 +173,77 @@ type Therapist struct {
 	Name       string
 	Email      string
 	HCPCNumber string
+	// Disciplines are the programmes the therapist trained in.
+	Disciplines []string
+	// Capacity is how many clients they take; PlacesUsed counts open and
+	// accepted offers, and may exceed a capacity lowered since (the
+	// change takes effect as clients finish).
 	Capacity   int
 	PlacesUsed int
-	Active     bool
-	Remote     bool
-	Locations  []string
-	Conflicts  Conflicts
-	CreatedAt  time.Time
+	// Active is false while the therapist is away: until AwayUntil, when
+	// they come back by themselves, or until further notice (nil).
+	Active    bool
+	AwayUntil *Date
+	// Online and InPerson say how they work; Areas where, in person.
+	Online, InPerson bool
+	Areas            []string
+	Conflicts        Conflicts
+	// RetiredAt is when they left the register: no new offers, current
+	// clients kept until their therapy ends.
+	RetiredAt *time.Time
+	CreatedAt time.Time
+}
+
+// Offerable reports whether the therapist may be offered a referral at all
+// (free places aside): on the register and not away.
+func (t Therapist) Offerable() bool { return t.Active && t.RetiredAt == nil }
+
+// FreePlaces is how many new clients the therapist can be offered now.
+func (t Therapist) FreePlaces() int {
+	if !t.Offerable() || t.PlacesUsed >= t.Capacity {
+		return 0
+	}
+	return t.Capacity - t.PlacesUsed
 }
 
 // TherapistPatch changes some fields of a therapist; nil leaves a field alone.
 type TherapistPatch struct {
-	Name      *string
-	Email     *string
-	Capacity  *int
-	Active    *bool
-	Remote    *bool
-	Locations *[]string
-	Conflicts *Conflicts
+	Name        *string
+	Email       *string
+	Disciplines *[]string
+	Capacity    *int
+	Online      *bool
+	InPerson    *bool
+	Areas       *[]string
+	Conflicts   *Conflicts
+}
+
+// Area is one of the West Midlands areas where people meet in person: one
+// list, kept by the committee, for therapists and trainees alike.
+type Area struct {
+	Code      string
+	Name      string
+	Active    bool
+	CreatedAt time.Time
+}
+
+// RegisterChange is one entry of the register's append-only history: who
+// changed which entry, when, and each field before and after.
+type RegisterChange struct {
+	ID       int64
+	At       time.Time
+	Actor    Principal
+	Entity   string // therapist, committee_member, organisation, area
+	EntityID string
+	Action   string // added, changed, away, back, retired, removed …
+	Changes  map[string]FieldChange
+}
+
+// FieldChange is one field's value before and after a change to the
+// register.
+type FieldChange struct {
+	From any `json:"from"`
+	To   any `json:"to"`
 }
 
 // CommitteeMember is one of the people who review referrals.

@@ -289,8 +289,8 @@ func TestTypedFieldsRefuseControlCharacters(t *testing.T) {
 		{"name", func(b map[string]any) { b["name"] = "Sam\x00" }},
 		{"concerns", func(b map[string]any) { b["concerns"] = "sleep\x00less" }},
 		{"concerns", func(b map[string]any) { b["concerns"] = "sleep\x1b[2Jless" }},
-		{"preferences.location", func(b map[string]any) {
-			b["preferences"] = map[string]any{"remote": false, "location": "Birmingham\nCoventry"}
+		{"preferences.note", func(b map[string]any) {
+			b["preferences"] = map[string]any{"meeting": "either", "note": "a woman\x00please"}
 		}},
 	} {
 		body := submission(s, "typed@nhs.example")

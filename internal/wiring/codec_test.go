@@ -35,7 +35,7 @@ func TestPayloadsAreEncryptedInTemporal(t *testing.T) {
 	r := s.MustRefer(map[string]any{
 		"name": "Priya Example", "email": "codec@nhs.example", "programme": "clinical", "employer": "RXT",
 		"training_start": s.TrainingMonth(), "concerns": "codec test",
-		"preferences": map[string]any{"remote": true, "location": "Birmingham"}, "consent": true,
+		"preferences": map[string]any{"meeting": "either", "areas": []string{"birmingham"}}, "consent": true,
 	})
 	id, traineeToken := r.Str("id"), r.Str("token")
 	s.WaitStatus(id, string(referral.StatusAwaitingReview), 30*time.Second)

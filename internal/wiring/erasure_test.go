@@ -44,8 +44,8 @@ func checkErased(t *testing.T, s *stacktest.Stack, ref submitted, events int, re
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Name != "" || r.Email != "" || r.Concerns != "" || r.Preferences.Location != "" {
-		t.Errorf("personal details survive erasure: name=%q email=%q concerns=%q location=%q", r.Name, r.Email, r.Concerns, r.Preferences.Location)
+	if r.Name != "" || r.Email != "" || r.Concerns != "" || r.Preferences.Note != "" || len(r.Preferences.Areas) > 0 {
+		t.Errorf("personal details survive erasure: name=%q email=%q concerns=%q note=%q areas=%v", r.Name, r.Email, r.Concerns, r.Preferences.Note, r.Preferences.Areas)
 	}
 	if r.Status != referral.StatusWithdrawn || r.Programme != "clinical" || r.Employer != "RXT" {
 		t.Errorf("statistics lost: %+v", r)

@@ -37,7 +37,7 @@ func submission(s *stacktest.Stack, email string) map[string]any {
 	return map[string]any{
 		"name": "Priya Example", "email": email, "programme": "clinical", "employer": "RXT",
 		"training_start": s.TrainingMonth(), "concerns": concerns,
-		"preferences": map[string]any{"remote": true, "location": "Birmingham"}, "consent": true,
+		"preferences": map[string]any{"meeting": "either", "areas": []string{"birmingham"}}, "consent": true,
 	}
 }
 
@@ -54,7 +54,7 @@ type therapist struct{ id, token string }
 func addTherapist(t *testing.T, s *stacktest.Stack, n, capacity int) therapist {
 	r := s.Do("POST", "/v1/therapists", admin, map[string]any{
 		"name": fmt.Sprintf("Dr Therapist %d", n), "email": fmt.Sprintf("t%d@example.org", n), "hcpc_number": fmt.Sprintf("PYL%05d", n),
-		"capacity": capacity, "remote": true, "locations": []string{"Birmingham"},
+		"capacity": capacity, "online": true, "in_person": true, "areas": []string{"birmingham"},
 	})
 	if r.Status != 201 {
 		t.Fatalf("create therapist: %d %s", r.Status, r.Raw)

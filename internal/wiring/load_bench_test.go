@@ -74,7 +74,7 @@ func BenchmarkLifecycleThroughput(b *testing.B) {
 			k := len(therapistTokens) + 1
 			status, r, err := api.do("POST", "/v1/therapists", admin, map[string]any{
 				"name": fmt.Sprintf("Dr Load %d", k), "email": fmt.Sprintf("load%d@example.org", k), "hcpc_number": fmt.Sprintf("PYL9%04d", k),
-				"capacity": 50, "remote": true, "locations": []string{"Birmingham"},
+				"capacity": 50, "online": true, "in_person": true, "areas": []string{"birmingham"},
 			})
 			if err != nil || status != 201 {
 				b.Fatalf("create therapist: %d %v %v", status, r, err)
@@ -424,7 +424,7 @@ func BenchmarkWaitlistWakeUp(b *testing.B) {
 				therapists++
 				body := map[string]any{
 					"name": fmt.Sprintf("Dr Freed %d", therapists), "email": fmt.Sprintf("freed%d@example.org", therapists),
-					"hcpc_number": fmt.Sprintf("PYL8%04d", therapists), "capacity": 1, "remote": true, "locations": []string{"Birmingham"},
+					"hcpc_number": fmt.Sprintf("PYL8%04d", therapists), "capacity": 1, "online": true, "in_person": true, "areas": []string{"birmingham"},
 				}
 				// A referral is woken after waiting for weeks, its workflow
 				// idle. Straight after the decline it is not: woken within a
@@ -481,7 +481,7 @@ func BenchmarkWaitlistWakeUp(b *testing.B) {
 			for i := range 9 {
 				name := fmt.Sprintf("Dr Freed renamed %d", i)
 				t := time.Now()
-				if _, err := s.DB.UpdateTherapist(ctx, lastTherapist, referral.TherapistPatch{Name: &name}); err != nil {
+				if _, err := s.DB.UpdateTherapist(ctx, referral.Principal{Role: referral.RoleOperator}, lastTherapist, referral.TherapistPatch{Name: &name}); err != nil {
 					b.Fatal(err)
 				}
 				full.add(time.Since(t))
