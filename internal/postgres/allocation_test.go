@@ -330,7 +330,7 @@ func TestEnqueueChoosesBestFreeTherapist(t *testing.T) {
 			want: "roomy counselling",
 		},
 		{
-			name: "own discipline never outranks a hard rule",
+			name:    "own discipline never outranks a hard rule",
 			trainee: trainee{programme: "clinical", prefs: referral.Preferences{Meeting: referral.MeetOnline, SameDiscipline: true}},
 			therapists: []therapistSpec{
 				{name: "clinical in person", capacity: 5, disciplines: []string{"clinical"}, inPerson: []string{"coventry"}, notOnline: true},
