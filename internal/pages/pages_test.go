@@ -151,7 +151,7 @@ func TestPagesJourney(t *testing.T) {
 	bad.Del("at_risk")
 	bad.Del("consent")
 	trainee.post("/refer", bad).want(t, 422, "There is a problem", `href="#email"`, `href="#concerns"`, `href="#at_risk"`, `href="#consent"`,
-		`id="email-error"`, `value="not-an-address"`, `value="Alex Trainee"`, `value="Birmingham"`)
+		`id="email-error"`, `value="not-an-address"`, `value="Alex Trainee"`, `value="birmingham" checked`)
 
 	// A good referral is sent on once the trainee confirms their address
 	// from the emailed link; then they are signed in.

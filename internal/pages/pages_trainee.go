@@ -98,7 +98,11 @@ func (s *Site) referSubmit(w http.ResponseWriter, r *http.Request) {
 		Preferences: referral.Preferences{Meeting: referral.Meeting(f.Meeting), Areas: f.Areas, SameDiscipline: f.SameDiscipline, Note: f.Note},
 		Consent:     f.Consent, AtRisk: f.AtRisk == "yes",
 	}
-	_, problems := s.App.Check(r.Context(), d)
+	_, problems, err := s.App.Check(r.Context(), d)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
 	if f.AtRisk != "yes" && f.AtRisk != "no" {
 		// The API lets older clients leave this out; the form always asks.
 		i := slices.IndexFunc(problems, func(e *pipeline.Error) bool { return e.Field == "consent" })

@@ -56,30 +56,33 @@ type Problems []*Error
 func (ps Problems) Error() string { return ps[0].Message }
 
 // Check checks a draft against the service's clock, as Submit will.
-func (s *Service) Check(ctx context.Context, d referral.Draft) (referral.Submission, Problems) {
+//
+// err is set, and nothing else is, when the check itself could not be
+// made (the store is down): the caller answers that, not the person.
+func (s *Service) Check(ctx context.Context, d referral.Draft) (referral.Submission, Problems, error) {
 	return s.check(ctx, d, s.now())
 }
 
-func (s *Service) check(ctx context.Context, d referral.Draft, now time.Time) (referral.Submission, Problems) {
+func (s *Service) check(ctx context.Context, d referral.Draft, now time.Time) (referral.Submission, Problems, error) {
 	sub, problems := d.Check(referral.DateOf(now))
 	if !slices.ContainsFunc(problems, func(p referral.Problem) bool { return p.Field == "preferences.areas" }) {
 		// The areas are the committee's list, so only the store knows them.
 		if err := s.checkAreas(ctx, "preferences.areas", sub.Preferences.Areas, nil); err != nil {
 			e := AsError(err)
 			if e.Field == "" {
-				e = FieldError("preferences.areas", "we could not check the areas just now; please try again")
+				return sub, nil, err
 			}
 			problems = append(problems, referral.Problem{Field: e.Field, Message: e.Message})
 		}
 	}
 	if len(problems) == 0 {
-		return sub, nil
+		return sub, nil, nil
 	}
 	out := make(Problems, len(problems))
 	for i, p := range problems {
 		out[i] = problem(p)
 	}
-	return sub, out
+	return sub, out, nil
 }
 
 // Submit accepts a self-referral and emails its address; nothing reaches
@@ -102,7 +105,10 @@ func (s *Service) Submit(ctx context.Context, p referral.Principal, in Input[ref
 	// One reading of the clock checks the submission and stamps it: its
 	// day is the day eligibility is judged on.
 	now := s.now()
-	sub, problems := s.check(ctx, d, now)
+	sub, problems, err := s.check(ctx, d, now)
+	if err != nil {
+		return out, err
+	}
 	if problems != nil {
 		return out, problems
 	}
