@@ -69,7 +69,6 @@ var pageTemplates = func() map[string]*template.Template {
 		"day":        day,
 		"month":      month,
 		"waited":     waited,
-		"lower":      strings.ToLower,
 	}
 	names, err := fs.Glob(pageFS, "templates/*.html")
 	if err != nil {
