@@ -72,6 +72,8 @@ func TestPageAccessMatrix(t *testing.T) {
 		{"GET", "/committee", pipeline.ActList, referral.RoleCommittee, nil, 200, false},
 		{"GET", "/committee/referrals/" + a.Str("id"), pipeline.ActRead, referral.RoleCommittee, nil, 200, false},
 		{"POST", "/committee/referrals/" + a.Str("id") + "/review", pipeline.ActReview, referral.RoleCommittee, url.Values{"decision": {"maybe"}}, 422, false},
+		{"GET", "/committee/areas", pipeline.ActSaveArea, referral.RoleCommittee, nil, 200, false}, // the list is public; the page is for keeping it
+		{"POST", "/committee/areas", pipeline.ActSaveArea, referral.RoleCommittee, url.Values{"name": {""}}, 422, false},
 		{"GET", "/therapist", pipeline.ActListOffers, referral.RoleTherapist, nil, 200, false},
 		{"POST", "/therapist/offers/" + offer + "/decline", pipeline.ActDecline, referral.RoleTherapist, url.Values{"reason_code": {"none"}}, 422, true},
 		{"POST", "/therapist/referrals/" + a.Str("id") + "/end", pipeline.ActEnd, referral.RoleTherapist, url.Values{"reason": {tooLong}}, 422, true},

@@ -1,6 +1,7 @@
 package pages_test
 
 import (
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -49,4 +50,40 @@ func TestWaitingListSaysWhoCanBeMet(t *testing.T) {
 	// The in-person trainee in Stoke-on-Trent waits for no therapist the
 	// second trainee could take, so is not ahead of them.
 	trainee(second).want(t, 200, "1 person is ahead of you in line", "Online or in person, anywhere in the region")
+}
+
+// The committee keeps the list of areas from its page: an area added is
+// offered on the referral form at once, and one no longer offered leaves
+// the form but stays with those who chose it.
+func TestCommitteeKeepsTheAreas(t *testing.T) {
+	s := stacktest.Start(t, workflows.Timings{ReviewReminder: time.Hour, OfferTTL: time.Hour, WaitlistRecheck: time.Hour})
+	chair := s.Do("POST", "/v1/committee-members", stacktest.AdminToken, map[string]any{"name": "Chair", "email": "chair@example.org", "role": "chair"})
+	b := signedInAs(t, s, referral.Principal{Role: referral.RoleCommittee, Subject: chair.Str("id")})
+	list := b.get("/committee/areas")
+	list.want(t, 200, "Areas where people meet", "Stoke-on-Trent", "Add an area")
+	csrf := list.csrf(t)
+
+	bad := b.post("/committee/areas", url.Values{"csrf": {csrf}, "name": {"  "}})
+	bad.want(t, 422, "Error: Areas where people meet", "There is a problem", `href="#name"`, `id="name-error"`, "Enter the name of the area")
+	dup := b.post("/committee/areas", url.Values{"csrf": {csrf}, "name": {"stoke on trent"}})
+	dup.want(t, 422, "Stoke-on-Trent is already on the list")
+
+	added := b.post("/committee/areas", url.Values{"csrf": {csrf}, "name": {"Cannock Chase"}})
+	if added.Status != 303 || added.Location != "/committee/areas?done=added" {
+		t.Fatalf("add an area: %d %q", added.Status, added.Location)
+	}
+	anyone := newBrowser(t, s.API.URL)
+	anyone.get("/refer").want(t, 200, `value="cannock-chase"`, "Cannock Chase")
+
+	stopped := b.post("/committee/areas", url.Values{"csrf": {csrf}, "code": {"cannock-chase"}, "active": {"no"}})
+	if stopped.Status != 303 {
+		t.Fatalf("stop offering an area: %d\n%s", stopped.Status, stopped.Body)
+	}
+	if form := anyone.get("/refer"); strings.Contains(form.Body, "cannock-chase") {
+		t.Error("the referral form still offers an area the committee stopped offering")
+	}
+	h := s.Do("GET", "/v1/register/history?entity=area&id=cannock-chase", chair.Str("token"), nil)
+	if changes, _ := h.Body["changes"].([]any); len(changes) != 2 {
+		t.Errorf("the area's history: %s, want its adding and its stopping", h.Raw)
+	}
 }
