@@ -64,7 +64,7 @@ func seed(ctx context.Context, db *postgres.DB) (Tokens, error) {
 		{Name: "Demo Secretary", Email: "secretary@wmtna.example", Role: "secretary"},
 		{Name: "Demo Treasurer", Email: "treasurer@wmtna.example", Role: "treasurer"},
 	} {
-		m, err := db.CreateCommitteeMember(ctx, m)
+		m, err := db.CreateCommitteeMember(ctx, referral.Principal{Role: "system", Subject: "demo"}, m)
 		if err != nil {
 			return tok, err
 		}
