@@ -64,13 +64,13 @@ func createSignInLink(ctx context.Context, tx pgx.Tx, l SignInLink) error {
 		// wait for the removal and then find them removed, so the link
 		// is either made before the removal (which spends it) or not at
 		// all.
-		var current bool
-		err := tx.QueryRow(ctx, `SELECT true FROM committee_members WHERE id = $1::uuid AND removed_at IS NULL FOR SHARE`, l.For.Subject).Scan(&current)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil
-		}
-		if err != nil {
+		var removed bool
+		err := tx.QueryRow(ctx, `SELECT removed_at IS NOT NULL FROM committee_members WHERE id::text = $1 FOR SHARE`, l.For.Subject).Scan(&removed)
+		switch {
+		case err != nil && !errors.Is(err, pgx.ErrNoRows):
 			return fmt.Errorf("check committee member: %w", err)
+		case removed:
+			return nil
 		}
 	}
 	secret := NewToken()
@@ -191,7 +191,7 @@ func (db *DB) UseSignInLink(ctx context.Context, secret string) (referral.Princi
 // of table alias t belongs to a removed committee member: removal revokes
 // theirs, and this refuses any made after all the same.
 func removedMember(t string) string {
-	return `EXISTS (SELECT 1 FROM committee_members m WHERE ` + t + `.role = 'committee' AND m.id::text = ` + t + `.subject AND m.removed_at IS NOT NULL)`
+	return `(EXISTS (SELECT 1 FROM committee_members m WHERE ` + t + `.role = 'committee' AND m.id::text = ` + t + `.subject AND m.removed_at IS NOT NULL))`
 }
 
 // RevokeToken ends one token, such as a browser session on signing out.
