@@ -158,6 +158,7 @@ func (s *Site) Routes(r chi.Router) {
 	r.With(s.signedIn(referral.RoleCommittee)).Get("/committee", s.committeePage)
 	r.With(s.signedIn(referral.RoleCommittee)).Get("/committee/referrals/{id}", s.committeeReferralPage)
 	r.With(s.signedIn(referral.RoleCommittee)).Post("/committee/referrals/{id}/review", s.reviewSubmit)
+	s.committeeRoutes(r)
 	r.With(s.signedIn(referral.RoleTherapist)).Get("/therapist", s.therapistPage)
 	r.With(s.signedIn(referral.RoleTherapist)).Post("/therapist/offers/{id}/{answer:accept|decline}", s.offerSubmit)
 	r.With(s.signedIn(referral.RoleTherapist)).Post("/therapist/referrals/{id}/end", s.endSubmit)
