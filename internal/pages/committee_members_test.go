@@ -68,9 +68,9 @@ func TestChairKeepsTheCommittee(t *testing.T) {
 	if body := sec.get("/committee/members").Body; strings.Contains(body, "Add a member") || strings.Contains(body, "/remove") {
 		t.Errorf("a member who is not the Chair is offered the Chair's forms")
 	}
-	sec.get("/committee/members/"+annID+"/remove").want(t, 403, "only the Chair")
+	sec.get("/committee/members/"+annID+"/remove").want(t, 403, "Only the Chair can add, change or remove committee members.")
 	secCSRF := sec.get("/committee/members").csrf(t)
-	sec.post("/committee/members/"+annID+"/remove", url.Values{"csrf": {secCSRF}}).want(t, 403, "only the Chair")
+	sec.post("/committee/members/"+annID+"/remove", url.Values{"csrf": {secCSRF}}).want(t, 403, "Only the Chair can add, change or remove committee members.")
 
 	// Removing: confirm, then the member is signed out at once.
 	chair.get("/committee/members/"+secM.Str("id")+"/remove").

@@ -74,6 +74,17 @@ func staffProblems(words map[string]string, errs ...*pipeline.Error) []*pipeline
 	return out
 }
 
+// errNotChair is pipeline.ErrNotChair in a page's words.
+var errNotChair = &pipeline.Error{Outcome: pipeline.Forbidden, Code: "not_chair", Message: "Only the Chair can add, change or remove committee members."}
+
+// refused shows a refusal of a committee form as a page of its own.
+func (s *Site) refused(w http.ResponseWriter, r *http.Request, e *pipeline.Error) {
+	if e.Code == errNotChair.Code {
+		e = errNotChair
+	}
+	s.pageError(w, r, e)
+}
+
 var memberWords = map[string]string{
 	"name":       "Enter the member's full name, in at most 200 characters",
 	"email":      "Enter the member's email address, such as name@nhs.net",
@@ -144,7 +155,7 @@ func (s *Site) addMemberSubmit(w http.ResponseWriter, r *http.Request) {
 	if _, _, err := s.App.AddCommitteeMember(r.Context(), sess.Principal, f.Name, f.Email, f.Role); err != nil {
 		e := pipeline.AsError(err)
 		if e.Outcome != pipeline.Invalid && e.Outcome != pipeline.Conflict {
-			s.pageError(w, r, e)
+			s.refused(w, r, e)
 			return
 		}
 		s.showMembers(w, r, int(e.Outcome), f, "", staffProblems(memberWords, e))
@@ -171,7 +182,7 @@ func (s *Site) chairsMember(r *http.Request) (memberView, error) {
 	i := slices.IndexFunc(v.Current, func(m member) bool { return m.ID == chi.URLParam(r, "id") })
 	switch {
 	case !v.IsChair:
-		return memberView{}, pipeline.ErrNotChair
+		return memberView{}, errNotChair
 	case i < 0:
 		return memberView{}, pipeline.ErrNotFound
 	}
@@ -205,7 +216,7 @@ func (s *Site) officeSubmit(w http.ResponseWriter, r *http.Request) {
 	if _, err := s.App.ChangeCommitteeRole(r.Context(), sess.Principal, chi.URLParam(r, "id"), role); err != nil {
 		e := pipeline.AsError(err)
 		if e.Outcome != pipeline.Invalid && e.Outcome != pipeline.Conflict {
-			s.pageError(w, r, e)
+			s.refused(w, r, e)
 			return
 		}
 		s.showOffice(w, r, int(e.Outcome), role, staffProblems(memberWords, e))
@@ -238,7 +249,7 @@ func (s *Site) removeMemberSubmit(w http.ResponseWriter, r *http.Request) {
 	if _, err := s.App.RemoveCommitteeMember(r.Context(), sess.Principal, chi.URLParam(r, "id")); err != nil {
 		e := pipeline.AsError(err)
 		if e.Outcome != pipeline.Conflict {
-			s.pageError(w, r, e)
+			s.refused(w, r, e)
 			return
 		}
 		s.showRemove(w, r, int(e.Outcome), staffProblems(memberWords, e))

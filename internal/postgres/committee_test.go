@@ -8,7 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/wmtna/referrals/internal/postgres"
+	"github.com/wmtna/referrals/internal/postgres/postgrestest"
 	"github.com/wmtna/referrals/internal/referral"
 )
 
@@ -323,5 +326,47 @@ func TestEmployerChangesAreRecorded(t *testing.T) {
 		if h[i].Action != w.action || h[i].Actor != chair || !reflect.DeepEqual(h[i].Changes, w.changes) {
 			t.Errorf("history[%d] = %s by %+v %+v, want %s by the committee %+v", i, h[i].Action, h[i].Actor, h[i].Changes, w.action, w.changes)
 		}
+	}
+}
+
+// TestMigration00012Down: undoing migration 00012 leaves no removed member
+// behind, since before it nothing would tell them from a current one (they
+// would be sent sign-in links and the committee's emails again); current
+// members stay.
+func TestMigration00012Down(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, url := postgrestest.Open(t, "")
+	raw, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	s := &store{DB: db, raw: raw, t: t}
+	chair := s.member("Chair", "chair@example.org", "chair")
+	gone := s.member("Gone", "gone@example.org", "member")
+	if _, err := s.RemoveCommitteeMember(ctx, asMember(chair), gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := postgres.MigrateDownTo(ctx, url, 11); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	rows, err := raw.Query(ctx, `SELECT id::text FROM committee_members`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if rows.Err() != nil || len(ids) != 1 || ids[0] != chair.ID {
+		t.Errorf("after undoing 00012 the committee is %v (%v), want the Chair only", ids, rows.Err())
+	}
+	if err := postgres.Migrate(ctx, url); err != nil {
+		t.Errorf("migrating up again: %v", err)
 	}
 }
