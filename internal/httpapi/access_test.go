@@ -27,7 +27,8 @@ const (
 	anyones     ownership = iota // no per-resource rule beyond the role
 	traineeOwns                  // the referral of the trainee's token
 	offeredTo                    // a referral or offer offered to the therapist
-	missing     ownership = 4    // a path naming nothing: callers let through get 404
+	therapistIs                  // the therapist's own entry in the register
+	missing     ownership = 16   // a path naming nothing: callers let through get 404
 )
 
 // matrix has an entry for every route of the access table: the concrete
@@ -41,31 +42,37 @@ func matrix(a, offer, t1 string) map[string]struct {
 		path  string
 		owner ownership
 	}{
-		"POST /v1/referrals":                 {"/v1/referrals", anyones},
-		"POST /v1/confirmations":             {"/v1/confirmations", anyones},
-		"GET /v1/referrals":                  {"/v1/referrals", anyones},
-		"GET /v1/referrals/{id}":             {"/v1/referrals/" + a, traineeOwns | offeredTo},
-		"POST /v1/referrals/{id}/review":     {"/v1/referrals/" + a + "/review", anyones},
-		"POST /v1/referrals/{id}/withdraw":   {"/v1/referrals/" + a + "/withdraw", traineeOwns},
-		"POST /v1/referrals/{id}/check-in":   {"/v1/referrals/" + a + "/check-in", traineeOwns},
-		"POST /v1/referrals/{id}/end":        {"/v1/referrals/" + a + "/end", offeredTo},
-		"POST /v1/referrals/{id}/erase":      {"/v1/referrals/" + a + "/erase", anyones},
-		"GET /v1/offers":                     {"/v1/offers", anyones},
-		"POST /v1/offers/{id}/accept":        {"/v1/offers/" + offer + "/accept", offeredTo},
-		"POST /v1/offers/{id}/decline":       {"/v1/offers/" + offer + "/decline", offeredTo},
-		"GET /v1/therapists":                 {"/v1/therapists", anyones},
-		"GET /v1/waitlist":                   {"/v1/waitlist", anyones},
-		"POST /v1/therapists":                {"/v1/therapists", anyones},
-		"PATCH /v1/therapists/{id}":          {"/v1/therapists/" + t1, anyones},
-		"GET /v1/committee-members":          {"/v1/committee-members", anyones},
-		"POST /v1/committee-members":         {"/v1/committee-members", anyones},
-		"PATCH /v1/committee-members/{id}":   {"/v1/committee-members/00000000-0000-4000-8000-000000000000", anyones},
-		"DELETE /v1/committee-members/{id}":  {"/v1/committee-members/00000000-0000-4000-8000-000000000000", missing},
-		"GET /v1/organisations":              {"/v1/organisations", anyones},
-		"POST /v1/organisations":             {"/v1/organisations", anyones},
-		"POST /v1/tokens":                    {"/v1/tokens", anyones},
-		"DELETE /v1/tokens/{role}/{subject}": {"/v1/tokens/therapist/00000000-0000-4000-8000-000000000000", anyones},
-		"GET /v1/reports/summary":            {"/v1/reports/summary", anyones},
+		"POST /v1/referrals":                     {"/v1/referrals", anyones},
+		"POST /v1/confirmations":                 {"/v1/confirmations", anyones},
+		"GET /v1/referrals":                      {"/v1/referrals", anyones},
+		"GET /v1/referrals/{id}":                 {"/v1/referrals/" + a, traineeOwns | offeredTo},
+		"POST /v1/referrals/{id}/review":         {"/v1/referrals/" + a + "/review", anyones},
+		"POST /v1/referrals/{id}/withdraw":       {"/v1/referrals/" + a + "/withdraw", traineeOwns},
+		"POST /v1/referrals/{id}/check-in":       {"/v1/referrals/" + a + "/check-in", traineeOwns},
+		"POST /v1/referrals/{id}/end":            {"/v1/referrals/" + a + "/end", offeredTo},
+		"POST /v1/referrals/{id}/erase":          {"/v1/referrals/" + a + "/erase", anyones},
+		"GET /v1/offers":                         {"/v1/offers", anyones},
+		"POST /v1/offers/{id}/accept":            {"/v1/offers/" + offer + "/accept", offeredTo},
+		"POST /v1/offers/{id}/decline":           {"/v1/offers/" + offer + "/decline", offeredTo},
+		"GET /v1/therapists":                     {"/v1/therapists", anyones},
+		"GET /v1/waitlist":                       {"/v1/waitlist", anyones},
+		"POST /v1/therapists":                    {"/v1/therapists", anyones},
+		"PATCH /v1/therapists/{id}":              {"/v1/therapists/" + t1, anyones},
+		"GET /v1/therapists/{id}":                {"/v1/therapists/" + t1, therapistIs},
+		"PATCH /v1/therapists/{id}/availability": {"/v1/therapists/" + t1 + "/availability", therapistIs},
+		"POST /v1/therapists/{id}/retire":        {"/v1/therapists/" + t1 + "/retire", anyones},
+		"GET /v1/register/history":               {"/v1/register/history", anyones},
+		"GET /v1/areas":                          {"/v1/areas", anyones},
+		"PUT /v1/areas/{code}":                   {"/v1/areas/birmingham", anyones},
+		"GET /v1/committee-members":              {"/v1/committee-members", anyones},
+		"POST /v1/committee-members":             {"/v1/committee-members", anyones},
+		"PATCH /v1/committee-members/{id}":       {"/v1/committee-members/00000000-0000-4000-8000-000000000000", anyones},
+		"DELETE /v1/committee-members/{id}":      {"/v1/committee-members/00000000-0000-4000-8000-000000000000", missing},
+		"GET /v1/organisations":                  {"/v1/organisations", anyones},
+		"POST /v1/organisations":                 {"/v1/organisations", anyones},
+		"POST /v1/tokens":                        {"/v1/tokens", anyones},
+		"DELETE /v1/tokens/{role}/{subject}":     {"/v1/tokens/therapist/00000000-0000-4000-8000-000000000000", anyones},
+		"GET /v1/reports/summary":                {"/v1/reports/summary", anyones},
 	}
 }
 
@@ -101,7 +108,7 @@ func TestAccessMatrix(t *testing.T) {
 		{"trainee (own referral)", a.Str("token"), "trainee", traineeOwns},
 		{"trainee (someone else's)", b.Str("token"), "trainee", 0},
 		{"committee", chair, "committee", 0},
-		{"therapist (offered)", t1.Str("token"), "therapist", offeredTo},
+		{"therapist (offered)", t1.Str("token"), "therapist", offeredTo | therapistIs},
 		{"therapist (not offered)", t2.Str("token"), "therapist", 0},
 		{"operator", admin, "operator", 0},
 	}
@@ -127,7 +134,7 @@ func TestAccessMatrix(t *testing.T) {
 					want = http.StatusUnauthorized
 				case !allowed:
 					want = http.StatusForbidden
-				case cell.owner&ownerOf(c.role) != 0 && c.owns&ownerOf(c.role) == 0:
+				case cell.owner&ownerOf(c.role) != 0 && c.owns&cell.owner == 0:
 					want = http.StatusNotFound // someone else's: do not reveal it exists
 				case cell.owner == missing:
 					want = http.StatusNotFound // removing no one changes nothing between cells
@@ -164,7 +171,7 @@ func ownerOf(role string) ownership {
 	case "trainee":
 		return traineeOwns
 	case "therapist":
-		return offeredTo
+		return offeredTo | therapistIs
 	}
 	return 0
 }

@@ -68,6 +68,9 @@ type waitingJSON struct {
 	Programme  string    `json:"programme"`
 	Employer   string    `json:"employer"`
 	Urgent     bool      `json:"urgent"`
+	// Therapists is how many on the register could ever take it; 0 flags
+	// a referral nobody can take until the register changes.
+	Therapists int `json:"therapists"`
 }
 
 // waitlist shows the committee who is waiting for a place, in the order
@@ -80,7 +83,7 @@ func (s *Server) waitlist(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]waitingJSON, 0, len(list))
 	for _, q := range list {
-		out = append(out, waitingJSON{ReferralID: q.ReferralID, Position: q.Position, Since: q.Since, Programme: q.Programme, Employer: q.Employer, Urgent: q.Urgent})
+		out = append(out, waitingJSON{ReferralID: q.ReferralID, Position: q.Position, Since: q.Since, Programme: q.Programme, Employer: q.Employer, Urgent: q.Urgent, Therapists: q.Therapists})
 	}
 	writeJSON(w, http.StatusOK, map[string][]waitingJSON{"waitlist": out})
 }

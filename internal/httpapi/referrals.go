@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/base64"
 	"errors"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -199,6 +200,17 @@ type referralView struct {
 	Urgent bool `json:"urgent,omitempty"`
 	// CrisisSupport is shown to the trainee on every response about them.
 	CrisisSupport string `json:"crisis_support,omitempty"`
+	// Standing is set while the referral waits: how many wait ahead of it
+	// for a therapist it could also take, how many therapists could take
+	// it, and the median wait of the last people offered a place (only
+	// when it rests on five or more). Never a date.
+	Standing *standingJSON `json:"standing,omitempty"`
+}
+
+type standingJSON struct {
+	Ahead                int      `json:"ahead"`
+	Therapists           int      `json:"therapists"`
+	RecentMedianWaitDays *float64 `json:"recent_median_wait_days,omitempty"`
 }
 
 type eligibilityView struct {
@@ -240,6 +252,7 @@ func view(ref referral.Referral) referralView {
 		ID: ref.ID, Status: ref.Status, SubmittedAt: ref.SubmittedAt, Programme: ref.Programme, Employer: ref.Employer,
 		TrainingStart: ref.TrainingStart.String()[:7], Preferences: prefsJSON(ref.Preferences), Urgent: ref.AtRisk,
 	}
+	v.Preferences.Note = "" // as personal as the concerns: only on one referral, to those who may see it
 	if ref.ExpectedQualification != nil {
 		v.ExpectedQualification = ref.ExpectedQualification.String()
 	}
@@ -260,8 +273,15 @@ func (s *Server) getReferral(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := view(c.Referral) // the use case blanked what p may not see
-	v.Name, v.Email, v.Concerns = c.Name, c.Email, c.Concerns
+	v.Name, v.Email, v.Concerns, v.Preferences.Note = c.Name, c.Email, c.Concerns, c.Preferences.Note
 	v.Offer = offerView(c.Offer)
+	if st := c.Standing; st != nil {
+		v.Standing = &standingJSON{Ahead: st.Ahead, Therapists: st.Therapists}
+		if st.ShowWait {
+			days := math.Round(st.MedianWait.Hours()/24*10) / 10
+			v.Standing.RecentMedianWaitDays = &days
+		}
+	}
 	for _, e := range c.Events {
 		v.Events = append(v.Events, eventJSON{Seq: e.Seq, At: e.At, Actor: e.Actor, From: e.From, To: e.To, Reason: e.Reason, Note: e.Note})
 	}

@@ -162,21 +162,22 @@ type availabilityRequest struct {
 }
 
 func (s *Server) setAvailability(w http.ResponseWriter, r *http.Request) {
-	q, err := body[availabilityRequest](w, r)()
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	a := pipeline.Availability{Capacity: q.Capacity, Online: q.Online, InPerson: q.InPerson, Areas: q.Areas, Away: q.Away}
-	if q.AwayUntil != nil {
-		d, err := referral.ParseDate(*q.AwayUntil)
+	in := func() (pipeline.Availability, error) {
+		q, err := body[availabilityRequest](w, r)()
 		if err != nil {
-			writeError(w, pipeline.FieldError("away_until", "away_until must be a real date of the form YYYY-MM-DD"))
-			return
+			return pipeline.Availability{}, err
 		}
-		a.AwayUntil = &d
+		a := pipeline.Availability{Capacity: q.Capacity, Online: q.Online, InPerson: q.InPerson, Areas: q.Areas, Away: q.Away}
+		if q.AwayUntil != nil {
+			d, err := referral.ParseDate(*q.AwayUntil)
+			if err != nil {
+				return a, pipeline.FieldError("away_until", "away_until must be a real date of the form YYYY-MM-DD")
+			}
+			a.AwayUntil = &d
+		}
+		return a, nil
 	}
-	t, err := s.App.SetAvailability(r.Context(), principal(r), chi.URLParam(r, "id"), a)
+	t, err := s.App.SetAvailability(r.Context(), principal(r), chi.URLParam(r, "id"), in)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -184,7 +185,13 @@ func (s *Server) setAvailability(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, therapistView(t))
 }
 
+// retireTherapist takes a therapist off the register. Its body is an empty
+// JSON object: a POST that changes this much is sent deliberately.
 func (s *Server) retireTherapist(w http.ResponseWriter, r *http.Request) {
+	if _, err := body[struct{}](w, r)(); err != nil {
+		writeError(w, err)
+		return
+	}
 	t, err := s.App.RetireTherapist(r.Context(), principal(r), chi.URLParam(r, "id"))
 	if err != nil {
 		writeError(w, err)
@@ -255,7 +262,7 @@ type areaJSON struct {
 }
 
 func (s *Server) listAreas(w http.ResponseWriter, r *http.Request) {
-	areas, err := s.App.Areas(r.Context())
+	areas, err := s.App.Areas(r.Context(), principal(r))
 	if err != nil {
 		writeError(w, err)
 		return

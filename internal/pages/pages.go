@@ -68,6 +68,8 @@ var pageTemplates = func() map[string]*template.Template {
 		"label":      statusLabel,
 		"day":        day,
 		"month":      month,
+		"waited":     waited,
+		"lower":      strings.ToLower,
 	}
 	names, err := fs.Glob(pageFS, "templates/*.html")
 	if err != nil {
@@ -162,6 +164,21 @@ func (s *Site) Routes(r chi.Router) {
 	r.With(s.signedIn(referral.RoleTherapist)).Get("/therapist", s.therapistPage)
 	r.With(s.signedIn(referral.RoleTherapist)).Post("/therapist/offers/{id}/{answer:accept|decline}", s.offerSubmit)
 	r.With(s.signedIn(referral.RoleTherapist)).Post("/therapist/referrals/{id}/end", s.endSubmit)
+}
+
+// waited says a wait in weeks (or days, under two weeks), rounded: a
+// median of waits is rough, and should read so.
+func waited(d time.Duration) string {
+	days := int(d.Round(24*time.Hour) / (24 * time.Hour))
+	switch {
+	case days < 1:
+		return "less than a day"
+	case days == 1:
+		return "1 day"
+	case days < 14:
+		return fmt.Sprintf("%d days", days)
+	}
+	return fmt.Sprintf("%d weeks", (days+3)/7)
 }
 
 func serveCSS(w http.ResponseWriter, _ *http.Request) {

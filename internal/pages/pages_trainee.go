@@ -60,7 +60,7 @@ func (s *Site) showReferForm(w http.ResponseWriter, r *http.Request, status int,
 	}
 	f.Organisations = orgs
 	f.Programmes = referral.Programmes
-	areas, err := s.App.Areas(r.Context())
+	areas, err := s.App.Areas(r.Context(), pipeline.Anonymous)
 	if err != nil {
 		s.pageError(w, r, err)
 		return

@@ -90,6 +90,22 @@ func TestUseCasesKeepTheAccessTable(t *testing.T) {
 			_, err := s.ChangeTherapist(ctx, p, id, pipeline.TherapistChange{HCPCNumber: &hcpc})
 			return err
 		},
+		pipeline.ActReadTherapist: func(p referral.Principal) error { _, err := s.Therapist(ctx, p, id); return err },
+		pipeline.ActSetAvailability: func(p referral.Principal) error {
+			capacity := -1 // refused before anything is read or written
+			_, err := s.SetAvailability(ctx, p, id, pipeline.Given(pipeline.Availability{Capacity: &capacity}))
+			return err
+		},
+		pipeline.ActRetireTherapist: func(p referral.Principal) error { _, err := s.RetireTherapist(ctx, p, id); return err },
+		pipeline.ActRegisterHistory: func(p referral.Principal) error {
+			_, err := s.RegisterHistory(ctx, p, "", "", 0, 1)
+			return err
+		},
+		pipeline.ActListAreas: func(p referral.Principal) error { _, err := s.Areas(ctx, p); return err },
+		pipeline.ActSaveArea: func(p referral.Principal) error {
+			_, err := s.SaveArea(ctx, p, referral.Area{})
+			return err
+		},
 		pipeline.ActListMembers: func(p referral.Principal) error { _, err := s.CommitteeMembers(ctx, p); return err },
 		pipeline.ActAddCommitteeMember: func(p referral.Principal) error {
 			_, _, err := s.AddCommitteeMember(ctx, p, "", "", "")

@@ -33,6 +33,43 @@ type Case struct {
 	// HowToMeet says in words how the trainee can meet a therapist, with
 	// the areas by name.
 	HowToMeet string
+	// Standing is set while the referral waits, for its trainee and the
+	// committee.
+	Standing *Standing
+}
+
+// Standing is an honest account of where a waiting referral stands. No
+// date is promised: the network cannot know when a place will be free.
+type Standing struct {
+	// Ahead is how many wait ahead of it for a therapist it could also
+	// take; Therapists how many on the register could take it at all.
+	Ahead, Therapists int
+	// MedianWait is how long the last people offered a place had waited,
+	// shown only when it rests on at least MinPeople of them (ShowWait).
+	MedianWait time.Duration
+	ShowWait   bool
+}
+
+// RecentOffers is how many of the latest first offers the median wait is
+// taken over; MinPeople the fewest it is shown for, as for every figure
+// about people the network publishes.
+const (
+	RecentOffers = 20
+	MinPeople    = 5
+)
+
+// standing works out where a waiting referral stands; nil when it is not
+// waiting.
+func (s *Service) standing(ctx context.Context, id string) (*Standing, error) {
+	st, ok, err := s.DB.Standing(ctx, id)
+	if err != nil || !ok {
+		return nil, err
+	}
+	median, of, err := s.DB.RecentWaits(ctx, RecentOffers)
+	if err != nil {
+		return nil, err
+	}
+	return &Standing{Ahead: st.Ahead, Therapists: st.Therapists, MedianWait: median, ShowWait: of >= MinPeople}, nil
 }
 
 // HowToMeet says in plain words how a trainee who asked for p can meet a
@@ -109,6 +146,11 @@ func (s *Service) Referral(ctx context.Context, p referral.Principal, id string)
 		return c, s.failed(ctx, "load areas", id, err)
 	}
 	c.HowToMeet = HowToMeet(c.Preferences, areas)
+	if p.Role != referral.RoleTherapist && c.Status == referral.StatusWaitlisted {
+		if c.Standing, err = s.standing(ctx, id); err != nil {
+			return c, s.failed(ctx, "load standing", id, err)
+		}
+	}
 	if p.Role != referral.RoleTherapist {
 		if c.Events, err = s.DB.Events(ctx, id); err != nil {
 			return c, s.failed(ctx, "load events", id, err)

@@ -288,12 +288,19 @@ func (s *Service) Therapist(ctx context.Context, p referral.Principal, id string
 // therapist may change only their own; the committee and operators anyone's.
 // Coming back, or more room, gives the free places to the waitlist at once.
 // Going away until a date arranges, durably, that they come back on it.
-func (s *Service) SetAvailability(ctx context.Context, p referral.Principal, id string, a Availability) (referral.Therapist, error) {
+//
+// The change is read (in) only once the caller is known to be allowed it,
+// so someone else's therapist learns nothing from a malformed body.
+func (s *Service) SetAvailability(ctx context.Context, p referral.Principal, id string, in Input[Availability]) (referral.Therapist, error) {
 	if err := allowed(p, ActSetAvailability); err != nil {
 		return referral.Therapist{}, err
 	}
 	if p.Role == referral.RoleTherapist && p.Subject != id {
 		return referral.Therapist{}, ErrNotFound
+	}
+	a, err := in()
+	if err != nil {
+		return referral.Therapist{}, err
 	}
 	if err := a.checkShape(); err != nil {
 		return referral.Therapist{}, err
@@ -403,7 +410,10 @@ func (s *Service) RegisterHistory(ctx context.Context, p referral.Principal, ent
 
 // Areas is the committee's list of areas where people meet in person: for
 // anyone, as the referral form offers them.
-func (s *Service) Areas(ctx context.Context) ([]referral.Area, error) {
+func (s *Service) Areas(ctx context.Context, p referral.Principal) ([]referral.Area, error) {
+	if err := allowed(p, ActListAreas); err != nil {
+		return nil, err
+	}
 	areas, err := s.DB.Areas(ctx)
 	if err != nil {
 		return nil, s.failed(ctx, "load areas", "", err)

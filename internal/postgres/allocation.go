@@ -51,12 +51,19 @@ func (db *DB) Enqueue(ctx context.Context, referralID string) (offer *referral.O
 // way they asked, does not teach, supervise or work where the trainee
 // does, has not passed on this referral, and has not declared a conflict
 // of interest with this trainee. No preference ever outranks it.
-const canTake = `t.active AND t.retired_at IS NULL
-	AND can_meet(r.pref_meeting, r.pref_areas, t.online, t.in_person, t.areas)
-	AND NOT (r.programme = ANY (t.conflict_programmes))
-	AND NOT (r.employer = ANY (t.conflict_employers))
-	AND NOT EXISTS (SELECT 1 FROM exclusions x WHERE x.referral_id = r.id AND x.therapist_id = t.id)
-	AND NOT EXISTS (SELECT 1 FROM conflicts_of_interest c WHERE c.therapist_id = t.id AND c.email_hash = encode(sha256(convert_to(r.email_key, 'UTF8')), 'hex'))`
+var canTake = `t.active AND t.retired_at IS NULL AND ` + couldTakeAs("r", "t")
+
+// couldTakeAs is canTake without the therapist's availability: whether
+// therapist t, on the register, could ever take referral r (given as the
+// names of their rows in the query).
+func couldTakeAs(r, t string) string {
+	return fmt.Sprintf(`can_meet(%[1]s.pref_meeting, %[1]s.pref_areas, %[2]s.online, %[2]s.in_person, %[2]s.areas)
+	AND NOT (%[1]s.programme = ANY (%[2]s.conflict_programmes))
+	AND NOT (%[1]s.employer = ANY (%[2]s.conflict_employers))
+	AND NOT EXISTS (SELECT 1 FROM exclusions x WHERE x.referral_id = %[1]s.id AND x.therapist_id = %[2]s.id)
+	AND NOT EXISTS (SELECT 1 FROM conflicts_of_interest c
+		WHERE c.therapist_id = %[2]s.id AND c.email_hash = encode(sha256(convert_to(%[1]s.email_key, 'UTF8')), 'hex'))`, r, t)
+}
 
 // offerForReferral returns the referral's open offer, making one with the
 // best free therapist when the referral is waiting. announced is true: the

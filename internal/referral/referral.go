@@ -173,6 +173,11 @@ func (d Date) Start() time.Time { return time.Date(d.Year, d.Month, d.Day, 0, 0,
 // Before reports whether d is an earlier day than o.
 func (d Date) Before(o Date) bool { return d.Start().Before(o.Start()) }
 
+// AddDays is the day n days after d (before, for negative n).
+func (d Date) AddDays(n int) Date {
+	return DateOf(time.Date(d.Year, d.Month, d.Day+n, 12, 0, 0, 0, London))
+}
+
 // AddMonths moves d by n calendar months, clamping the day to the end of a
 // shorter month (31 May - 3 months is 28 or 29 February, not 3 March).
 func (d Date) AddMonths(n int) Date {

@@ -285,4 +285,8 @@ type Waiting struct {
 	Programme  string
 	Employer   string
 	Urgent     bool
+	// Therapists is how many therapists on the register could ever take
+	// it (away or full ones included): none flags a referral nobody can
+	// take, for the committee to act on.
+	Therapists int
 }
