@@ -27,7 +27,7 @@ const concerns = "Concerns-that-stay-in-Postgres"
 func TestMessagesKeepTheirKeysAndSayOnlyWhatTheyMay(t *testing.T) {
 	ctx := context.Background()
 	db, _ := postgrestest.Open(t, "")
-	chair, err := db.CreateCommitteeMember(ctx, referral.CommitteeMember{Name: "Chris Chair", Email: "chair@example.org", Role: "chair"})
+	chair, err := db.CreateCommitteeMember(ctx, referral.Principal{Role: referral.RoleOperator}, referral.CommitteeMember{Name: "Chris Chair", Email: "chair@example.org", Role: "chair"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,7 +64,10 @@ func seed(ctx context.Context, db *postgres.DB) (Tokens, error) {
 		{Name: "Demo Secretary", Email: "secretary@wmtna.example", Role: "secretary"},
 		{Name: "Demo Treasurer", Email: "treasurer@wmtna.example", Role: "treasurer"},
 	} {
-		m, err := db.CreateCommitteeMember(ctx, m)
+		m, err := db.CreateCommitteeMember(ctx, referral.Principal{Role: "system", Subject: "demo"}, m)
+		if errors.Is(err, referral.ErrDuplicate) {
+			return tok, fmt.Errorf("demo committee members exist but their tokens were lost (demo-tokens.json deleted?): start with a fresh --data-dir")
+		}
 		if err != nil {
 			return tok, err
 		}

@@ -28,6 +28,7 @@ const (
 	traineeOwns                  // the referral of the trainee's token
 	offeredTo                    // a referral or offer offered to the therapist
 	therapistIs                  // the therapist's own entry in the register
+	missing     ownership = 16   // a path naming nothing: callers let through get 404
 )
 
 // matrix has an entry for every route of the access table: the concrete
@@ -63,7 +64,10 @@ func matrix(a, offer, t1 string) map[string]struct {
 		"GET /v1/register/history":               {"/v1/register/history", anyones},
 		"GET /v1/areas":                          {"/v1/areas", anyones},
 		"PUT /v1/areas/{code}":                   {"/v1/areas/birmingham", anyones},
+		"GET /v1/committee-members":              {"/v1/committee-members", anyones},
 		"POST /v1/committee-members":             {"/v1/committee-members", anyones},
+		"PATCH /v1/committee-members/{id}":       {"/v1/committee-members/00000000-0000-4000-8000-000000000000", anyones},
+		"DELETE /v1/committee-members/{id}":      {"/v1/committee-members/00000000-0000-4000-8000-000000000000", missing},
 		"GET /v1/organisations":                  {"/v1/organisations", anyones},
 		"POST /v1/organisations":                 {"/v1/organisations", anyones},
 		"POST /v1/tokens":                        {"/v1/tokens", anyones},
@@ -132,6 +136,8 @@ func TestAccessMatrix(t *testing.T) {
 					want = http.StatusForbidden
 				case cell.owner&ownerOf(c.role) != 0 && c.owns&cell.owner == 0:
 					want = http.StatusNotFound // someone else's: do not reveal it exists
+				case cell.owner == missing:
+					want = http.StatusNotFound // removing no one changes nothing between cells
 				default:
 					want = success(rt.Method)
 				}

@@ -77,14 +77,6 @@ func therapistView(t referral.Therapist) therapistJSON {
 	return v
 }
 
-type memberJSON struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	Email     string    `json:"email"`
-	Role      string    `json:"role"`
-	CreatedAt time.Time `json:"created_at"`
-}
-
 type organisationJSON struct {
 	Code      string    `json:"code"`
 	Name      string    `json:"name"`
@@ -297,31 +289,6 @@ func (s *Server) saveArea(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, areaJSON{Code: a.Code, Name: a.Name, Active: a.Active, CreatedAt: a.CreatedAt})
-}
-
-type committeeRequest struct {
-	Name  *string `json:"name"`
-	Email *string `json:"email"`
-	Role  *string `json:"role"`
-}
-
-type createdMember struct {
-	memberJSON
-	Token string `json:"token"`
-}
-
-func (s *Server) createCommitteeMember(w http.ResponseWriter, r *http.Request) {
-	q, err := body[committeeRequest](w, r)()
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	m, token, err := s.App.AddCommitteeMember(r.Context(), principal(r), deref(q.Name), deref(q.Email), deref(q.Role))
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, createdMember{memberJSON: memberJSON{ID: m.ID, Name: m.Name, Email: m.Email, Role: m.Role, CreatedAt: m.CreatedAt}, Token: token})
 }
 
 func deref(p *string) string {

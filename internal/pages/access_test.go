@@ -74,6 +74,16 @@ func TestPageAccessMatrix(t *testing.T) {
 		{"POST", "/committee/referrals/" + a.Str("id") + "/review", pipeline.ActReview, referral.RoleCommittee, url.Values{"decision": {"maybe"}}, 422, false},
 		{"GET", "/committee/areas", pipeline.ActSaveArea, referral.RoleCommittee, nil, 200, false}, // the list is public; the page is for keeping it
 		{"POST", "/committee/areas", pipeline.ActSaveArea, referral.RoleCommittee, url.Values{"name": {""}}, 422, false},
+		{"GET", "/committee/members", pipeline.ActListMembers, referral.RoleCommittee, nil, 200, false},
+		{"POST", "/committee/members", pipeline.ActAddCommitteeMember, referral.RoleCommittee, url.Values{"role": {"pope"}}, 422, false},
+		{"GET", "/committee/members/" + chair.Str("id") + "/office", pipeline.ActChangeMember, referral.RoleCommittee, nil, 200, false},
+		{"POST", "/committee/members/" + chair.Str("id") + "/office", pipeline.ActChangeMember, referral.RoleCommittee, url.Values{"role": {"pope"}}, 422, false},
+		{"GET", "/committee/members/" + chair.Str("id") + "/remove", pipeline.ActRemoveMember, referral.RoleCommittee, nil, 200, false},
+		// The only Chair: refused, so nothing changes.
+		{"POST", "/committee/members/" + chair.Str("id") + "/remove", pipeline.ActRemoveMember, referral.RoleCommittee, nil, 409, false},
+		{"GET", "/committee/employers", pipeline.ActListOrganisations, referral.RoleCommittee, nil, 200, false},
+		{"POST", "/committee/employers", pipeline.ActSaveOrganisation, referral.RoleCommittee, url.Values{"code": {"x"}}, 422, false},
+		{"POST", "/committee/employers/RXT/listed", pipeline.ActSaveOrganisation, referral.RoleCommittee, url.Values{"listed": {"maybe"}}, 422, false},
 		{"GET", "/therapist", pipeline.ActListOffers, referral.RoleTherapist, nil, 200, false},
 		{"POST", "/therapist/offers/" + offer + "/decline", pipeline.ActDecline, referral.RoleTherapist, url.Values{"reason_code": {"none"}}, 422, true},
 		{"POST", "/therapist/referrals/" + a.Str("id") + "/end", pipeline.ActEnd, referral.RoleTherapist, url.Values{"reason": {tooLong}}, 422, true},

@@ -161,6 +161,7 @@ func (s *Site) Routes(r chi.Router) {
 	r.With(s.signedIn(referral.RoleCommittee)).Post("/committee/referrals/{id}/review", s.reviewSubmit)
 	r.With(s.signedIn(referral.RoleCommittee)).Get("/committee/areas", s.areasList)
 	r.With(s.signedIn(referral.RoleCommittee)).Post("/committee/areas", s.areaSubmit)
+	s.committeeRoutes(r)
 	r.With(s.signedIn(referral.RoleTherapist)).Get("/therapist", s.therapistPage)
 	r.With(s.signedIn(referral.RoleTherapist)).Post("/therapist/offers/{id}/{answer:accept|decline}", s.offerSubmit)
 	r.With(s.signedIn(referral.RoleTherapist)).Post("/therapist/referrals/{id}/end", s.endSubmit)

@@ -34,7 +34,10 @@ const (
 	ActRegisterHistory    Action = "register-history"
 	ActSaveArea           Action = "save-area"
 	ActListAreas          Action = "list-areas"
+	ActListMembers        Action = "list-committee-members"
 	ActAddCommitteeMember Action = "add-committee-member"
+	ActChangeMember       Action = "change-committee-member"
+	ActRemoveMember       Action = "remove-committee-member"
 	ActListOrganisations  Action = "list-organisations"
 	ActSaveOrganisation   Action = "save-organisation"
 	ActIssueToken         Action = "issue-token"
@@ -60,7 +63,9 @@ type rule struct {
 //
 //	trainee:   their own referral only (the token's subject is the referral)
 //	committee: every referral, to review; the register of therapists, the
-//	           areas and the employers; never therapists' tokens
+//	           areas and the employers; the committee's own members, which
+//	           only the Chair changes (an office, not a role: the use
+//	           cases check it); never therapists' tokens
 //	therapist: a referral only while it is offered to or matched with them;
 //	           its personal details only once they have accepted; their
 //	           own entry and availability, no one else's
@@ -92,7 +97,10 @@ var access = map[Action]rule{
 	ActRegisterHistory:    {roles(committee, operator), false},
 	ActSaveArea:           {roles(committee, operator), false},
 	ActListAreas:          {nil, false}, // the referral form offers them to anyone
-	ActAddCommitteeMember: {roles(operator), false},
+	ActListMembers:        {roles(committee, operator), false},
+	ActAddCommitteeMember: {roles(committee, operator), false}, // of the committee, the Chair only
+	ActChangeMember:       {roles(committee, operator), false}, // of the committee, the Chair only
+	ActRemoveMember:       {roles(committee, operator), false}, // of the committee, the Chair only
 	ActListOrganisations:  {roles(committee, operator), false},
 	ActSaveOrganisation:   {roles(committee, operator), false},
 	ActIssueToken:         {roles(operator), false},

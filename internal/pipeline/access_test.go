@@ -106,10 +106,16 @@ func TestUseCasesKeepTheAccessTable(t *testing.T) {
 			_, err := s.SaveArea(ctx, p, referral.Area{})
 			return err
 		},
+		pipeline.ActListMembers: func(p referral.Principal) error { _, err := s.CommitteeMembers(ctx, p); return err },
 		pipeline.ActAddCommitteeMember: func(p referral.Principal) error {
 			_, _, err := s.AddCommitteeMember(ctx, p, "", "", "")
 			return err
 		},
+		pipeline.ActChangeMember: func(p referral.Principal) error {
+			_, err := s.ChangeCommitteeRole(ctx, p, id, "pope")
+			return err
+		},
+		pipeline.ActRemoveMember:      func(p referral.Principal) error { _, err := s.RemoveCommitteeMember(ctx, p, id); return err },
 		pipeline.ActListOrganisations: func(p referral.Principal) error { _, err := s.Organisations(ctx, p); return err },
 		pipeline.ActSaveOrganisation: func(p referral.Principal) error {
 			_, err := s.SaveOrganisation(ctx, p, referral.Organisation{})
@@ -125,10 +131,16 @@ func TestUseCasesKeepTheAccessTable(t *testing.T) {
 			return err
 		},
 	}
+	// The committee's caller is its Chair: of the committee, only the
+	// Chair may change it (an office the use cases check, not a role).
+	chair, err := db.CreateCommitteeMember(ctx, referral.Principal{Role: referral.RoleOperator}, referral.CommitteeMember{Name: "C", Email: "c@example.org", Role: "chair"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	callers := []referral.Principal{
 		pipeline.Anonymous,
 		{Role: referral.RoleTrainee, Subject: "4f0e9a3c-0c1d-4d6b-9a57-1f2e3d4c5b6a"},
-		{Role: referral.RoleCommittee, Subject: "c1"},
+		{Role: referral.RoleCommittee, Subject: chair.ID},
 		{Role: referral.RoleTherapist, Subject: "t1"},
 		{Role: referral.RoleOperator, Subject: "admin"},
 	}

@@ -43,7 +43,7 @@ func newUTF8Store(t *testing.T) *store {
 func TestLookAlikeAddressesReachNoOneElse(t *testing.T) {
 	s := newUTF8Store(t)
 	ctx := context.Background()
-	member, err := s.CreateCommitteeMember(ctx, referral.CommitteeMember{Name: "Ada", Email: "ada@therapist.example", Role: "chair"})
+	member, err := s.CreateCommitteeMember(ctx, referral.Principal{Role: referral.RoleOperator}, referral.CommitteeMember{Name: "Ada", Email: "ada@therapist.example", Role: "chair"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func TestLookAlikeAddressesReachNoOneElse(t *testing.T) {
 func TestEmailKeyIsStoredAsComputed(t *testing.T) {
 	s := newUTF8Store(t)
 	ctx := context.Background()
-	if _, err := s.CreateCommitteeMember(ctx, referral.CommitteeMember{Name: "Ada", Email: "Ada.Lovelace@NHS.net", Role: "chair"}); err != nil {
+	if _, err := s.CreateCommitteeMember(ctx, referral.Principal{Role: referral.RoleOperator}, referral.CommitteeMember{Name: "Ada", Email: "Ada.Lovelace@NHS.net", Role: "chair"}); err != nil {
 		t.Fatal(err)
 	}
 	th := s.therapist("Bob", 1)

@@ -12,14 +12,14 @@ import (
 )
 
 // SignInCandidates returns who may sign in with an email address: the
-// committee member and the therapist with that address, and the trainee of
+// committee member (not removed) and the therapist with that address, and the trainee of
 // its most recent referral (an open one first). Addresses match by their
 // referral.EmailKey, exactly: never by lower(), whose folding depends on the
 // database's collation and maps look-alikes ("therapİst") onto real
 // addresses.
 func (db *DB) SignInCandidates(ctx context.Context, email string) ([]referral.Principal, error) {
 	rows, err := db.pool.Query(ctx, `
-		(SELECT 'committee', id::text FROM committee_members WHERE email_key = $1 LIMIT 1)
+		(SELECT 'committee', id::text FROM committee_members WHERE email_key = $1 AND removed_at IS NULL LIMIT 1)
 		UNION ALL
 		(SELECT 'therapist', id::text FROM therapists WHERE email_key = $1 AND (retired_at IS NULL OR places_used > 0) LIMIT 1)
 		UNION ALL
@@ -58,6 +58,21 @@ func (db *DB) CreateSignInLink(ctx context.Context, p referral.Principal, ttl ti
 }
 
 func createSignInLink(ctx context.Context, tx pgx.Tx, l SignInLink) error {
+	if l.For.Role == referral.RoleCommittee {
+		// A member removed since they were found gets no link. The
+		// share lock makes a removal wait for this transaction, or this
+		// wait for the removal and then find them removed, so the link
+		// is either made before the removal (which spends it) or not at
+		// all.
+		var removed bool
+		err := tx.QueryRow(ctx, `SELECT removed_at IS NOT NULL FROM committee_members WHERE id::text = $1 FOR SHARE`, l.For.Subject).Scan(&removed)
+		switch {
+		case err != nil && !errors.Is(err, pgx.ErrNoRows):
+			return fmt.Errorf("check committee member: %w", err)
+		case removed:
+			return nil
+		}
+	}
 	secret := NewToken()
 	m, err := l.Message(secret)
 	if err != nil {
@@ -162,14 +177,21 @@ func (db *DB) UseSignInLink(ctx context.Context, secret string) (referral.Princi
 	var p referral.Principal
 	var role string
 	err := db.pool.QueryRow(ctx, `
-		UPDATE sign_in_links SET used_at = now()
-		WHERE hash = $1 AND used_at IS NULL AND expires_at > now()
+		UPDATE sign_in_links l SET used_at = now()
+		WHERE hash = $1 AND used_at IS NULL AND expires_at > now() AND NOT `+removedMember("l")+`
 		RETURNING role, subject`, hashToken(secret)).Scan(&role, &p.Subject)
 	if err != nil {
 		return p, fmt.Errorf("use sign-in link: %w", notFound(err))
 	}
 	p.Role = referral.Role(role)
 	return p, nil
+}
+
+// removedMember is the SQL condition that the credential (token or link)
+// of table alias t belongs to a removed committee member: removal revokes
+// theirs, and this refuses any made after all the same.
+func removedMember(t string) string {
+	return `(EXISTS (SELECT 1 FROM committee_members m WHERE ` + t + `.role = 'committee' AND m.id::text = ` + t + `.subject AND m.removed_at IS NOT NULL))`
 }
 
 // RevokeToken ends one token, such as a browser session on signing out.

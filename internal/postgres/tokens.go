@@ -45,14 +45,14 @@ func (db *DB) StoreToken(ctx context.Context, token string, role referral.Role, 
 }
 
 // Authenticate returns who a token belongs to. An unknown, revoked or expired
-// token is referral.ErrNotFound. The lookup is by hash, so the comparison
+// token, or a removed committee member's, is referral.ErrNotFound. The lookup is by hash, so the comparison
 // never runs over the secret itself.
 func (db *DB) Authenticate(ctx context.Context, token string) (referral.Principal, error) {
 	var p referral.Principal
 	var role string
 	err := db.pool.QueryRow(ctx, `
-		SELECT role, subject FROM tokens
-		WHERE hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())`, hashToken(token)).Scan(&role, &p.Subject)
+		SELECT role, subject FROM tokens t
+		WHERE hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now()) AND NOT `+removedMember("t"), hashToken(token)).Scan(&role, &p.Subject)
 	if err != nil {
 		return p, fmt.Errorf("authenticate: %w", notFound(err))
 	}

@@ -246,13 +246,16 @@ type FieldChange struct {
 	To   any `json:"to"`
 }
 
-// CommitteeMember is one of the people who review referrals.
+// CommitteeMember is one of the people who review referrals. Role is
+// their office (one of CommitteeRoles). A removed member (RemovedAt set) is
+// kept for the history, and can no longer sign in.
 type CommitteeMember struct {
 	ID        string
 	Name      string
 	Email     string
 	Role      string
 	CreatedAt time.Time
+	RemovedAt *time.Time
 }
 
 // Organisation is an employer in the register of West Midlands NHS and
