@@ -228,7 +228,7 @@ func (s *Service) ChangeTherapist(ctx context.Context, p referral.Principal, id 
 	}
 	t, err := s.DB.UpdateTherapist(ctx, p, id, referral.TherapistPatch{
 		Name: q.Name, Email: q.Email, Disciplines: q.Disciplines, Capacity: q.Capacity,
-		Online: q.Online, InPerson: q.InPerson, Areas: q.Areas, Conflicts: q.Conflicts,
+		Online: q.Online, InPerson: q.InPerson, Areas: withoutAreas(q.InPerson, q.Areas), Conflicts: q.Conflicts,
 	})
 	if err != nil {
 		return t, s.failed(ctx, "change therapist", "", err)
@@ -252,6 +252,7 @@ func (s *Service) therapist(ctx context.Context, id string) (referral.Therapist,
 
 // checkWorking checks how a therapist would work after a change.
 func (s *Service) checkWorking(ctx context.Context, t referral.Therapist, online, inPerson *bool, areas *[]string) error {
+	had := t.Areas
 	if online != nil {
 		t.Online = *online
 	}
@@ -267,9 +268,18 @@ func (s *Service) checkWorking(ctx context.Context, t referral.Therapist, online
 		return err
 	}
 	if areas != nil {
-		return s.checkAreas(ctx, "areas", *areas, t.Areas)
+		return s.checkAreas(ctx, "areas", *areas, had)
 	}
 	return nil
+}
+
+// withoutAreas clears the areas of a therapist who stops seeing people in
+// person, unless the change names them itself.
+func withoutAreas(inPerson *bool, areas *[]string) *[]string {
+	if inPerson != nil && !*inPerson && areas == nil {
+		return &[]string{}
+	}
+	return areas
 }
 
 // Therapist is one therapist's entry: for the committee and operators, any;
@@ -329,11 +339,7 @@ func (s *Service) SetAvailability(ctx context.Context, p referral.Principal, id 
 		return t, err
 	}
 	if a.Capacity != nil || a.Online != nil || a.InPerson != nil || a.Areas != nil {
-		patch := referral.TherapistPatch{Capacity: a.Capacity, Online: a.Online, InPerson: a.InPerson, Areas: a.Areas}
-		if a.InPerson != nil && !*a.InPerson && a.Areas == nil {
-			none := []string{}
-			patch.Areas = &none
-		}
+		patch := referral.TherapistPatch{Capacity: a.Capacity, Online: a.Online, InPerson: a.InPerson, Areas: withoutAreas(a.InPerson, a.Areas)}
 		if t, err = s.DB.UpdateTherapist(ctx, p, id, patch); err != nil {
 			return t, s.failed(ctx, "change availability", "", err)
 		}

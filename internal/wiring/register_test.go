@@ -236,3 +236,38 @@ func TestRetiredTherapistKeepsClientsAndTakesNoOne(t *testing.T) {
 		t.Errorf("retired therapist ends therapy: %d %s", r.Status, r.Raw)
 	}
 }
+
+// An area the committee no longer offers cannot be newly chosen, by a
+// trainee or a therapist, but stays with a therapist who had it.
+func TestAreaNoLongerOfferedStaysWithThoseWhoChoseIt(t *testing.T) {
+	s := stacktest.Start(t, fast)
+	chair := committeeMember(t, s)
+	th := addTherapist(t, s, 1, 1) // in person in Birmingham
+	if r := s.Do("PUT", "/v1/areas/birmingham", chair, map[string]any{"name": "Birmingham", "active": false}); r.Status != 200 || r.Body["active"] != false {
+		t.Fatalf("stop offering Birmingham: %d %s", r.Status, r.Raw)
+	}
+	if r := s.Do("PATCH", "/v1/therapists/"+th.id+"/availability", th.token, map[string]any{"areas": []string{"birmingham", "solihull"}}); r.Status != 200 {
+		t.Errorf("a therapist keeps an area they had: %d %s", r.Status, r.Raw)
+	}
+	// One who never had it cannot add it to their areas.
+	r := s.Do("POST", "/v1/therapists", chair, map[string]any{"name": "Dr Solihull", "email": "sol@example.org", "hcpc_number": "PYL78", "capacity": 1,
+		"in_person": true, "areas": []string{"solihull"}})
+	if r.Status != 201 {
+		t.Fatalf("add Dr Solihull: %d %s", r.Status, r.Raw)
+	}
+	if r := s.Do("PATCH", "/v1/therapists/"+r.Str("id")+"/availability", r.Str("token"), map[string]any{"areas": []string{"solihull", "birmingham"}}); r.Status != 422 || r.ErrorField("field") != "areas" {
+		t.Errorf("a therapist newly chooses an area no longer offered: %d %s, want 422 naming areas", r.Status, r.Raw)
+	}
+	r = s.Do("POST", "/v1/therapists", chair, map[string]any{"name": "Dr New", "email": "new@example.org", "hcpc_number": "PYL77", "capacity": 1,
+		"in_person": true, "areas": []string{"birmingham"}})
+	if r.Status != 422 || r.ErrorField("field") != "areas" {
+		t.Errorf("a new therapist chooses an area no longer offered: %d %s, want 422 naming areas", r.Status, r.Raw)
+	}
+	body := meeting(s, "late@nhs.example", map[string]any{"meeting": "in_person", "areas": []string{"birmingham"}})
+	if r := s.Do("POST", "/v1/referrals", "", body); r.Status != 422 || r.ErrorField("field") != "preferences.areas" {
+		t.Errorf("a trainee chooses an area no longer offered: %d %s, want 422 naming preferences.areas", r.Status, r.Raw)
+	}
+	if r := s.Do("PUT", "/v1/areas/Not_A_Code", chair, map[string]any{"name": "X"}); r.Status != 422 || r.ErrorField("field") != "code" {
+		t.Errorf("an area with a bad code: %d %s, want 422 naming code", r.Status, r.Raw)
+	}
+}
