@@ -390,6 +390,7 @@ func (s *Site) showTherapistForm(w http.ResponseWriter, r *http.Request, status 
 		return
 	}
 	f.Organisations = slices.DeleteFunc(orgs, func(o referral.Organisation) bool { return !o.Active && !f.HasConflictEmployer(o.Code) })
+	slices.SortFunc(f.Organisations, func(a, b referral.Organisation) int { return strings.Compare(a.Name, b.Name) })
 	f.Programmes = referral.Programmes
 	title := "Add a therapist"
 	if f.ID != "" {
@@ -553,12 +554,28 @@ func (n registerNames) history(changes []referral.RegisterChange, therapists map
 		})
 		for _, f := range fields {
 			fc := c.Changes[f]
-			h.Changes = append(h.Changes, changeText{Field: cmp.Or(fieldText[f], strings.ReplaceAll(f, "_", " ")),
-				From: n.value(f, fc.From), To: n.value(f, fc.To), Added: c.Action == "added"})
+			ct := changeText{Field: cmp.Or(fieldText[f], strings.ReplaceAll(f, "_", " ")),
+				From: n.value(f, fc.From), To: n.value(f, fc.To), Added: c.Action == "added"}
+			if ct.Added && unset(f, ct.To) {
+				continue // a new entry's blanks say nothing
+			}
+			h.Changes = append(h.Changes, ct)
 		}
 		out = append(out, h)
 	}
 	return out, older
+}
+
+// unset reports whether a new entry's value is a blank or a default not
+// worth listing: not away, not retired, no conflicts.
+func unset(field, value string) bool {
+	switch value {
+	case "not set", "none":
+		return true
+	case "no":
+		return field == "away" || field == "retired"
+	}
+	return false
 }
 
 func (n registerNames) entryName(c referral.RegisterChange, therapists map[string]string) (string, string) {
