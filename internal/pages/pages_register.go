@@ -46,7 +46,7 @@ type registerNames struct {
 
 func (s *Site) registerNames(ctx context.Context, p referral.Principal) (registerNames, error) {
 	n := registerNames{areas: map[string]string{}, employers: map[string]string{}}
-	areas, err := s.App.Areas(ctx)
+	areas, err := s.App.Areas(ctx, p)
 	if err != nil {
 		return n, err
 	}
@@ -377,7 +377,7 @@ func (s *Site) newTherapistPage(w http.ResponseWriter, r *http.Request) {
 func (s *Site) showTherapistForm(w http.ResponseWriter, r *http.Request, status int, f therapistForm, problems []*pipeline.Error) {
 	sess, _ := currentSession(r)
 	ctx := r.Context()
-	areas, err := s.App.Areas(ctx)
+	areas, err := s.App.Areas(ctx, sess.Principal)
 	if err != nil {
 		s.pageError(w, r, err)
 		return
@@ -781,7 +781,7 @@ func (s *Site) showAvailability(w http.ResponseWriter, r *http.Request, status i
 		s.pageError(w, r, err)
 		return
 	}
-	areas, err := s.App.Areas(ctx)
+	areas, err := s.App.Areas(ctx, sess.Principal)
 	if err != nil {
 		s.pageError(w, r, err)
 		return
@@ -870,7 +870,7 @@ func (s *Site) saveAvailability(w http.ResponseWriter, r *http.Request, id, done
 		s.showAvailability(w, r, http.StatusUnprocessableEntity, t, f, problems)
 		return
 	}
-	if _, err := s.App.SetAvailability(ctx, p, t.ID, a); err != nil {
+	if _, err := s.App.SetAvailability(ctx, p, t.ID, pipeline.Given(a)); err != nil {
 		e := pipeline.AsError(err)
 		if e.Field == "" {
 			s.pageError(w, r, e)
@@ -915,7 +915,7 @@ func readDate(dd, mm, yyyy, what string) (referral.Date, string) {
 func (s *Site) markBackSubmit(w http.ResponseWriter, r *http.Request) {
 	sess, _ := currentSession(r)
 	id := chi.URLParam(r, "id")
-	if _, err := s.App.SetAvailability(r.Context(), sess.Principal, id, pipeline.Availability{Away: ptr(false)}); err != nil {
+	if _, err := s.App.SetAvailability(r.Context(), sess.Principal, id, pipeline.Given(pipeline.Availability{Away: ptr(false)})); err != nil {
 		s.pageError(w, r, err)
 		return
 	}
