@@ -194,17 +194,25 @@ func ownStatus(t referral.Therapist) string {
 		return "You are away until " + day(t.AwayUntil) + ": you will not be offered referrals until then."
 	case !t.Active:
 		return "You are away until further notice: you will not be offered referrals until you say you are available again."
+	case t.Capacity == 0:
+		return "You are available, but you take no clients through the network just now: you will not be offered a referral until you raise the number you can see."
 	case t.PlacesUsed > t.Capacity:
 		return fmt.Sprintf("You are available, but you take %s and %s in use: you will not be offered a referral until %s in use.",
 			clients(t.Capacity), isAre(t.PlacesUsed), fewerThan(t.Capacity))
 	case t.FreePlaces() == 0:
 		return fmt.Sprintf("You are available, and all the places you offer (%d) are in use: you will be offered a referral when one becomes free.", t.Capacity)
+	case t.PlacesUsed > 0:
+		return fmt.Sprintf("You are available: you can be offered %d more %s.", t.FreePlaces(), plural(t.FreePlaces(), "client"))
 	}
-	more := ""
-	if t.PlacesUsed > 0 {
-		more = " more"
+	return fmt.Sprintf("You are available: you can be offered %s.", clients(t.FreePlaces()))
+}
+
+// plural is word, or words for any number but 1.
+func plural(n int, word string) string {
+	if n == 1 {
+		return word
 	}
-	return fmt.Sprintf("You are available: you can be offered %s%s.", clients(t.FreePlaces()), more)
+	return word + "s"
 }
 
 func clients(n int) string {
@@ -500,7 +508,7 @@ func (s *Site) registerEntryPage(w http.ResponseWriter, r *http.Request) {
 	}
 	d := registerEntry{entry: n.entry(t)}
 	before, _ := strconv.ParseInt(r.URL.Query().Get("before"), 10, 64)
-	changes, err := s.App.RegisterHistory(ctx, p, "therapist", t.ID, before, historyPage+1)
+	changes, err := s.App.RegisterHistory(ctx, p, "therapist", t.ID, max(before, 0), historyPage+1)
 	if err != nil {
 		s.pageError(w, r, err)
 		return
@@ -872,6 +880,12 @@ func (s *Site) saveAvailability(w http.ResponseWriter, r *http.Request, id, done
 	}
 	if _, err := s.App.SetAvailability(ctx, p, t.ID, pipeline.Given(a)); err != nil {
 		e := pipeline.AsError(err)
+		if e.Code == "retired" {
+			e = &pipeline.Error{Outcome: e.Outcome, Code: e.Code, Message: t.Name + " has retired from the register, so their availability can no longer be changed."}
+			if self {
+				e.Message = "You have retired from the register, so your availability can no longer be changed."
+			}
+		}
 		if e.Field == "" {
 			s.pageError(w, r, e)
 			return

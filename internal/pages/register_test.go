@@ -3,6 +3,7 @@
 package pages_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -227,6 +228,15 @@ func TestTherapistKeepsTheirAvailability(t *testing.T) {
 	chair := s.Do("POST", "/v1/committee-members", stacktest.AdminToken, map[string]any{"name": "Chair", "email": "chair@example.org", "role": "chair"})
 	committee := signedInAs(t, s, referral.Principal{Role: referral.RoleCommittee, Subject: chair.Str("id")})
 	committee.get("/committee/register/"+th.Str("id")).want(t, 200, "Marked away", "By the therapist")
+
+	// On the day, the durable timer brings them back (here, its store
+	// step, as the TherapistReturn workflow runs it): the history says it
+	// was the automatic return, and their page that they are available.
+	if ok, err := s.DB.ReturnTherapist(context.Background(), th.Str("id"), referral.DateOf(s.Now().AddDate(0, 0, 10))); err != nil || !ok {
+		t.Fatalf("return: %v %v", ok, err)
+	}
+	committee.get("/committee/register/"+th.Str("id")).want(t, 200, "Came back", "By automatic return, on the day they had given", ">Active<")
+	b.get("/therapist").want(t, 200, "You are available: you can be offered 2 clients.")
 }
 
 // A therapist who comes back, or who makes room, gives their place to the
