@@ -421,11 +421,35 @@ func (s *Site) newTherapistSubmit(w http.ResponseWriter, r *http.Request) {
 	// The therapist's token is not shown: they sign in with an emailed
 	// link, as everyone does.
 	t, _, err := s.App.AddTherapist(r.Context(), sess.Principal, q)
+	if e := pipeline.AsError(err); e != nil && e.Code == "duplicate" {
+		// The same form sent twice (a double click, a resubmit after a
+		// timeout) finds the entry the first one made.
+		if id := s.sameTherapist(r, f); id != "" {
+			http.Redirect(w, r, "/committee/register/"+id+"?done=added", http.StatusSeeOther)
+			return
+		}
+	}
 	if err != nil {
 		s.formFailed(w, r, err, func(status int, problems []*pipeline.Error) { s.showTherapistForm(w, r, status, f, problems) })
 		return
 	}
 	http.Redirect(w, r, "/committee/register/"+t.ID+"?done=added", http.StatusSeeOther)
+}
+
+// sameTherapist is the ID of the therapist on the register whom the add
+// form f describes exactly (HCPC number, name and email), or "".
+func (s *Site) sameTherapist(r *http.Request, f therapistForm) string {
+	sess, _ := currentSession(r)
+	ts, err := s.App.Therapists(r.Context(), sess.Principal)
+	if err != nil {
+		return ""
+	}
+	for _, t := range ts {
+		if t.HCPCNumber == f.HCPC && t.Email == f.Email && t.Name == strings.TrimSpace(f.Name) && t.RetiredAt == nil {
+			return t.ID
+		}
+	}
+	return ""
 }
 
 // formFailed shows a refusal that names a field beside it, on the form

@@ -94,7 +94,12 @@ func TestCommitteeKeepsTheRegister(t *testing.T) {
 	if strings.Contains(b.get("/committee/register/"+id).Body, "token") {
 		t.Error("the therapist's page shows a token")
 	}
-	// The same HCPC number twice is refused beside the field.
+	// The same form sent again (a double click) adds no one, and goes to
+	// the entry the first made.
+	if again := b.post("/committee/register/new", newTherapistForm(csrf)); again.Status != 303 || again.Location != added.Location {
+		t.Errorf("the same form again: %d %q, want %q", again.Status, again.Location, added.Location)
+	}
+	// Another therapist with the same HCPC number is refused beside the field.
 	dup := newTherapistForm(csrf)
 	dup.Set("email", "other@example.org")
 	b.post("/committee/register/new", dup).want(t, 409, `href="#hcpc_number"`, "already on the register")
