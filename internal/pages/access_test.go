@@ -56,6 +56,8 @@ func TestPageAccessMatrix(t *testing.T) {
 		{"therapist (not offered)", referral.Principal{Role: referral.RoleTherapist, Subject: t2.Str("id")}, false},
 	}
 	tooLong := strings.Repeat("x", 2001)
+	// never is no therapist: a committee member's post to it changes nothing.
+	never := "00000000-0000-4000-8000-000000000000"
 	routes := []struct {
 		method, path string
 		action       pipeline.Action
@@ -87,6 +89,20 @@ func TestPageAccessMatrix(t *testing.T) {
 		{"GET", "/therapist", pipeline.ActListOffers, referral.RoleTherapist, nil, 200, false},
 		{"POST", "/therapist/offers/" + offer + "/decline", pipeline.ActDecline, referral.RoleTherapist, url.Values{"reason_code": {"none"}}, 422, true},
 		{"POST", "/therapist/referrals/" + a.Str("id") + "/end", pipeline.ActEnd, referral.RoleTherapist, url.Values{"reason": {tooLong}}, 422, true},
+		{"GET", "/committee/register", pipeline.ActListTherapists, referral.RoleCommittee, nil, 200, false},
+		{"GET", "/committee/register/new", pipeline.ActAddTherapist, referral.RoleCommittee, nil, 200, false},
+		{"POST", "/committee/register/new", pipeline.ActAddTherapist, referral.RoleCommittee, url.Values{"name": {"Dr X"}, "email": {"x@example.org"}, "hcpc_number": {"PYL"}, "capacity": {"1"}, "online": {"yes"}}, 422, false},
+		{"GET", "/committee/register/history", pipeline.ActRegisterHistory, referral.RoleCommittee, nil, 200, false},
+		{"GET", "/committee/register/" + t1.Str("id"), pipeline.ActReadTherapist, referral.RoleCommittee, nil, 200, false},
+		{"GET", "/committee/register/" + t1.Str("id") + "/edit", pipeline.ActChangeTherapist, referral.RoleCommittee, nil, 200, false},
+		{"POST", "/committee/register/" + t1.Str("id") + "/edit", pipeline.ActChangeTherapist, referral.RoleCommittee, url.Values{"name": {"Dr One"}, "email": {"one@example.org"}, "capacity": {"99"}, "online": {"yes"}}, 422, false},
+		{"GET", "/committee/register/" + t1.Str("id") + "/availability", pipeline.ActSetAvailability, referral.RoleCommittee, nil, 200, false},
+		{"POST", "/committee/register/" + t1.Str("id") + "/availability", pipeline.ActSetAvailability, referral.RoleCommittee, url.Values{"capacity": {"1"}, "online": {"yes"}, "away": {"maybe"}}, 422, false},
+		{"POST", "/committee/register/" + never + "/back", pipeline.ActSetAvailability, referral.RoleCommittee, nil, 404, false},
+		{"GET", "/committee/register/" + t1.Str("id") + "/retire", pipeline.ActRetireTherapist, referral.RoleCommittee, nil, 200, false},
+		{"POST", "/committee/register/" + never + "/retire", pipeline.ActRetireTherapist, referral.RoleCommittee, nil, 404, false},
+		{"GET", "/therapist/availability", pipeline.ActSetAvailability, referral.RoleTherapist, nil, 200, false},
+		{"POST", "/therapist/availability", pipeline.ActSetAvailability, referral.RoleTherapist, url.Values{"capacity": {"1"}, "online": {"yes"}, "away": {"maybe"}}, 422, false},
 	}
 	for _, rt := range routes {
 		if !slices.Contains(pipeline.Roles(rt.action), rt.area) {
@@ -127,8 +143,16 @@ func TestPageAccessMatrix(t *testing.T) {
 			})
 		}
 	}
-	// Nothing changed: A is still offered to T1.
+	// Nothing changed: A is still offered to T1, and the register is as it was.
 	if r := s.Do("GET", "/v1/referrals/"+a.Str("id"), admin, nil); r.Str("status") != "offered" {
 		t.Errorf("A is %s after the matrix, want offered", r.Str("status"))
+	}
+	for _, th := range []stacktest.Response{t1, t2} {
+		if r := s.Do("GET", "/v1/therapists/"+th.Str("id"), admin, nil); r.Str("status") != "active" || r.Body["capacity"] != th.Body["capacity"] {
+			t.Errorf("therapist after the matrix: %s, want active with capacity %v", r.Raw, th.Body["capacity"])
+		}
+	}
+	if r := s.Do("GET", "/v1/therapists", admin, nil); len(r.Body["therapists"].([]any)) != 2 {
+		t.Errorf("the register after the matrix: %s, want the two therapists", r.Raw)
 	}
 }

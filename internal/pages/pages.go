@@ -165,6 +165,9 @@ func (s *Site) Routes(r chi.Router) {
 	r.With(s.signedIn(referral.RoleTherapist)).Get("/therapist", s.therapistPage)
 	r.With(s.signedIn(referral.RoleTherapist)).Post("/therapist/offers/{id}/{answer:accept|decline}", s.offerSubmit)
 	r.With(s.signedIn(referral.RoleTherapist)).Post("/therapist/referrals/{id}/end", s.endSubmit)
+	// The therapist register, kept by the committee, and a therapist's own
+	// availability (pages_register.go).
+	s.registerRoutes(r)
 }
 
 // waited says a wait in weeks (or days, under two weeks), rounded: a

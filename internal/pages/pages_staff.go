@@ -118,9 +118,11 @@ func (s *Site) reviewSubmit(w http.ResponseWriter, r *http.Request) {
 }
 
 type therapistDashboard struct {
-	Offers  []pipeline.OfferSummary
-	Clients []pipeline.Case
-	Codes   []string
+	// Standing says whether they are offered referrals, and why not.
+	Standing string
+	Offers   []pipeline.OfferSummary
+	Clients  []pipeline.Case
+	Codes    []string
 }
 
 // therapistPage shows a therapist their open offers, to accept or decline
@@ -142,7 +144,12 @@ func (s *Site) showTherapist(w http.ResponseWriter, r *http.Request, status int,
 		s.pageError(w, r, err)
 		return
 	}
-	d := therapistDashboard{Offers: open, Codes: referral.TherapistDeclineCodes}
+	me, err := s.App.Therapist(ctx, p, sess.Subject)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	d := therapistDashboard{Standing: ownStatus(me), Offers: open, Codes: referral.TherapistDeclineCodes}
 	for _, o := range accepted {
 		c, err := s.App.Referral(ctx, p, o.ReferralID)
 		if err != nil {
@@ -191,7 +198,8 @@ func (s *Site) endSubmit(w http.ResponseWriter, r *http.Request) {
 }
 
 var therapistNotices = map[string]string{
-	"accept":  "Thank you: you have accepted the referral. Its details are under your clients.",
-	"decline": "Thank you: you have declined the offer. It will go to another therapist.",
-	"end":     "Thank you: the therapy is recorded as ended, and your place is free again.",
+	"accept":       "Thank you: you have accepted the referral. Its details are under your clients.",
+	"decline":      "Thank you: you have declined the offer. It will go to another therapist.",
+	"end":          "Thank you: the therapy is recorded as ended, and your place is free again.",
+	"availability": "Your availability is saved.",
 }
