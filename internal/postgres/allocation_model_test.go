@@ -795,7 +795,9 @@ func (m *model) checkInvariants(before, after snapshot) {
 // referral's alternatives were all full, or it would not have waited.)
 func (m *model) checkPreferred(before snapshot, r *mReferral, chosen *mTherapist) {
 	m.t.Helper()
-	own := func(th *mTherapist) bool { return r.prefs.SameDiscipline && slices.Contains(th.discipline, r.programme) }
+	own := func(th *mTherapist) bool {
+		return r.prefs.SameDiscipline && slices.Contains(th.discipline, r.programme)
+	}
 	room := func(th *mTherapist) int { return before.therapists[th.id].FreePlaces() }
 	for _, th := range m.therapists {
 		if th == chosen || room(th) == 0 || !m.canTake(r, th) {
