@@ -59,7 +59,10 @@ func modelStepCount(t *testing.T) int {
 //   - no free place exists that a waiting referral could take;
 //   - no referral is offered a place that an older waiting referral could
 //     have taken, and a referral's own offer goes to its preferred
-//     therapist among those who all can take it.
+//     therapist among those who all can take it;
+//   - the register, the exclusions, the conflicts of interest, the queue's
+//     order and its copy of how each referral can meet are what the model
+//     says, and each queue state agrees with the referral's offers.
 func TestAllocationModel(t *testing.T) {
 	steps := modelStepCount(t)
 	seeds := []uint64{*modelSeed}
@@ -117,6 +120,10 @@ func (r *mReferral) emailHash() string {
 type queueRow struct {
 	position int64
 	state    string
+	// How the referral can meet, as the queue's copy has it (migration
+	// 00013): the walk for a freed place is indexed by it.
+	meeting string
+	areas   string
 }
 
 type offerRow struct {
@@ -203,12 +210,12 @@ func (m *model) read() snapshot {
 	for _, th := range ths {
 		s.therapists[th.ID] = th
 	}
-	rows, err := m.s.raw.Query(m.ctx, `SELECT referral_id::text, position, state FROM queue`)
+	rows, err := m.s.raw.Query(m.ctx, `SELECT referral_id::text, position, state, meeting, array_to_string(areas, ',') FROM queue`)
 	m.check(err, "read queue")
 	for rows.Next() {
 		var id string
 		var q queueRow
-		m.check(rows.Scan(&id, &q.position, &q.state), "scan queue")
+		m.check(rows.Scan(&id, &q.position, &q.state, &q.meeting, &q.areas), "scan queue")
 		s.queue[id] = q
 	}
 	m.check(rows.Err(), "read queue")
@@ -703,6 +710,9 @@ func (m *model) checkInvariants(before, after snapshot) {
 			m.failf("%s is at position %d, behind a referral approved before it (%d)", r.name, q.position, last)
 		}
 		last = q.position
+		if q.meeting != string(r.prefs.Meeting) || q.areas != strings.Join(r.prefs.Areas, ",") {
+			m.failf("the queue has %s meeting %s in %q, the referral asked for %s in %v", r.name, q.meeting, q.areas, r.prefs.Meeting, r.prefs.Areas)
+		}
 		if b, ok := before.queue[r.id]; ok && b.position != q.position {
 			m.failf("%s moved from position %d to %d", r.name, b.position, q.position)
 		}
