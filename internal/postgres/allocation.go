@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -154,29 +155,78 @@ func fillPlaces(ctx context.Context, tx pgx.Tx, therapistID string) error {
 	// Count the free places first: asking the queue for a therapist who is
 	// full would walk every waiting referral to find none.
 	var free int
+	var online, inPerson bool
+	var areas []string
 	err := tx.QueryRow(ctx, `
-		SELECT CASE WHEN active AND retired_at IS NULL THEN greatest(capacity - places_used, 0) ELSE 0 END
-		FROM therapists WHERE id = $1`, therapistID).Scan(&free)
+		SELECT CASE WHEN active AND retired_at IS NULL THEN greatest(capacity - places_used, 0) ELSE 0 END, online, in_person, areas
+		FROM therapists WHERE id = $1`, therapistID).Scan(&free, &online, &inPerson, &areas)
 	if err != nil {
 		return fmt.Errorf("free places of %s: %w", therapistID, notFound(err))
 	}
+	paths := meetingPaths(online, inPerson, len(areas) > 0)
 	for ; free > 0; free-- {
-		var referralID string
-		err := tx.QueryRow(ctx, `
-			SELECT q.referral_id FROM therapists t, queue q JOIN referrals r ON r.id = q.referral_id
-			WHERE t.id = $1 AND q.state = 'waiting' AND `+canTake+`
-			ORDER BY q.position LIMIT 1`, therapistID).Scan(&referralID)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil
-		}
+		referralID, err := headOfQueue(ctx, tx, therapistID, paths)
 		if err != nil {
 			return fmt.Errorf("head of queue for %s: %w", therapistID, err)
+		}
+		if referralID == "" {
+			return nil
 		}
 		if _, err := reserve(ctx, tx, referralID, therapistID, false); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// meetingPaths are the ways a waiting referral can meet a therapist who
+// works online and/or in person (in some areas, or none), each as a
+// condition on the queue's copy of how the referral can meet, and none
+// overlapping another, so no referral is looked at twice. Each is the
+// predicate of an index of its own (migration 00013), so a walk down one
+// visits only referrals who could meet the therapist that way, however many
+// wait who cannot. can_meet, in canTake, stays the rule: the paths only
+// choose which referrals to look at, and between them cover every referral
+// it allows.
+func meetingPaths(online, inPerson, inAreas bool) []string {
+	var paths []string
+	if online {
+		// Online, or either way: whatever areas they named.
+		paths = append(paths, `q.meeting <> 'in_person'`)
+	}
+	switch {
+	case online && inPerson && inAreas:
+		paths = append(paths, `q.meeting = 'in_person' AND q.areas && t.areas`)
+	case inPerson:
+		paths = append(paths, `q.meeting = 'either' AND q.areas = '{}'`)
+		if inAreas {
+			paths = append(paths, `q.meeting <> 'online' AND q.areas <> '{}' AND q.areas && t.areas`)
+		}
+	}
+	return paths
+}
+
+// headOfQueue returns the longest-waiting referral the therapist can take,
+// or "" when there is none: the first along each path, each walk stopping
+// at the best found so far.
+func headOfQueue(ctx context.Context, tx pgx.Tx, therapistID string, paths []string) (string, error) {
+	best, bestPos := "", int64(math.MaxInt64)
+	for _, path := range paths {
+		var id string
+		var pos int64
+		err := tx.QueryRow(ctx, `
+			SELECT q.referral_id, q.position FROM therapists t, queue q JOIN referrals r ON r.id = q.referral_id
+			WHERE t.id = $1 AND q.state = 'waiting' AND `+path+` AND q.position < $2 AND `+canTake+`
+			ORDER BY q.position LIMIT 1`, therapistID, bestPos).Scan(&id, &pos)
+		if errors.Is(err, pgx.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		best, bestPos = id, pos
+	}
+	return best, nil
 }
 
 // fillAll fills the free places of every therapist, oldest registration
