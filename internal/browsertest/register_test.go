@@ -148,6 +148,20 @@ func TestRegisterInChromium(t *testing.T) {
 		// The committee sees it on the register.
 		j.waitText(committee, base+"/committee/register", "main table", "Away until "+back.Start().Format("2 January 2006"))
 		shot(committee, "register-away")
+
+		// The committee's other registers: its members, the employers and
+		// the areas where people meet.
+		for _, pg := range []struct{ path, heading, name string }{
+			{"/committee/members", "Committee members", "committee-members"},
+			{"/committee/employers", "Employers", "employers"},
+			{"/committee/areas", "Areas where people meet", "areas"},
+		} {
+			j.run(committee, "open "+pg.path,
+				chromedp.Navigate(base+pg.path),
+				chromedp.WaitVisible(chromedp.Search(`//h1[contains(., "`+pg.heading+`")]`)),
+			)
+			shot(committee, pg.name)
+		}
 	}
 	t.Logf("screenshots in %s", j.shots)
 }
