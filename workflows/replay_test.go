@@ -10,7 +10,8 @@ import (
 	"github.com/wmtna/referrals/workflows"
 )
 
-// TestReplayRecordedHistories replays histories of real referrals, recorded
+// TestReplayRecordedHistories replays histories of real referrals (and of a
+// therapist's return from being away), recorded
 // from the integration tests against a real server, through today's
 // workflow code. A change that would break running referrals (a reordered
 // activity, a removed timer) fails here as a nondeterminism error. Record
@@ -27,6 +28,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			r := worker.NewWorkflowReplayer()
 			r.RegisterWorkflowWithOptions(workflows.ReferralWorkflow, workflow.RegisterOptions{Name: workflows.WorkflowName})
+			r.RegisterWorkflowWithOptions(workflows.TherapistReturnWorkflow, workflow.RegisterOptions{Name: workflows.TherapistReturnWorkflowName})
 			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, f); err != nil {
 				t.Fatalf("replay %s: %v", f, err)
 			}

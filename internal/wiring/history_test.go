@@ -68,6 +68,13 @@ func checkHistory(t *testing.T, s *stacktest.Stack, referralID, name string, per
 			t.Errorf("PostgreSQL's log contains %q", p)
 		}
 	}
+	record(t, b, name)
+}
+
+// record saves a workflow history (as JSON) under workflows/testdata/histories
+// as name, when WMTNA_RECORD_HISTORIES=1.
+func record(t *testing.T, b []byte, name string) {
+	t.Helper()
 	if os.Getenv("WMTNA_RECORD_HISTORIES") != "1" {
 		return
 	}
@@ -113,4 +120,27 @@ func decodedHistory(t *testing.T, s *stacktest.Stack, hist *historypb.History) s
 		},
 	})
 	return out.String()
+}
+
+// recordWorkflow saves the latest run of a workflow's history for the replay
+// test, when WMTNA_RECORD_HISTORIES=1.
+func recordWorkflow(t *testing.T, s *stacktest.Stack, workflowID, name string) {
+	t.Helper()
+	if os.Getenv("WMTNA_RECORD_HISTORIES") != "1" {
+		return
+	}
+	hist := &historypb.History{}
+	it := s.Client.GetWorkflowHistory(context.Background(), workflowID, "", false, 0)
+	for it.HasNext() {
+		e, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		hist.Events = append(hist.Events, e)
+	}
+	b, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(hist)
+	if err != nil {
+		t.Fatal(err)
+	}
+	record(t, b, name)
 }

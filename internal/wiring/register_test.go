@@ -193,6 +193,7 @@ func TestAwayTherapistComesBackOnTheirDay(t *testing.T) {
 	if res := run(today); !res.Back {
 		t.Fatalf("the timer for their day did not bring them back")
 	}
+	recordWorkflow(t, s, workflows.TherapistReturnWorkflowID(th.id, today), "therapist-back-on-their-day")
 	s.WaitStatus(ref.id, "offered", 10*time.Second)
 	if got := s.Do("GET", "/v1/therapists/"+th.id, th.token, nil); got.Str("status") != "active" || got.Str("away_until") != "" {
 		t.Errorf("after their day: %s, want active", got.Raw)
