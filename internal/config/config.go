@@ -5,6 +5,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/mail"
 	"net/netip"
 	"net/url"
 	"strings"
@@ -59,6 +60,11 @@ type Config struct {
 	SMTPURL string
 	// MailFrom is the From of every email (WMTNA_MAIL_FROM).
 	MailFrom string
+	// ContactEmail is where people write to the network: questions, and
+	// requests to see or erase what is kept about them
+	// (WMTNA_CONTACT_EMAIL). The privacy notice and every page's footer
+	// give it.
+	ContactEmail string
 	// Clock is the service's calendar: what the API takes for "now" when
 	// it checks a submission (a training start at most a year ahead), when
 	// it stamps a referral's submission time (on which day eligibility is
@@ -144,6 +150,10 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		c.TrustedProxies = append(c.TrustedProxies, p.Masked())
 	}
 	c.MailFrom = or(getenv("WMTNA_MAIL_FROM"), "West Midlands Therapy Network Association <no-reply@"+hostOf(c.PublicURL)+">")
+	c.ContactEmail = or(getenv("WMTNA_CONTACT_EMAIL"), "committee@"+hostOf(c.PublicURL))
+	if _, err := mail.ParseAddress(c.ContactEmail); err != nil || strings.ContainsAny(c.ContactEmail, "<> ") {
+		return c, fmt.Errorf("WMTNA_CONTACT_EMAIL=%q: want a plain address such as committee@wmtna.org.uk", c.ContactEmail)
+	}
 	if c.SMTPURL != "" {
 		if _, err := email.New(c.SMTPURL, c.MailFrom, c.PublicURL); err != nil {
 			return c, err

@@ -77,3 +77,22 @@ func TestTrustedProxies(t *testing.T) {
 		})
 	}
 }
+
+// The contact address is given on every page, so it must be one plain
+// address; unset, it is the committee at the public host (or an address
+// that says plainly it is not real, in development).
+func TestContactEmail(t *testing.T) {
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	c, err := FromEnv(env(map[string]string{"WMTNA_PUBLIC_URL": "https://referrals.wmtna.org.uk"}))
+	if err != nil || c.ContactEmail != "committee@referrals.wmtna.org.uk" {
+		t.Errorf("default contact = %q, %v", c.ContactEmail, err)
+	}
+	if c, err := FromEnv(env(nil)); err != nil || c.ContactEmail != "committee@wmtna.invalid" {
+		t.Errorf("default contact in development = %q, %v", c.ContactEmail, err)
+	}
+	for _, bad := range []string{"not an address", "Committee <c@wmtna.org.uk>", "a@b@c"} {
+		if _, err := FromEnv(env(map[string]string{"WMTNA_CONTACT_EMAIL": bad})); err == nil || !strings.Contains(err.Error(), "WMTNA_CONTACT_EMAIL") {
+			t.Errorf("WMTNA_CONTACT_EMAIL=%q: %v, want an error naming it", bad, err)
+		}
+	}
+}

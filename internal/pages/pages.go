@@ -49,6 +49,11 @@ type Site struct {
 	// Limits are per client address, shared with the API.
 	Limits *ratelimit.Limits
 	Logger *slog.Logger
+	// Contact is where people write to the network (every page's footer
+	// and the privacy notice give it); Retention how long personal details
+	// are kept after a referral ends, as the privacy notice says.
+	Contact   string
+	Retention time.Duration
 }
 
 var pageTemplates = func() map[string]*template.Template {
@@ -89,6 +94,7 @@ var pageTemplates = func() map[string]*template.Template {
 // page is what every template gets.
 type page struct {
 	Title   string
+	Contact string
 	Session *session
 	CSRF    string
 	Notice  string
@@ -116,6 +122,7 @@ func (s *Site) render(w http.ResponseWriter, r *http.Request, status int, name s
 	if sess, ok := currentSession(r); ok {
 		p.Session, p.CSRF = &sess, csrfToken(sess.token)
 	}
+	p.Contact = s.Contact
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout", p); err != nil {
 		s.Logger.ErrorContext(r.Context(), "render page", "page", name, "err", err)
@@ -141,6 +148,8 @@ func pageHeaders(next http.Handler) http.Handler {
 func (s *Site) Routes(r chi.Router) {
 	r.Use(pageHeaders, http.NewCrossOriginProtection().Handler, s.withSession)
 	r.Get("/", s.homePage)
+	r.Get("/privacy", s.privacyPage)
+	r.Get("/accessibility", s.accessibilityPage)
 	r.Get("/static/site.css", serveCSS)
 	r.Get("/refer", s.referPage)
 	r.Post("/refer", s.referSubmit)

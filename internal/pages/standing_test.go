@@ -87,3 +87,17 @@ func TestCommitteeKeepsTheAreas(t *testing.T) {
 		t.Errorf("the area's history: %s, want its adding and its stopping", h.Raw)
 	}
 }
+
+// Every page carries the phase banner and links to the privacy notice, the
+// accessibility statement and the network's address; the notice says what
+// is kept, who sees it, for how long (the configured retention) and how to
+// have it erased.
+func TestPrivacyNoticeAndAccessibilityStatement(t *testing.T) {
+	s := stacktest.Start(t, workflows.Timings{ReviewReminder: time.Hour, OfferTTL: time.Hour, WaitlistRecheck: time.Hour})
+	b := newBrowser(t, s.API.URL)
+	home := b.get("/")
+	home.want(t, 200, "Beta", `href="/privacy"`, `href="/accessibility"`, "mailto:"+s.Config.ContactEmail)
+	b.get("/privacy").want(t, 200, "Privacy notice", "What we keep", "Who sees it",
+		"for 2 years after it ends", "erased", "mailto:"+s.Config.ContactEmail, "ico.org.uk")
+	b.get("/accessibility").want(t, 200, "Accessibility statement", "WCAG", "partially compliant", "mailto:"+s.Config.ContactEmail)
+}

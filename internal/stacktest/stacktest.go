@@ -143,7 +143,8 @@ func Start(t testing.TB, timings workflows.Timings, opts ...Option) *Stack {
 	}
 	t.Cleanup(func() { _ = box.Close() })
 	cfg := config.Config{DatabaseURL: url, AdminToken: AdminToken, Timings: timings, TraineeLinkTTL: time.Hour, PayloadKeys: keys,
-		SMTPURL: box.URL(), MailFrom: "WMTNA <no-reply@wmtna.invalid>", Clock: o.clock}
+		SMTPURL: box.URL(), MailFrom: "WMTNA <no-reply@wmtna.invalid>", Clock: o.clock,
+		ContactEmail: "committee@wmtna.example", Retention: 2 * 365 * 24 * time.Hour}
 	if err := wiring.EnsureAdmin(ctx, db, AdminToken); err != nil {
 		t.Fatal(err)
 	}

@@ -125,7 +125,7 @@ func NewAPI(db *postgres.DB, c client.Client, cfg config.Config, logger *slog.Lo
 		App:    app,
 		Limits: limits,
 		Logger: logger,
-		Pages:  &pages.Site{App: app, Limits: limits, Logger: logger},
+		Pages:  &pages.Site{App: app, Limits: limits, Logger: logger, Contact: cfg.ContactEmail, Retention: cfg.Retention},
 	}
 }
 
