@@ -257,6 +257,11 @@ func TestJourneyInChromium(t *testing.T) {
 	j.screenshot(committee, "review")
 	j.run(committee, "approve",
 		chromedp.Click(chromedp.Search(`//button[normalize-space(.)="Approve"]`)),
+		chromedp.WaitVisible(chromedp.Search(`//h1[contains(., "Are you sure you want to approve this referral?")]`)),
+	)
+	j.screenshot(committee, "approve-confirm")
+	j.run(committee, "confirm the approval",
+		chromedp.Click(chromedp.Search(`//form[contains(@action, "/review")]//button[normalize-space(.)="Approve"]`)),
 		chromedp.WaitVisible(chromedp.Search(`//*[contains(@class, "notice")][contains(., "Referral approved.")]`)),
 	)
 

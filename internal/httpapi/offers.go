@@ -11,18 +11,22 @@ import (
 )
 
 type offerSummaryJSON struct {
-	ID          string          `json:"id"`
-	ReferralID  string          `json:"referral_id"`
-	State       string          `json:"state"`
-	CreatedAt   time.Time       `json:"created_at"`
-	ExpiresAt   time.Time       `json:"expires_at,omitzero"` // always set: an open offer is listed once its clock runs (referral.Offer.Made)
-	Programme   string          `json:"programme"`
-	Preferences preferencesJSON `json:"preferences"`
+	ID         string    `json:"id"`
+	ReferralID string    `json:"referral_id"`
+	State      string    `json:"state"`
+	CreatedAt  time.Time `json:"created_at"`
+	ExpiresAt  time.Time `json:"expires_at,omitzero"` // always set: an open offer is listed once its clock runs (referral.Offer.Made)
+	Programme  string    `json:"programme"`
+	// Preferences are left out of an ended offer: the therapy is over.
+	Preferences *preferencesJSON `json:"preferences,omitempty"`
+	StartedAt   time.Time        `json:"started_at,omitzero"`
+	EndedAt     time.Time        `json:"ended_at,omitzero"`
 }
 
 // listOffers shows a therapist their open offers with what they need to
 // decide (programme, preferences) and nothing personal; with
-// ?state=accepted, the referrals they have accepted (their clients).
+// ?state=accepted, the referrals they have accepted (their clients); with
+// ?state=ended, their past clients: programme and dates only.
 func (s *Server) listOffers(w http.ResponseWriter, r *http.Request) {
 	state := r.URL.Query().Get("state")
 	if state == "" {
@@ -35,8 +39,13 @@ func (s *Server) listOffers(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]offerSummaryJSON, 0, len(offers))
 	for _, o := range offers {
-		out = append(out, offerSummaryJSON{ID: o.ID, ReferralID: o.ReferralID, State: o.State, CreatedAt: o.CreatedAt,
-			ExpiresAt: o.ExpiresAt, Programme: o.Programme, Preferences: prefsJSON(o.Preferences)})
+		j := offerSummaryJSON{ID: o.ID, ReferralID: o.ReferralID, State: o.State, CreatedAt: o.CreatedAt,
+			ExpiresAt: o.ExpiresAt, Programme: o.Programme, StartedAt: o.StartedAt, EndedAt: o.EndedAt}
+		if o.State != referral.OfferEnded {
+			prefs := prefsJSON(o.Preferences)
+			j.Preferences = &prefs
+		}
+		out = append(out, j)
 	}
 	writeJSON(w, http.StatusOK, map[string][]offerSummaryJSON{"offers": out})
 }

@@ -74,6 +74,10 @@ func TestPageAccessMatrix(t *testing.T) {
 		{"GET", "/committee", pipeline.ActList, referral.RoleCommittee, nil, 200, false},
 		{"GET", "/committee/referrals/" + a.Str("id"), pipeline.ActRead, referral.RoleCommittee, nil, 200, false},
 		{"POST", "/committee/referrals/" + a.Str("id") + "/review", pipeline.ActReview, referral.RoleCommittee, url.Values{"decision": {"maybe"}}, 422, false},
+		// A is already approved: the question is not asked again.
+		{"GET", "/committee/referrals/" + a.Str("id") + "/approve", pipeline.ActReview, referral.RoleCommittee, nil, 409, false},
+		{"GET", "/committee/closed", pipeline.ActList, referral.RoleCommittee, nil, 200, false},
+		{"GET", "/committee/find?reference=" + never, pipeline.ActRead, referral.RoleCommittee, nil, 404, false},
 		{"GET", "/committee/areas", pipeline.ActSaveArea, referral.RoleCommittee, nil, 200, false}, // the list is public; the page is for keeping it
 		{"POST", "/committee/areas", pipeline.ActSaveArea, referral.RoleCommittee, url.Values{"name": {""}}, 422, false},
 		{"GET", "/committee/members", pipeline.ActListMembers, referral.RoleCommittee, nil, 200, false},

@@ -168,7 +168,10 @@ func (s *Site) Routes(r chi.Router) {
 	r.With(s.signedIn(referral.RoleTrainee)).Post("/my-referral/check-in", s.checkInSubmit)
 	r.With(s.signedIn(referral.RoleCommittee)).Get("/committee", s.committeePage)
 	r.With(s.signedIn(referral.RoleCommittee)).Get("/committee/referrals/{id}", s.committeeReferralPage)
+	r.With(s.signedIn(referral.RoleCommittee)).Get("/committee/referrals/{id}/approve", s.approvePage)
 	r.With(s.signedIn(referral.RoleCommittee)).Post("/committee/referrals/{id}/review", s.reviewSubmit)
+	r.With(s.signedIn(referral.RoleCommittee)).Get("/committee/closed", s.closedPage)
+	r.With(s.signedIn(referral.RoleCommittee)).Get("/committee/find", s.findReferral)
 	r.With(s.signedIn(referral.RoleCommittee)).Get("/committee/areas", s.areasList)
 	r.With(s.signedIn(referral.RoleCommittee)).Post("/committee/areas", s.areaSubmit)
 	s.committeeRoutes(r)
@@ -387,8 +390,8 @@ func day(d *referral.Date) string {
 	return d.Start().Format("2 January 2006")
 }
 
-// month writes the month of a day: "2025-10".
-func month(d referral.Date) string { return d.String()[:7] }
+// month writes the month of a day as people read it: "October 2025".
+func month(d referral.Date) string { return d.Start().Format("January 2006") }
 
 // statusLabel names a status for staff: "awaiting_review" is "Awaiting review".
 func statusLabel(s referral.Status) string {

@@ -1,6 +1,7 @@
 package pages
 
 import (
+	"cmp"
 	"net/http"
 	"slices"
 
@@ -14,6 +15,7 @@ type committeeDashboard struct {
 	Awaiting   []pipeline.Case
 	Waitlist   []referral.Waiting
 	Therapists []referral.Therapist
+	Employers  employerNames
 }
 
 // committeePage is the committee's dashboard: referrals to review, oldest
@@ -35,6 +37,10 @@ func (s *Site) committeePage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if d.Therapists, err = s.App.Therapists(ctx, p); err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	if d.Employers, err = s.employerNames(r); err != nil {
 		s.pageError(w, r, err)
 		return
 	}
@@ -62,6 +68,7 @@ func (s *Site) committeePage(w http.ResponseWriter, r *http.Request) {
 
 type reviewPage struct {
 	Referral    pipeline.Case
+	Employers   employerNames
 	Key         string
 	DeclineCode string
 	Reason      string
@@ -77,6 +84,10 @@ func (s *Site) showReview(w http.ResponseWriter, r *http.Request, status int, rp
 	sess, _ := currentSession(r)
 	var err error
 	if rp.Referral, err = s.App.Referral(r.Context(), sess.Principal, chi.URLParam(r, "id")); err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	if rp.Employers, err = s.employerNames(r); err != nil {
 		s.pageError(w, r, err)
 		return
 	}
@@ -101,6 +112,13 @@ func (s *Site) reviewSubmit(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, pipeline.ErrNotFound)
 		return
 	}
+	// Approving cannot be undone: a post that has not been through the
+	// "are you sure?" page (an old copy of the review page, say) is
+	// shown that page, carrying its key, and approves nothing.
+	if q.Decision == referral.DecisionApprove && r.PostForm.Get("confirmed") != "yes" {
+		s.showApprove(w, r, cmp.Or(formKey(r), newFormKey()))
+		return
+	}
 	if _, err := s.App.Review(r.Context(), sess.Principal, id, pipeline.Given(q), formKey(r)); err != nil {
 		e := pipeline.AsError(err)
 		switch e.Outcome {
@@ -108,8 +126,7 @@ func (s *Site) reviewSubmit(w http.ResponseWriter, r *http.Request) {
 			s.pageError(w, r, e)
 			return
 		case pipeline.Conflict:
-			e = &pipeline.Error{Outcome: e.Outcome, Code: e.Code, Current: e.Current,
-				Message: "This referral has already been reviewed: it is now " + string(e.Current) + "."}
+			e = alreadyReviewed(e.Current)
 		}
 		s.showReview(w, r, int(e.Outcome), reviewPage{Key: newFormKey(), DeclineCode: q.ReasonCode, Reason: q.Reason}, formProblems([]*pipeline.Error{e}))
 		return
@@ -122,11 +139,13 @@ type therapistDashboard struct {
 	Standing string
 	Offers   []pipeline.OfferSummary
 	Clients  []pipeline.Case
-	Codes    []string
+	// Past are their past clients: reference, programme and dates only.
+	Past  []pipeline.OfferSummary
+	Codes []string
 }
 
 // therapistPage shows a therapist their open offers, to accept or decline
-// before they expire, and their current clients.
+// before they expire, their current clients, and their past ones.
 func (s *Site) therapistPage(w http.ResponseWriter, r *http.Request) {
 	s.showTherapist(w, r, http.StatusOK, therapistNotices[r.URL.Query().Get("done")], nil)
 }
@@ -149,7 +168,12 @@ func (s *Site) showTherapist(w http.ResponseWriter, r *http.Request, status int,
 		s.pageError(w, r, err)
 		return
 	}
-	d := therapistDashboard{Standing: ownStatus(me), Offers: open, Codes: referral.TherapistDeclineCodes}
+	past, err := s.App.Offers(ctx, p, referral.OfferEnded)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	d := therapistDashboard{Standing: ownStatus(me), Offers: open, Past: past, Codes: referral.TherapistDeclineCodes}
 	for _, o := range accepted {
 		c, err := s.App.Referral(ctx, p, o.ReferralID)
 		if err != nil {

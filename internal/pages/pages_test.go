@@ -227,7 +227,12 @@ func TestPagesJourney(t *testing.T) {
 	// Declining needs a reason, shown beside its field.
 	committee.post("/committee/referrals/"+id+"/review", url.Values{"decision": {"decline"}, "csrf": {review.csrf(t)}, "key": {"k1"}}).
 		want(t, 422, `href="#reason"`, "A reason is required to decline")
-	approved := committee.post("/committee/referrals/"+id+"/review", url.Values{"decision": {"approve"}, "csrf": {review.csrf(t)}, "key": {"k2"}})
+	// Approving asks first: the review page's button opens the question,
+	// whose own button approves.
+	ask := committee.get("/committee/referrals/" + id + "/approve")
+	ask.want(t, 200, "Are you sure you want to approve this referral?", "offered to a therapist or put on the waiting list",
+		`name="confirmed" value="yes"`, `href="/committee/referrals/`+id+`">Cancel</a>`)
+	approved := committee.post("/committee/referrals/"+id+"/review", url.Values{"decision": {"approve"}, "confirmed": {"yes"}, "csrf": {review.csrf(t)}, "key": {"k2"}})
 	if approved.Status != 303 {
 		t.Fatalf("approve: %d\n%s", approved.Status, approved.Body)
 	}

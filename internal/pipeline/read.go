@@ -183,10 +183,12 @@ func forTrainee(events []referral.Event) []referral.Event {
 }
 
 // Query asks for a page of referrals, newest first: of one status (all
-// when empty), at most Limit, and when After is set only those submitted
-// before it (the last of the previous page).
+// when empty), only finished ones when Closed is set, at most Limit, and
+// when After is set only those submitted before it (the last of the
+// previous page).
 type Query struct {
 	Status referral.Status
+	Closed bool
 	Limit  int
 	After  *Cursor
 }
@@ -204,7 +206,7 @@ func (s *Service) Referrals(ctx context.Context, p referral.Principal, q Query) 
 	if err := allowed(p, ActList); err != nil {
 		return nil, err
 	}
-	f := postgres.ListFilter{Status: q.Status, Limit: q.Limit}
+	f := postgres.ListFilter{Status: q.Status, Closed: q.Closed, Limit: q.Limit}
 	if q.After != nil {
 		f.BeforeTime, f.BeforeID, f.HasCursor = q.After.SubmittedAt, q.After.ID, true
 	}
@@ -221,23 +223,39 @@ type OfferSummary struct {
 	Programme string
 	// Preferences are how the trainee can meet, without their note,
 	// which is as personal as their concerns; HowToMeet says it in words.
+	// Both are blank for an ended offer: the therapy is over.
 	Preferences referral.Preferences
 	HowToMeet   string
+	// StartedAt (the offer accepted) and EndedAt (the therapy ended) are
+	// set for an ended offer only.
+	StartedAt, EndedAt time.Time
 }
 
 // Offers lists a therapist's offers in a state: referral.OfferOpen (to
-// answer) or referral.OfferAccepted (their clients).
+// answer), referral.OfferAccepted (their clients), or referral.OfferEnded
+// (their past clients, the most recently ended first, with the programme
+// and dates only).
 func (s *Service) Offers(ctx context.Context, p referral.Principal, state string) (out []OfferSummary, err error) {
 	defer s.audited(ctx, p, ActListOffers, "", &err)
 	if err := allowed(p, ActListOffers); err != nil {
 		return nil, err
 	}
-	if state != referral.OfferOpen && state != referral.OfferAccepted {
-		return nil, &Error{Outcome: Malformed, Code: "invalid_parameter", Field: "state", Message: `state must be "open" (the default) or "accepted"`}
-	}
-	offers, err := s.DB.TherapistOffers(ctx, p.Subject, state)
-	if err != nil {
-		return nil, s.failed(ctx, "list offers", "", err)
+	var offers []postgres.PastOffer
+	switch state {
+	case referral.OfferOpen, referral.OfferAccepted:
+		live, err := s.DB.TherapistOffers(ctx, p.Subject, state)
+		if err != nil {
+			return nil, s.failed(ctx, "list offers", "", err)
+		}
+		for _, o := range live {
+			offers = append(offers, postgres.PastOffer{Offer: o})
+		}
+	case referral.OfferEnded:
+		if offers, err = s.DB.PastOffers(ctx, p.Subject); err != nil {
+			return nil, s.failed(ctx, "list ended offers", "", err)
+		}
+	default:
+		return nil, &Error{Outcome: Malformed, Code: "invalid_parameter", Field: "state", Message: `state must be "open" (the default), "accepted" or "ended"`}
 	}
 	out = make([]OfferSummary, 0, len(offers))
 	areas, err := s.DB.Areas(ctx)
@@ -249,9 +267,13 @@ func (s *Service) Offers(ctx context.Context, p referral.Principal, state string
 		if err != nil {
 			return nil, s.failed(ctx, "load referral", o.ReferralID, err)
 		}
-		prefs := ref.Preferences
-		prefs.Note = ""
-		out = append(out, OfferSummary{Offer: o, Programme: ref.Programme, Preferences: prefs, HowToMeet: HowToMeet(prefs, areas)})
+		sum := OfferSummary{Offer: o.Offer, Programme: ref.Programme, StartedAt: o.StartedAt, EndedAt: o.EndedAt}
+		if state != referral.OfferEnded {
+			sum.Preferences = ref.Preferences
+			sum.Preferences.Note = ""
+			sum.HowToMeet = HowToMeet(sum.Preferences, areas)
+		}
+		out = append(out, sum)
 	}
 	return out, nil
 }

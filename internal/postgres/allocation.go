@@ -440,6 +440,34 @@ func (db *DB) TherapistOffers(ctx context.Context, therapistID, state string) ([
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (referral.Offer, error) { return scanOffer(row) })
 }
 
+// PastOffer is an offer whose therapy has ended, with when it began (the
+// offer was accepted) and when it ended.
+type PastOffer struct {
+	referral.Offer
+	StartedAt, EndedAt time.Time
+}
+
+// PastOffers lists a therapist's ended offers (their past clients), the
+// most recently ended first.
+func (db *DB) PastOffers(ctx context.Context, therapistID string) ([]PastOffer, error) {
+	rows, err := db.pool.Query(ctx, `
+		SELECT `+offerColumns+`, coalesce(answered_at, created_at), coalesce(closed_at, answered_at, created_at) FROM offers
+		WHERE therapist_id = $1 AND state = 'ended'
+		ORDER BY closed_at DESC NULLS LAST, id DESC`, therapistID)
+	if err != nil {
+		return nil, fmt.Errorf("ended offers of %s: %w", therapistID, err)
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (PastOffer, error) {
+		var o PastOffer
+		var expires *time.Time
+		err := row.Scan(&o.ID, &o.ReferralID, &o.TherapistID, &o.State, &o.CreatedAt, &expires, &o.StartedAt, &o.EndedAt)
+		if expires != nil {
+			o.ExpiresAt = *expires
+		}
+		return o, err
+	})
+}
+
 // LiveOffer returns the referral's open or accepted offer, or nil.
 func (db *DB) LiveOffer(ctx context.Context, referralID string) (*referral.Offer, error) {
 	var o *referral.Offer

@@ -127,7 +127,9 @@ func (db *DB) Referral(ctx context.Context, id string) (referral.Referral, error
 // ListFilter selects a page of referrals, newest first. Before is the
 // cursor: the (submitted_at, id) of the last referral of the previous page.
 type ListFilter struct {
-	Status     referral.Status
+	Status referral.Status
+	// Closed keeps only finished referrals (referral.Status.Terminal).
+	Closed     bool
 	Limit      int
 	BeforeTime time.Time
 	BeforeID   string
@@ -141,6 +143,9 @@ func (db *DB) ListReferrals(ctx context.Context, f ListFilter) ([]referral.Refer
 	if f.Status != "" {
 		args = append(args, string(f.Status))
 		where = append(where, fmt.Sprintf("status = $%d", len(args)))
+	}
+	if f.Closed {
+		where = append(where, "status IN "+terminalStatuses)
 	}
 	if f.HasCursor {
 		args = append(args, f.BeforeTime, f.BeforeID)

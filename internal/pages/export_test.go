@@ -1,0 +1,9 @@
+package pages
+
+// SetClosedPageSize lists n closed referrals a page until the test ends,
+// so a test pages through a few rather than twenty-six.
+func SetClosedPageSize(t interface{ Cleanup(func()) }, n int) {
+	old := closedPageSize
+	closedPageSize = n
+	t.Cleanup(func() { closedPageSize = old })
+}
