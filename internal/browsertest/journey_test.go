@@ -146,10 +146,11 @@ func (j *journey) waitText(ctx context.Context, url, sel, want string) {
 
 // signIn asks for a sign-in link by email, as a person would, and follows
 // the link from the email the service sent. A shot, when given, is taken
-// of each sign-in page on the way.
+// of each sign-in page on the way, a first try with no address among them.
 func (j *journey) signIn(ctx context.Context, email string, shot func(context.Context, string)) {
 	j.t.Helper()
-	if shot == nil {
+	audited := shot != nil
+	if !audited {
 		shot = func(context.Context, string) {}
 	}
 	base := j.stack.API.URL
@@ -158,6 +159,13 @@ func (j *journey) signIn(ctx context.Context, email string, shot func(context.Co
 		chromedp.WaitVisible(chromedp.ID("email")),
 	)
 	shot(ctx, "sign-in")
+	if audited {
+		j.run(ctx, "ask for a link with no address",
+			chromedp.Click(chromedp.CSS(`form[action="/sign-in"] button[type=submit]`)),
+			chromedp.WaitVisible(chromedp.CSS(".error-summary")),
+		)
+		shot(ctx, "sign-in-error")
+	}
 	j.run(ctx, "ask for a sign-in link",
 		chromedp.SendKeys(chromedp.ID("email"), email),
 		chromedp.Click(chromedp.CSS(`form[action="/sign-in"] button[type=submit]`)),
@@ -307,6 +315,11 @@ func TestJourneyInChromium(t *testing.T) {
 			chromedp.WaitVisible(chromedp.Search(`//h1[contains(., "Withdraw your referral?")]`)),
 		)
 		shot(trainee, "withdraw")
+		j.run(trainee, "open the check-in page",
+			chromedp.Navigate(base+"/my-referral/check-in"),
+			chromedp.WaitVisible(chromedp.Search(`//h1[contains(., "Do you still want a place")]`)),
+		)
+		shot(trainee, "check-in")
 
 		// A committee member signs in from their email and approves.
 		committee := person(t, b)
