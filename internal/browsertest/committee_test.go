@@ -74,7 +74,7 @@ func TestCommitteeListsInChromium(t *testing.T) {
 			j.screenshot(ctx, size.name+"-"+name)
 		}
 		committee := person(t, b)
-		j.signIn(committee, size.member)
+		j.signIn(committee, size.member, nil)
 		j.run(committee, "viewport", viewport)
 		j.run(committee, "open the committee page",
 			chromedp.Navigate(base+"/committee"),
@@ -114,7 +114,7 @@ func TestCommitteeListsInChromium(t *testing.T) {
 		)
 	}
 	therapist := person(t, b)
-	j.signIn(therapist, "theo@example.org")
+	j.signIn(therapist, "theo@example.org", nil)
 	for _, size := range []struct {
 		name          string
 		width, height int64

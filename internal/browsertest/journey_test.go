@@ -70,7 +70,9 @@ func person(t *testing.T, b context.Context) context.Context {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(b, chromedp.WithNewBrowserContext())
 	t.Cleanup(cancel)
-	ctx, cancelT := context.WithTimeout(ctx, 90*time.Second)
+	// A bound on all of a person's pages, each audited by axe-core too
+	// (a second or so a page on a busy machine).
+	ctx, cancelT := context.WithTimeout(ctx, 3*time.Minute)
 	t.Cleanup(cancelT)
 	return ctx
 }
@@ -80,6 +82,7 @@ type journey struct {
 	stack *stacktest.Stack
 	shots string
 	n     int
+	noAxe bool // said once that axe-core is missing
 }
 
 func (j *journey) run(ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
@@ -96,9 +99,12 @@ func (j *journey) fail(ctx context.Context, what string, err error) {
 	j.t.Fatalf("%s: %v\nat %s:\n%s", what, err, loc, body)
 }
 
-// screenshot keeps the whole page as an artefact, numbered in journey order.
+// screenshot keeps the whole page as an artefact, numbered in journey
+// order, and audits it (audit): every page the tests keep is checked
+// against WCAG 2.2 AA at the width it was seen at.
 func (j *journey) screenshot(ctx context.Context, name string) {
 	j.t.Helper()
+	j.audit(ctx, name)
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		j.fail(ctx, "screenshot "+name, err)
@@ -139,20 +145,40 @@ func (j *journey) waitText(ctx context.Context, url, sel, want string) {
 }
 
 // signIn asks for a sign-in link by email, as a person would, and follows
-// the link from the email the service sent.
-func (j *journey) signIn(ctx context.Context, email string) {
+// the link from the email the service sent. A shot, when given, is taken
+// of each sign-in page on the way, a first try with no address among them.
+func (j *journey) signIn(ctx context.Context, email string, shot func(context.Context, string)) {
 	j.t.Helper()
+	audited := shot != nil
+	if !audited {
+		shot = func(context.Context, string) {}
+	}
 	base := j.stack.API.URL
-	j.run(ctx, "ask for a sign-in link",
+	j.run(ctx, "open the sign-in page",
 		chromedp.Navigate(base+"/sign-in"),
 		chromedp.WaitVisible(chromedp.ID("email")),
+	)
+	shot(ctx, "sign-in")
+	if audited {
+		j.run(ctx, "ask for a link with no address",
+			chromedp.Click(chromedp.CSS(`form[action="/sign-in"] button[type=submit]`)),
+			chromedp.WaitVisible(chromedp.CSS(".error-summary")),
+		)
+		shot(ctx, "sign-in-error")
+	}
+	j.run(ctx, "ask for a sign-in link",
 		chromedp.SendKeys(chromedp.ID("email"), email),
 		chromedp.Click(chromedp.CSS(`form[action="/sign-in"] button[type=submit]`)),
 		chromedp.WaitVisible(chromedp.Search(`//h1[contains(., "Check your email")]`)),
 	)
+	shot(ctx, "sign-in-sent")
 	link := j.emailedLink(email)
-	j.run(ctx, "follow the sign-in link",
+	j.run(ctx, "open the sign-in link",
 		chromedp.Navigate(link),
+		chromedp.WaitVisible(chromedp.Search(`//button[contains(., "Continue")]`)),
+	)
+	shot(ctx, "sign-in-link")
+	j.run(ctx, "follow the sign-in link",
 		chromedp.Click(chromedp.Search(`//button[contains(., "Continue")]`)),
 		chromedp.WaitVisible(chromedp.Search(`//button[contains(., "Sign out")]`)),
 	)
@@ -177,113 +203,169 @@ func (j *journey) emailedLink(address string) string {
 	return link
 }
 
-// TestJourneyInChromium is the issue's journey, in a real browser.
+// size is a width the pages are seen at: a desktop's and a phone's.
+type size struct {
+	name          string
+	width, height int64
+	phone         bool
+}
+
+var sizes = []size{{"desktop", 1280, 900, false}, {"phone", 390, 844, true}}
+
+func (z size) viewport() chromedp.Action[chromedp.Void] {
+	if z.phone {
+		return chromedp.EmulateViewport(z.width, z.height, chromedp.EmulateScale(2), chromedp.EmulateMobile)
+	}
+	return chromedp.EmulateViewport(z.width, z.height)
+}
+
+// TestJourneyInChromium is the issue's journey, in a real browser, once at
+// a desktop's width and once at a phone's, each page kept as a screenshot
+// and audited; on the phone each is also checked for sideways scrolling.
 func TestJourneyInChromium(t *testing.T) {
 	b := browser(t)
 	s := stacktest.Start(t, workflows.Timings{ReviewReminder: time.Hour, OfferTTL: time.Hour, WaitlistRecheck: time.Hour})
 	admin := stacktest.AdminToken
-	s.Do("POST", "/v1/committee-members", admin, map[string]any{"name": "Cleo Chair", "email": "chair@example.org", "role": "chair"})
-	s.Do("POST", "/v1/therapists", admin, map[string]any{"name": "Dr Theo Therapist", "email": "theo@example.org", "hcpc_number": "PYL42", "capacity": 1})
+	// Each width has its own people: a second sign-in link to the same
+	// address could be raced by the first email, already used.
+	people := []struct{ trainee, name, member, role, therapist, therapistName, hcpc string }{
+		{"alex.trainee@nhs.net", "Alex Trainee", "chair@example.org", "chair", "theo@example.org", "Dr Theo Therapist", "PYL42"},
+		{"sam.trainee@nhs.net", "Sam Trainee", "secretary@example.org", "secretary", "tess@example.org", "Dr Tess Therapist", "PYL43"},
+	}
 	j := &journey{t: t, stack: s, shots: t.ArtifactDir()}
 	base := s.API.URL
 
-	// The trainee reads the rules, makes mistakes, then refers themselves.
-	trainee := person(t, b)
-	j.run(trainee, "open the start page", chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS("h1")))
-	j.screenshot(trainee, "home")
-	j.run(trainee, "open the form",
-		chromedp.Click(chromedp.CSS(`main a[href="/refer"]`)),
-		chromedp.WaitVisible(chromedp.ID("name")),
-	)
-	j.screenshot(trainee, "refer")
-	j.run(trainee, "send the form half filled in",
-		chromedp.SendKeys(chromedp.ID("name"), "Alex Trainee"),
-		chromedp.SendKeys(chromedp.ID("email"), "alex.trainee@nhs.net"),
-		chromedp.Click(chromedp.CSS(`form[action="/refer"] button[type=submit]`)),
-		chromedp.WaitVisible(chromedp.CSS(".error-summary")),
-	)
-	if got := j.text(trainee, ".error-summary"); !strings.Contains(got, "Tell us what you would like to bring to therapy") || !strings.Contains(got, "Tick the box") {
-		t.Errorf("error summary = %q", got)
-	}
-	kept, err := chromedp.Run(trainee, chromedp.Value(chromedp.ID("name")))
-	if err != nil {
-		j.fail(trainee, "read the kept name", err)
-	}
-	if kept != "Alex Trainee" {
-		t.Errorf("the form lost what was typed: name = %q", kept)
-	}
-	j.screenshot(trainee, "refer-errors")
-	j.run(trainee, "finish the form",
-		chromedp.SetValue(chromedp.ID("programme"), "clinical"),
-		chromedp.SetValue(chromedp.ID("employer"), "RXT"),
-		chromedp.SetValue(chromedp.ID("training_start"), s.TrainingMonth()),
-		chromedp.SendKeys(chromedp.ID("concerns"), "Finding the placement hard."),
-		chromedp.Click(chromedp.ID("at_risk-no")),
-		chromedp.Click(chromedp.ID("consent")),
-		chromedp.Click(chromedp.CSS(`form[action="/refer"] button[type=submit]`)),
-		// The form page has an h1 too: wait for the next page's panel.
-		chromedp.WaitVisible(chromedp.CSS("main .panel h1")),
-	)
-	if got := j.text(trainee, "main .panel h1"); got != "Check your email" {
-		t.Errorf("after sending the form: %q, want Check your email", got)
-	}
-	j.screenshot(trainee, "refer-sent")
-	// The trainee opens the link emailed to them and confirms.
-	code, err := s.NextConfirmCode("alex.trainee@nhs.net")
-	if err != nil {
-		t.Fatal(err)
-	}
-	j.run(trainee, "open the link to confirm",
-		chromedp.Navigate(base+"/confirm/"+code),
-		chromedp.WaitVisible(chromedp.CSS(`main form button[type=submit]`)),
-	)
-	j.screenshot(trainee, "confirm")
-	j.run(trainee, "confirm",
-		chromedp.Click(chromedp.CSS(`main form button[type=submit]`)),
-		chromedp.WaitVisible(chromedp.ID("status")),
-	)
-	j.waitText(trainee, base+"/my-referral", "#status", "waiting for the committee")
-	j.screenshot(trainee, "my-referral")
+	for i, size := range sizes {
+		who := people[i]
+		// The therapist joins now, with one place: the earlier width's
+		// therapist is full, so this referral is offered to this one.
+		s.Do("POST", "/v1/committee-members", admin, map[string]any{"name": who.role + " member", "email": who.member, "role": who.role})
+		s.Do("POST", "/v1/therapists", admin, map[string]any{"name": who.therapistName, "email": who.therapist, "hcpc_number": who.hcpc, "capacity": 1})
+		shot := func(ctx context.Context, name string) {
+			j.t.Helper()
+			if size.phone {
+				j.fits(ctx, name)
+			}
+			j.screenshot(ctx, size.name+"-"+name)
+		}
 
-	// A committee member signs in from their email and approves.
-	committee := person(t, b)
-	j.signIn(committee, "chair@example.org")
-	j.waitText(committee, base+"/committee", "#awaiting-title", "(1)")
-	j.screenshot(committee, "committee")
-	j.run(committee, "open the referral",
-		chromedp.Click(chromedp.CSS(`a[href^="/committee/referrals/"]`)),
-		chromedp.WaitVisible(chromedp.Search(`//h1[contains(., "Alex Trainee")]`)),
-	)
-	j.screenshot(committee, "review")
-	j.run(committee, "approve",
-		chromedp.Click(chromedp.Search(`//button[normalize-space(.)="Approve"]`)),
-		chromedp.WaitVisible(chromedp.Search(`//h1[contains(., "Are you sure you want to approve this referral?")]`)),
-	)
-	j.screenshot(committee, "approve-confirm")
-	j.run(committee, "confirm the approval",
-		chromedp.Click(chromedp.Search(`//form[contains(@action, "/review")]//button[normalize-space(.)="Approve"]`)),
-		chromedp.WaitVisible(chromedp.Search(`//*[contains(@class, "notice")][contains(., "Referral approved.")]`)),
-	)
+		// The trainee reads the rules, makes mistakes, then refers themselves.
+		trainee := person(t, b)
+		j.run(trainee, "viewport", size.viewport())
+		j.run(trainee, "open the start page", chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS("h1")))
+		shot(trainee, "home")
+		j.run(trainee, "open a page that is not there", chromedp.Navigate(base+"/no-such-page"), chromedp.WaitVisible(chromedp.CSS("h1")))
+		shot(trainee, "not-found")
+		j.run(trainee, "open the form",
+			chromedp.Navigate(base+"/"),
+			chromedp.Click(chromedp.CSS(`main a[href="/refer"]`)),
+			chromedp.WaitVisible(chromedp.ID("name")),
+		)
+		shot(trainee, "refer")
+		j.run(trainee, "send the form half filled in",
+			chromedp.SendKeys(chromedp.ID("name"), who.name),
+			chromedp.SendKeys(chromedp.ID("email"), who.trainee),
+			chromedp.Click(chromedp.CSS(`form[action="/refer"] button[type=submit]`)),
+			chromedp.WaitVisible(chromedp.CSS(".error-summary")),
+		)
+		if got := j.text(trainee, ".error-summary"); !strings.Contains(got, "Tell us what you would like to bring to therapy") || !strings.Contains(got, "Tick the box") {
+			t.Errorf("error summary = %q", got)
+		}
+		kept, err := chromedp.Run(trainee, chromedp.Value(chromedp.ID("name")))
+		if err != nil {
+			j.fail(trainee, "read the kept name", err)
+		}
+		if kept != who.name {
+			t.Errorf("the form lost what was typed: name = %q", kept)
+		}
+		shot(trainee, "refer-errors")
+		j.run(trainee, "finish the form",
+			chromedp.SetValue(chromedp.ID("programme"), "clinical"),
+			chromedp.SetValue(chromedp.ID("employer"), "RXT"),
+			chromedp.SetValue(chromedp.ID("training_start"), s.TrainingMonth()),
+			chromedp.SendKeys(chromedp.ID("concerns"), "Finding the placement hard."),
+			chromedp.Click(chromedp.ID("at_risk-no")),
+			chromedp.Click(chromedp.ID("consent")),
+			chromedp.Click(chromedp.CSS(`form[action="/refer"] button[type=submit]`)),
+			// The form page has an h1 too: wait for the next page's panel.
+			chromedp.WaitVisible(chromedp.CSS("main .panel h1")),
+		)
+		if got := j.text(trainee, "main .panel h1"); got != "Check your email" {
+			t.Errorf("after sending the form: %q, want Check your email", got)
+		}
+		shot(trainee, "refer-sent")
+		// The trainee opens the link emailed to them and confirms.
+		code, err := s.NextConfirmCode(who.trainee)
+		if err != nil {
+			t.Fatal(err)
+		}
+		j.run(trainee, "open the link to confirm",
+			chromedp.Navigate(base+"/confirm/"+code),
+			chromedp.WaitVisible(chromedp.CSS(`main form button[type=submit]`)),
+		)
+		shot(trainee, "confirm")
+		j.run(trainee, "confirm",
+			chromedp.Click(chromedp.CSS(`main form button[type=submit]`)),
+			chromedp.WaitVisible(chromedp.ID("status")),
+		)
+		j.waitText(trainee, base+"/my-referral", "#status", "waiting for the committee")
+		shot(trainee, "my-referral")
+		j.run(trainee, "open the withdrawal page, and go back",
+			chromedp.Click(chromedp.CSS(`main a[href="/my-referral/withdraw"]`)),
+			chromedp.WaitVisible(chromedp.Search(`//h1[contains(., "Withdraw your referral?")]`)),
+		)
+		shot(trainee, "withdraw")
+		j.run(trainee, "open the check-in page",
+			chromedp.Navigate(base+"/my-referral/check-in"),
+			chromedp.WaitVisible(chromedp.Search(`//h1[contains(., "Do you still want a place")]`)),
+		)
+		shot(trainee, "check-in")
 
-	// The therapist signs in and accepts the offer.
-	therapist := person(t, b)
-	j.signIn(therapist, "theo@example.org")
-	j.waitText(therapist, base+"/therapist", "#offers-title", "(1)")
-	if body := j.text(therapist, "main"); strings.Contains(body, "Alex Trainee") {
-		t.Error("the therapist sees the trainee's name before accepting")
-	}
-	j.screenshot(therapist, "therapist-offer")
-	j.run(therapist, "accept",
-		chromedp.Click(chromedp.CSS(`form[action$="/accept"] button`)),
-		chromedp.WaitVisible(chromedp.Search(`//*[contains(@class, "notice")][contains(., "you have accepted")]`)),
-	)
-	if got := j.text(therapist, "#clients-title"); !strings.Contains(got, "(1)") {
-		t.Errorf("clients heading = %q", got)
-	}
-	j.screenshot(therapist, "therapist-client")
+		// A committee member signs in from their email and approves.
+		committee := person(t, b)
+		j.run(committee, "viewport", size.viewport())
+		j.signIn(committee, who.member, shot)
+		j.waitText(committee, base+"/committee", "#awaiting-title", "(1)")
+		shot(committee, "committee")
+		j.run(committee, "open the referral",
+			chromedp.Click(chromedp.CSS(`a[href^="/committee/referrals/"]`)),
+			chromedp.WaitVisible(chromedp.Search(`//h1[contains(., "`+who.name+`")]`)),
+		)
+		shot(committee, "review")
+		j.run(committee, "approve",
+			chromedp.Click(chromedp.Search(`//button[normalize-space(.)="Approve"]`)),
+			chromedp.WaitVisible(chromedp.Search(`//h1[contains(., "Are you sure you want to approve this referral?")]`)),
+		)
+		shot(committee, "approve-confirm")
+		j.run(committee, "confirm the approval",
+			chromedp.Click(chromedp.Search(`//form[contains(@action, "/review")]//button[normalize-space(.)="Approve"]`)),
+			chromedp.WaitVisible(chromedp.Search(`//*[contains(@class, "notice")][contains(., "Referral approved.")]`)),
+		)
+		shot(committee, "approved")
 
-	// The trainee sees "Matched".
-	j.waitText(trainee, base+"/my-referral", "#status", "Matched")
-	j.screenshot(trainee, "matched")
+		// The therapist signs in and accepts the offer.
+		therapist := person(t, b)
+		j.run(therapist, "viewport", size.viewport())
+		j.signIn(therapist, who.therapist, nil)
+		j.waitText(therapist, base+"/therapist", "#offers-title", "(1)")
+		if body := j.text(therapist, "main"); strings.Contains(body, who.name) {
+			t.Error("the therapist sees the trainee's name before accepting")
+		}
+		shot(therapist, "therapist-offer")
+		j.run(therapist, "accept",
+			chromedp.Click(chromedp.CSS(`form[action$="/accept"] button`)),
+			chromedp.WaitVisible(chromedp.Search(`//*[contains(@class, "notice")][contains(., "you have accepted")]`)),
+		)
+		if got := j.text(therapist, "#clients-title"); !strings.Contains(got, "(1)") {
+			t.Errorf("clients heading = %q", got)
+		}
+		shot(therapist, "therapist-client")
+		j.run(therapist, "open a page that is not there", chromedp.Navigate(base+"/no-such-page"), chromedp.WaitVisible(chromedp.CSS("h1")))
+		shot(therapist, "therapist-not-found")
+
+		// The trainee sees "Matched".
+		j.waitText(trainee, base+"/my-referral", "#status", "Matched")
+		shot(trainee, "matched")
+	}
 	t.Logf("screenshots in %s", j.shots)
 }

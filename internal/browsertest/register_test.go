@@ -71,7 +71,7 @@ func TestRegisterInChromium(t *testing.T) {
 		email := fmt.Sprintf("robin%d@example.org", i+1)
 
 		committee := person(t, b)
-		j.signIn(committee, size.member)
+		j.signIn(committee, size.member, nil)
 		j.run(committee, "viewport", viewport)
 		j.run(committee, "open the register",
 			chromedp.Click(chromedp.CSS(`header nav a[href="/committee/register"]`)),
@@ -113,6 +113,24 @@ func TestRegisterInChromium(t *testing.T) {
 			t.Errorf("the new entry reads:\n%s", got)
 		}
 		shot(committee, "therapist-entry")
+		entry, err := chromedp.Run(committee, chromedp.Location())
+		if err != nil {
+			j.fail(committee, "read the entry's address", err)
+		}
+		entry, _, _ = strings.Cut(entry, "?") // ?done=, for the notice
+		// The entry's own pages, opened and left: changing them is the
+		// page tests' business; here they are seen and audited.
+		for _, pg := range []struct{ path, heading, name string }{
+			{"/edit", "entry", "change-entry"},
+			{"/availability", "Availability of", "therapist-availability"},
+			{"/retire", "Retire", "retire"},
+		} {
+			j.run(committee, "open "+pg.path,
+				chromedp.Navigate(entry+pg.path),
+				chromedp.WaitVisible(chromedp.Search(`//h1[contains(., "`+pg.heading+`")]`)),
+			)
+			shot(committee, pg.name)
+		}
 		j.run(committee, "open the history",
 			chromedp.Navigate(base+"/committee/register/history"),
 			chromedp.WaitVisible(chromedp.Search(`//h1[contains(., "History of the register")]`)),
@@ -122,7 +140,7 @@ func TestRegisterInChromium(t *testing.T) {
 		// The new therapist signs in with an emailed link: no token is
 		// handed to them.
 		therapist := person(t, b)
-		j.signIn(therapist, email)
+		j.signIn(therapist, email, nil)
 		j.run(therapist, "viewport", viewport)
 		j.run(therapist, "open their availability",
 			chromedp.Navigate(base+"/therapist"),
@@ -161,6 +179,21 @@ func TestRegisterInChromium(t *testing.T) {
 				chromedp.WaitVisible(chromedp.Search(`//h1[contains(., "`+pg.heading+`")]`)),
 			)
 			shot(committee, pg.name)
+		}
+		// Only the Chair may change a member's office or remove them.
+		if size.member == "chair@example.org" {
+			j.run(committee, "open the members page", chromedp.Navigate(base+"/committee/members"), chromedp.WaitVisible(chromedp.CSS("h1")))
+			for _, pg := range []struct{ link, heading, name string }{
+				{`main a[href$="/office"]`, "office", "member-office"},
+				{`main a[href$="/remove"]`, "Are you sure", "member-remove"},
+			} {
+				j.run(committee, "open "+pg.name,
+					chromedp.Navigate(base+"/committee/members"),
+					chromedp.Click(chromedp.CSS(pg.link)),
+					chromedp.WaitVisible(chromedp.Search(`//h1[contains(., "`+pg.heading+`")]`)),
+				)
+				shot(committee, pg.name)
+			}
 		}
 	}
 	t.Logf("screenshots in %s", j.shots)
