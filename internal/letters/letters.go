@@ -44,6 +44,9 @@ type Letter struct {
 	Body    string
 }
 
+// HTML is the letter's HTML part; see HTML.
+func (l Letter) HTML() string { return HTML(l.Subject, l.Body) }
+
 // Data is what a letter may say. Each letter uses what it needs and
 // ignores the rest.
 type Data struct {

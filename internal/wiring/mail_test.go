@@ -72,9 +72,21 @@ func TestLifecycleEmailsArriveOnce(t *testing.T) {
 		if !strings.Contains(msgs[i].Body, w.link) {
 			t.Errorf("%q has no link to %s:\n%s", w.subject, w.link, msgs[i].Body)
 		}
+		// The same letter in HTML beside the text, its link named in words.
+		if m := msgs[i]; m.ContentType != "multipart/alternative" || !strings.Contains(m.HTML, `<html lang="en-GB">`) ||
+			!strings.Contains(m.HTML, `<a href="`+w.link) || strings.Contains(m.HTML, `">`+w.link) {
+			t.Errorf("%q is %s, want text and HTML with a named link to %s:\n%s", w.subject, m.ContentType, w.link, m.HTML)
+		}
+		crisis := 0
+		if strings.HasPrefix(w.to, "priya@") {
+			crisis = 1
+		}
+		if a, b := strings.Count(msgs[i].Body, "116 123"), strings.Count(msgs[i].HTML, "116 123"); a != crisis || b != crisis {
+			t.Errorf("%q carries the crisis wording %d times in text and %d in HTML, want %d", w.subject, a, b, crisis)
+		}
 	}
 	for _, m := range msgs {
-		if strings.Contains(m.Body, concerns) || strings.Contains(m.Subject, concerns) {
+		if strings.Contains(m.Body, concerns) || strings.Contains(m.HTML, concerns) || strings.Contains(m.Subject, concerns) {
 			t.Errorf("%q carries the trainee's concerns", m.Subject)
 		}
 		if ids[m.MessageID] {
