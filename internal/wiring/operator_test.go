@@ -119,6 +119,8 @@ func TestOperatorViewOfAMatchedReferral(t *testing.T) {
 			t.Errorf("a timer's summary names a person: %q", summary)
 		}
 	}
+	// The replay test keeps the cancelled timers' history replaying.
+	recordWorkflow(t, s, wfID, "matched-timers-cancelled")
 }
 
 // decode reads a summary as the UI shows it, through the codec.
