@@ -56,3 +56,21 @@ func TestTimingsReadInTheUI(t *testing.T) {
 		}
 	}
 }
+
+// TestRetentionReadInTheUI: the retention schedule's input too, both ways.
+func TestRetentionReadInTheUI(t *testing.T) {
+	in := workflows.RetentionInput{Retention: 365 * 24 * time.Hour, Batch: 100, Erased: 3}
+	b, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"retention":"8760h0m0s","batch":100,"erased":3}`; string(b) != want {
+		t.Errorf("input is %s, want %s", b, want)
+	}
+	for _, s := range []string{string(b), `{"retention":31536000000000000,"batch":100,"erased":3}`} {
+		var got workflows.RetentionInput
+		if err := json.Unmarshal([]byte(s), &got); err != nil || got != in {
+			t.Errorf("%s decoded as %+v (%v), want %+v", s, got, err, in)
+		}
+	}
+}
