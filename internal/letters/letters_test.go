@@ -42,6 +42,7 @@ var every = []struct {
 	{"trainee.check_in", "Do you still want a place with a therapist?", []string{"Name", "Link", "Date"}},
 	{"trainee.lapse_warning", "Your eligibility for the network ends soon", []string{"Name", "Date"}},
 	{letters.SignIn, "Your sign-in link", []string{"Link", "Lasts"}},
+	{letters.TraineeSignIn, "Your sign-in link", []string{"Link", "Lasts"}},
 	{letters.Confirm, "Confirm your email address to send your referral", []string{"Link", "Lasts"}},
 	{letters.AlreadyReferred, "You already have an open referral", []string{"Link", "Lasts"}},
 }

@@ -2,12 +2,15 @@ package wiring_test
 
 import (
 	"context"
+	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/wmtna/referrals/internal/devmail"
+	"github.com/wmtna/referrals/internal/referral"
 	"github.com/wmtna/referrals/internal/stacktest"
 )
 
@@ -102,4 +105,34 @@ func subjects(msgs []devmail.Message) []string {
 		out[i] = m.To[0] + ": " + m.Subject
 	}
 	return out
+}
+
+// TestSignInEmailsCarryTheCrisisWordingToTrainees: a trainee's sign-in
+// email is a letter to a trainee like any other, so it carries the crisis
+// wording, once, in both parts; a committee member's does not.
+func TestSignInEmailsCarryTheCrisisWordingToTrainees(t *testing.T) {
+	s := stacktest.Start(t, fast)
+	committeeMember(t, s) // chair@example.org
+	ref := submit(t, s, "priya@nhs.example")
+	s.WaitStatus(ref.id, "awaiting_review", 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, c := range []struct {
+		to     string
+		crisis int
+	}{{"priya@nhs.example", 1}, {"chair@example.org", 0}} {
+		if r := postForm(t, s, "/sign-in", url.Values{"email": {c.to}}); r != http.StatusOK {
+			t.Fatalf("ask for a link for %s: %d", c.to, r)
+		}
+		msgs, err := s.Mailbox.Wait(ctx, func(m []devmail.Message) bool {
+			return slices.ContainsFunc(m, func(m devmail.Message) bool { return m.IsTo(c.to) && m.Subject == "Your sign-in link" })
+		})
+		if err != nil {
+			t.Fatalf("no sign-in email to %s: %v", c.to, err)
+		}
+		m := msgs[slices.IndexFunc(msgs, func(m devmail.Message) bool { return m.IsTo(c.to) && m.Subject == "Your sign-in link" })]
+		if a, b := strings.Count(m.Body, referral.CrisisSupport), strings.Count(m.HTML, "116 123"); a != c.crisis || b != c.crisis {
+			t.Errorf("the sign-in email to %s carries the crisis wording %d times in text and %d in HTML, want %d:\n%s", c.to, a, b, c.crisis, m.Body)
+		}
+	}
 }
