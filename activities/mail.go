@@ -8,6 +8,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/wmtna/referrals/internal/email"
+	"github.com/wmtna/referrals/internal/letters"
 	"github.com/wmtna/referrals/internal/referral"
 )
 
@@ -74,7 +75,8 @@ func (a *Activities) deliver(ctx context.Context, id int64) error {
 		return a.DB.MarkSent(ctx, id, true)
 	}
 	committed := false
-	err = a.Mailer.Send(ctx, email.Message{ID: id, To: d.Recipient, Subject: d.Subject, Body: d.Body}, func(ctx context.Context) error {
+	err = a.Mailer.Send(ctx, email.Message{ID: id, To: d.Recipient, Subject: d.Subject, Body: d.Body,
+		HTML: letters.HTML(d.Subject, d.Body)}, func(ctx context.Context) error {
 		if err := a.DB.MarkSending(ctx, id); err != nil {
 			return err
 		}

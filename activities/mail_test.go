@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -97,8 +98,14 @@ func TestDeliverMessageSendsOnce(t *testing.T) {
 	if err := f.acts.DeliverMessages(ctx, []int64{f.message(t, "next")}); err != nil {
 		t.Fatal(err)
 	}
-	if msgs := f.received(t, 2); len(msgs) != 2 || msgs[0].Subject != "Subject once" {
+	msgs := f.received(t, 2)
+	if len(msgs) != 2 || msgs[0].Subject != "Subject once" {
 		t.Errorf("received %v, want the message once and the next one", msgs)
+	}
+	// The outbox keeps the text; the HTML part is made from it as it goes.
+	if m := msgs[0]; m.ContentType != "multipart/alternative" || m.Body != "Body once" ||
+		!strings.Contains(m.HTML, "<p>Body once</p>") || !strings.Contains(m.HTML, "<title>Subject once</title>") {
+		t.Errorf("sent as %s, text %q, HTML:\n%s", m.ContentType, m.Body, m.HTML)
 	}
 	if d := f.delivery(t, id); d.SentAt == nil || d.Uncertain || d.Attempts != 1 {
 		t.Errorf("delivery state %+v", d)

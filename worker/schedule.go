@@ -31,6 +31,8 @@ func EnsureRetentionSchedule(ctx context.Context, c client.Client, retention tim
 		Workflow:  workflows.RetentionWorkflowName,
 		Args:      []any{workflows.RetentionInput{Retention: retention, Batch: workflows.DefaultRetentionBatch}},
 		TaskQueue: workflows.TaskQueue,
+		// What the Temporal UI lists each run by.
+		StaticSummary: "Retention: erase referrals ended more than " + retention.String() + " ago",
 	}
 	sc := c.ScheduleClient()
 	_, err := sc.Create(ctx, client.ScheduleOptions{

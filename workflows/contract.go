@@ -7,6 +7,7 @@
 package workflows
 
 import (
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -92,6 +93,76 @@ type Timings struct {
 	CheckInInterval time.Duration `json:"check_in_interval,omitempty"`
 	CheckInGrace    time.Duration `json:"check_in_grace,omitempty"`
 	LapseWarning    time.Duration `json:"lapse_warning,omitempty"`
+}
+
+// timingsJSON is Timings as JSON: each duration as Go writes it ("72h0m0s"),
+// which an operator reading a workflow's input in the Temporal UI can read,
+// where time.Duration's own encoding is nanoseconds (259200000000000).
+type timingsJSON struct {
+	ReviewReminder  jsonDuration `json:"review_reminder"`
+	OfferTTL        jsonDuration `json:"offer_ttl"`
+	WaitlistRecheck jsonDuration `json:"waitlist_recheck"`
+	HistoryLimit    int          `json:"history_limit,omitempty"`
+	CheckInInterval jsonDuration `json:"check_in_interval,omitempty"`
+	CheckInGrace    jsonDuration `json:"check_in_grace,omitempty"`
+	LapseWarning    jsonDuration `json:"lapse_warning,omitempty"`
+}
+
+// MarshalJSON writes each duration as a string such as "72h0m0s".
+func (t Timings) MarshalJSON() ([]byte, error) {
+	return json.Marshal(timingsJSON{
+		ReviewReminder: jsonDuration(t.ReviewReminder), OfferTTL: jsonDuration(t.OfferTTL),
+		WaitlistRecheck: jsonDuration(t.WaitlistRecheck), HistoryLimit: t.HistoryLimit,
+		CheckInInterval: jsonDuration(t.CheckInInterval), CheckInGrace: jsonDuration(t.CheckInGrace),
+		LapseWarning: jsonDuration(t.LapseWarning),
+	})
+}
+
+// UnmarshalJSON reads durations written either way: as strings, and as the
+// nanoseconds of every referral started before, still running and in the
+// histories they replay.
+func (t *Timings) UnmarshalJSON(b []byte) error {
+	var j timingsJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*t = Timings{
+		ReviewReminder: time.Duration(j.ReviewReminder), OfferTTL: time.Duration(j.OfferTTL),
+		WaitlistRecheck: time.Duration(j.WaitlistRecheck), HistoryLimit: j.HistoryLimit,
+		CheckInInterval: time.Duration(j.CheckInInterval), CheckInGrace: time.Duration(j.CheckInGrace),
+		LapseWarning: time.Duration(j.LapseWarning),
+	}
+	return nil
+}
+
+// jsonDuration is a duration in JSON as a string, read from a string or a
+// number of nanoseconds.
+type jsonDuration time.Duration
+
+func (d jsonDuration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+func (d *jsonDuration) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		v, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("duration %q: %w", s, err)
+		}
+		*d = jsonDuration(v)
+		return nil
+	}
+	var ns int64
+	if err := json.Unmarshal(b, &ns); err != nil {
+		return fmt.Errorf("duration %s: want a string such as \"72h0m0s\" or nanoseconds", b)
+	}
+	*d = jsonDuration(ns)
+	return nil
 }
 
 // DefaultTimings suit production: committee reminders every 3 days, a week

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"encoding/json"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -54,6 +55,32 @@ type RetentionInput struct {
 	// Erased counts the referrals erased by earlier runs of the same
 	// retention pass, carried across continue-as-new.
 	Erased int `json:"erased,omitempty"`
+}
+
+// MarshalJSON writes the retention as a duration an operator reads in the
+// Temporal UI ("8760h0m0s"), not as nanoseconds.
+func (in RetentionInput) MarshalJSON() ([]byte, error) {
+	type plain RetentionInput
+	return json.Marshal(struct {
+		Retention jsonDuration `json:"retention"`
+		plain
+	}{jsonDuration(in.Retention), plain(in)})
+}
+
+// UnmarshalJSON reads the retention either way, as the schedule's action
+// and the runs started before were written in nanoseconds.
+func (in *RetentionInput) UnmarshalJSON(b []byte) error {
+	type plain RetentionInput
+	var v struct {
+		Retention jsonDuration `json:"retention"`
+		plain
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*in = RetentionInput(v.plain)
+	in.Retention = time.Duration(v.Retention)
+	return nil
 }
 
 // RetentionResult is how a retention pass ends.

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -44,6 +45,7 @@ func ReferralWorkflow(ctx workflow.Context, in Input) (Result, error) {
 	w := &referralWorkflow{in: in}
 	if in.Resume != nil {
 		w.state = *in.Resume
+		workflow.SetCurrentDetails(ctx, w.details())
 	}
 	if err := w.register(ctx); err != nil {
 		return Result{}, err
@@ -256,7 +258,8 @@ func (w *referralWorkflow) awaitReview(ctx workflow.Context) error {
 		if err := w.continueAsNewIfLong(ctx); err != nil {
 			return err
 		}
-		got, err := workflow.AwaitWithTimeout(ctx, w.in.Timings.ReviewReminder, func() bool { return len(w.pending) > 0 })
+		summary := fmt.Sprintf("Review reminder %d for referral %s", w.state.Reminders+1, w.in.ReferralID)
+		got, err := awaitTimer(ctx, w.in.Timings.ReviewReminder, summary, func() bool { return len(w.pending) > 0 })
 		if err != nil {
 			return err
 		}
@@ -291,6 +294,23 @@ func (w *referralWorkflow) awaitReview(ctx workflow.Context) error {
 		}
 	}
 	return nil
+}
+
+// awaitTimer waits until cond holds or d passes, whichever is first, and
+// reports whether cond held. Its timer carries summary, which the Temporal
+// UI shows in place of the SDK's "AwaitWithTimeout", so it names IDs only.
+// When cond wins, the timer is cancelled: otherwise it stays pending in the
+// history until it fires unheeded, and an operator reading a matched
+// referral sees a review reminder and an offer expiry still to come.
+// Histories from before the cancellation replay as they ran.
+func awaitTimer(ctx workflow.Context, d time.Duration, summary string, cond func() bool) (bool, error) {
+	opts := workflow.AwaitOptions{Timeout: d, TimerOptions: workflow.TimerOptions{Summary: summary}}
+	if workflow.GetVersion(ctx, "cancel-unneeded-timers", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return workflow.AwaitWithOptions(ctx, opts, cond)
+	}
+	tctx, cancel := workflow.WithCancel(ctx)
+	defer cancel() // after the timer fired, a no-op
+	return workflow.AwaitWithOptions(tctx, opts, cond)
 }
 
 // settle completes a command. A refusal (invalid state, conflict) goes back
@@ -332,7 +352,8 @@ func (w *referralWorkflow) awaitAnswer(ctx workflow.Context) error {
 		got := len(w.pending) > 0
 		if !got && remaining > 0 {
 			var err error
-			if got, err = workflow.AwaitWithTimeout(ctx, remaining, func() bool { return len(w.pending) > 0 }); err != nil {
+			summary := fmt.Sprintf("Offer %s to therapist %s lapses unless answered", w.state.Offer.ID, w.state.Offer.TherapistID)
+			if got, err = awaitTimer(ctx, remaining, summary, func() bool { return len(w.pending) > 0 }); err != nil {
 				return err
 			}
 		}
@@ -437,7 +458,8 @@ func (w *referralWorkflow) wait(ctx workflow.Context) error {
 		}
 		got := lookNow
 		if !lookNow {
-			if got, err = workflow.AwaitWithTimeout(ctx, timeout, func() bool { return len(w.pending) > 0 || w.nudges != w.looked }); err != nil {
+			summary := fmt.Sprintf("Referral %s looks at the waitlist again", w.in.ReferralID)
+			if got, err = awaitTimer(ctx, timeout, summary, func() bool { return len(w.pending) > 0 || w.nudges != w.looked }); err != nil {
 				return err
 			}
 		}
@@ -596,7 +618,25 @@ func (w *referralWorkflow) transition(ctx workflow.Context, to referral.Status, 
 	if w.state.Offer != nil && (to == referral.StatusOffered || to == referral.StatusMatched) {
 		therapist = w.state.Offer.TherapistID
 	}
+	// Not a command: the UI asks for it, so old histories replay unchanged.
+	workflow.SetCurrentDetails(ctx, w.details())
 	return workflow.UpsertTypedSearchAttributes(ctx, StatusKey.ValueSet(string(to)), TherapistKey.ValueSet(therapist))
+}
+
+// details is what the Temporal UI shows as the referral's current details:
+// its status, and the offer and therapist it concerns, by ID only.
+func (w *referralWorkflow) details() string {
+	d := fmt.Sprintf("Referral %s is %s.", w.in.ReferralID, w.state.Status)
+	if o := w.state.Offer; o != nil {
+		switch w.state.Status {
+		case referral.StatusOffered:
+			d += fmt.Sprintf(" Offer %s to therapist %s lapses at %s unless answered.", o.ID, o.TherapistID,
+				w.state.OfferDeadline.UTC().Format("2006-01-02 15:04 UTC"))
+		case referral.StatusMatched:
+			d += fmt.Sprintf(" Matched with therapist %s (offer %s).", o.TherapistID, o.ID)
+		}
+	}
+	return d
 }
 
 // continueAsNewIfLong starts a fresh run carrying the state when the history

@@ -100,9 +100,12 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 	}
 	// The embedded UI has no login, so no token to pass to the codec
-	// endpoint: its endpoint carries a secret made for this run instead,
-	// and only reaches the UI, which is itself open to anyone who can reach
-	// it. Operators' bearer tokens work on /codec/ as in production.
+	// endpoint: its endpoint carries a secret made for this run instead.
+	// The UI publishes that URL to anyone who can reach it (its settings
+	// endpoint needs no login), so the secret grants no more than the UI
+	// does, which decodes every payload for whoever opens it; the UI
+	// listens on loopback only. Operators' bearer tokens work on /codec/
+	// as in production, where there is no such secret.
 	uiSecret := rand.Text()
 	codecBase := strings.TrimSuffix(cfg.PublicURL, "/") + "/codec"
 

@@ -12,6 +12,7 @@ import (
 	"html/template"
 	"io"
 	"mime"
+	"mime/multipart"
 	"mime/quotedprintable"
 	"net"
 	"net/http"
@@ -27,12 +28,16 @@ import (
 
 // Message is one message as received.
 type Message struct {
-	From      string
-	To        []string
-	Subject   string
-	Body      string // plain text, transfer encoding undone
-	MessageID string
-	At        time.Time
+	From    string
+	To      []string
+	Subject string
+	Body    string // plain text, transfer encoding undone
+	HTML    string // the HTML alternative, if the message has one
+	// ContentType is the message's own media type, such as
+	// multipart/alternative or text/plain.
+	ContentType string
+	MessageID   string
+	At          time.Time
 }
 
 // Box is the SMTP server and what it has received.
@@ -156,19 +161,48 @@ func parse(raw []byte) (Message, error) {
 		m.Subject = msg.Header.Get("Subject")
 	}
 	m.MessageID = msg.Header.Get("Message-Id")
-	var body io.Reader = msg.Body
-	switch strings.ToLower(msg.Header.Get("Content-Transfer-Encoding")) {
-	case "quoted-printable":
-		body = quotedprintable.NewReader(body)
-	case "base64":
-		body = base64.NewDecoder(base64.StdEncoding, body)
-	}
-	b, err := io.ReadAll(body)
+	media, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
 	if err != nil {
+		media = "text/plain" // RFC 2045's default
+	}
+	m.ContentType = media
+	if !strings.HasPrefix(media, "multipart/") {
+		m.Body, err = decode(msg.Header.Get("Content-Transfer-Encoding"), msg.Body)
 		return m, err
 	}
-	m.Body = strings.ReplaceAll(string(b), "\r\n", "\n")
-	return m, nil
+	mr := multipart.NewReader(msg.Body, params["boundary"])
+	for {
+		p, err := mr.NextRawPart()
+		if err == io.EOF {
+			return m, nil
+		}
+		if err != nil {
+			return m, err
+		}
+		pm, _, _ := mime.ParseMediaType(p.Header.Get("Content-Type"))
+		text, err := decode(p.Header.Get("Content-Transfer-Encoding"), p)
+		if err != nil {
+			return m, err
+		}
+		switch pm {
+		case "text/plain":
+			m.Body = text
+		case "text/html":
+			m.HTML = text
+		}
+	}
+}
+
+// decode undoes a part's transfer encoding, and makes its lines Unix's.
+func decode(encoding string, r io.Reader) (string, error) {
+	switch strings.ToLower(encoding) {
+	case "quoted-printable":
+		r = quotedprintable.NewReader(r)
+	case "base64":
+		r = base64.NewDecoder(base64.StdEncoding, r)
+	}
+	b, err := io.ReadAll(r)
+	return strings.ReplaceAll(string(b), "\r\n", "\n"), err
 }
 
 //go:embed mailbox.html

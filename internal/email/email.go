@@ -27,12 +27,15 @@ import (
 	"github.com/wneessen/go-mail/smtp"
 )
 
-// Message is one email: plain text, to one person.
+// Message is one email to one person: plain text and, when HTML is set,
+// the same in HTML beside it (multipart/alternative), so a reader's mail
+// program shows whichever suits them.
 type Message struct {
 	ID      int64 // the outbox row: makes the Message-ID
 	To      string
 	Subject string
 	Body    string
+	HTML    string
 }
 
 // Sender sends messages to one SMTP server.
@@ -133,6 +136,11 @@ func (s *Sender) Send(ctx context.Context, m Message, pointOfNoReturn func(conte
 	msg.SetMessageIDWithValue(fmt.Sprintf("outbox-%d@%s", m.ID, s.idDomain))
 	msg.SetDate()
 	msg.SetBodyString(mail.TypeTextPlain, m.Body)
+	if m.HTML != "" {
+		// Last is preferred: a mail program that can show HTML does, and
+		// one that cannot (or a reader who chose text) has the text.
+		msg.AddAlternativeString(mail.TypeTextHTML, m.HTML)
+	}
 
 	timeout := s.Timeout
 	if timeout == 0 {

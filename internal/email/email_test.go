@@ -69,6 +69,29 @@ func TestSendDeliversOneMessage(t *testing.T) {
 	}
 }
 
+// TestSendTextAndHTML: a message with an HTML part goes as
+// multipart/alternative, the text first and the HTML, preferred, last; one
+// without goes as plain text, as before.
+func TestSendTextAndHTML(t *testing.T) {
+	b := box(t)
+	s := sender(t, b)
+	text := "Dear Sam,\n\nYour referral: https://referrals.wmtna.example/my-referral"
+	html := "<!DOCTYPE html>\n<html lang=\"en-GB\">\n<body>\n<p>Dear Sam,</p>\n<p><a href=\"https://referrals.wmtna.example/my-referral\">Your referral</a></p>\n</body>\n</html>\n"
+	for i, m := range []email.Message{
+		{ID: 1, To: "sam@nhs.example", Subject: "both", Body: text, HTML: html},
+		{ID: 2, To: "sam@nhs.example", Subject: "text", Body: text},
+	} {
+		if err := s.Send(context.Background(), m, ok); err != nil {
+			t.Fatal(err)
+		}
+		got := waitFor(t, b, i+1)[i]
+		want := map[bool]string{true: "multipart/alternative", false: "text/plain"}[m.HTML != ""]
+		if got.ContentType != want || strings.TrimSpace(got.Body) != text || got.HTML != m.HTML {
+			t.Errorf("%s: sent as %s (want %s), text %q, HTML %q", m.Subject, got.ContentType, want, got.Body, got.HTML)
+		}
+	}
+}
+
 // TestNoDotNoMessage: when recording the point of no return fails, the
 // server never gets the final dot and keeps nothing.
 func TestNoDotNoMessage(t *testing.T) {

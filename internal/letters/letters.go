@@ -4,7 +4,8 @@
 // the greeting, the body, the link, the crisis wording and the sign-off are
 // each written once. The letters of a referral's life are named by their
 // outbox kind (trainee.waitlisted, committee.review, ...); the letters a
-// use case sends itself are SignIn, Confirm and AlreadyReferred.
+// use case sends itself are SignIn, TraineeSignIn, Confirm and
+// AlreadyReferred.
 //
 // It is a package of its own, not part of package activities, because the
 // web pages send sign-in letters too, and both must share the layout
@@ -27,13 +28,15 @@ import (
 	"github.com/wmtna/referrals/internal/referral"
 )
 
-// The letters a use case sends itself: a link to sign in with; the link a
+// The letters a use case sends itself: a link to sign in with (to a
+// trainee, TraineeSignIn, which carries the crisis wording); the link a
 // self-referral's address gets, to confirm it and so send the referral;
 // and what that address gets instead when it already has an open referral,
 // a link to sign in to that one. The last two are the only answer to a
 // submission that says which case it was, and only to the address's owner.
 const (
 	SignIn          = "sign-in"
+	TraineeSignIn   = "trainee.sign_in"
 	Confirm         = "trainee.confirm"
 	AlreadyReferred = "trainee.already_referred"
 )
@@ -43,6 +46,9 @@ type Letter struct {
 	Subject string
 	Body    string
 }
+
+// HTML is the letter's HTML part; see HTML.
+func (l Letter) HTML() string { return HTML(l.Subject, l.Body) }
 
 // Data is what a letter may say. Each letter uses what it needs and
 // ignores the rest.

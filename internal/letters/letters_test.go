@@ -1,12 +1,15 @@
 package letters_test
 
 import (
+	"html"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/wmtna/referrals/internal/letters"
+	"github.com/wmtna/referrals/internal/referral"
 )
 
 const signOff = "West Midlands Therapy Network Association"
@@ -39,6 +42,7 @@ var every = []struct {
 	{"trainee.check_in", "Do you still want a place with a therapist?", []string{"Name", "Link", "Date"}},
 	{"trainee.lapse_warning", "Your eligibility for the network ends soon", []string{"Name", "Date"}},
 	{letters.SignIn, "Your sign-in link", []string{"Link", "Lasts"}},
+	{letters.TraineeSignIn, "Your sign-in link", []string{"Link", "Lasts"}},
 	{letters.Confirm, "Confirm your email address to send your referral", []string{"Link", "Lasts"}},
 	{letters.AlreadyReferred, "You already have an open referral", []string{"Link", "Lasts"}},
 }
@@ -107,6 +111,10 @@ func TestEveryLetterRenders(t *testing.T) {
 			if n := strings.Count(body, "116 123"); n != crisis {
 				t.Errorf("carries the crisis wording %d times, want %d:\n%s", n, crisis, body)
 			}
+			if n := strings.Count(body, referral.CrisisSupport); n != crisis {
+				t.Errorf("carries referral.CrisisSupport %d times, want %d:\n%s", n, crisis, body)
+			}
+			checkHTML(t, l, d, c.shows, crisis)
 		})
 	}
 }
@@ -161,5 +169,88 @@ func TestDataCarriesNothingPersonalButAName(t *testing.T) {
 func TestUnknownLetter(t *testing.T) {
 	if _, err := letters.Render("trainee.no_such_status", letters.Data{Name: "Sam"}); err == nil {
 		t.Error("rendered a letter that does not exist")
+	}
+}
+
+var (
+	tag   = regexp.MustCompile(`<[^>]*>`)
+	href  = regexp.MustCompile(`<a href="([^"]*)">([^<]*)</a>`)
+	words = regexp.MustCompile(`[\p{L}\p{N}'’&@-]+`)
+)
+
+// checkHTML holds a letter's HTML part to its plain text: a whole page in
+// British English, the crisis wording once in a paragraph of its own, each
+// link named in words, and no word the text does not say.
+func checkHTML(t *testing.T, l letters.Letter, d letters.Data, shows []string, crisis int) {
+	t.Helper()
+	h := l.HTML()
+	for _, want := range []string{"<!DOCTYPE html>\n<html lang=\"en-GB\">", "<meta charset=\"utf-8\">",
+		"<title>" + html.EscapeString(l.Subject) + "</title>", "</body>\n</html>\n"} {
+		if !strings.Contains(h, want) {
+			t.Errorf("the HTML part lacks %q:\n%s", want, h)
+		}
+	}
+	for _, no := range []string{"<script", "<img", "<table", "<style", "style=", "{{", "<no value>"} {
+		if strings.Contains(h, no) {
+			t.Errorf("the HTML part has %q:\n%s", no, h)
+		}
+	}
+	if n := strings.Count(h, "<p>"+html.EscapeString(referral.CrisisSupport)+"</p>"); n != crisis {
+		t.Errorf("the HTML part carries the crisis paragraph %d times, want %d:\n%s", n, crisis, h)
+	}
+	if n := strings.Count(h, "116 123"); n != crisis {
+		t.Errorf("the HTML part names 116 123 %d times, want %d:\n%s", n, crisis, h)
+	}
+	links := href.FindAllStringSubmatch(h, -1)
+	wantLinks := 0
+	if slices.Contains(shows, "Link") {
+		wantLinks = 1
+	}
+	if len(links) != wantLinks || strings.Count(h, "<a ") != wantLinks {
+		t.Fatalf("the HTML part has %d links, want %d:\n%s", len(links), wantLinks, h)
+	}
+	for _, a := range links {
+		if html.UnescapeString(a[1]) != d.Link {
+			t.Errorf("links to %q, want %q", a[1], d.Link)
+		}
+		if text := strings.TrimSpace(a[2]); text == "" || strings.Contains(text, "://") {
+			t.Errorf("a link's text is %q, want words saying where it goes", a[2])
+		}
+	}
+	// What a reader of the HTML sees is what the text says, in the same
+	// order, and nothing more: no name, date or reason the text lacks.
+	body := tag.ReplaceAllString(h[strings.Index(h, "<body>"):], " ")
+	seen := words.FindAllString(html.UnescapeString(body), -1)
+	said := words.FindAllString(l.Subject+" "+l.Body, -1)
+	for _, w := range seen {
+		if !slices.Contains(said, w) {
+			t.Errorf("the HTML part says %q, which the text does not:\n%s", w, h)
+		}
+	}
+	v := reflect.ValueOf(d)
+	for _, f := range shows {
+		if s := v.FieldByName(f).String(); f != "Link" && strings.Count(html.UnescapeString(body), s) != 1 {
+			t.Errorf("the HTML part shows its %s %q %d times, want once:\n%s", f, s, strings.Count(html.UnescapeString(body), s), h)
+		}
+	}
+}
+
+// TestHTMLEscapes: a name is written by people, so the HTML part escapes
+// it, and makes a link only of an address.
+func TestHTMLEscapes(t *testing.T) {
+	l, err := letters.Render("trainee.matched", letters.Data{Name: `<script>alert("x")</script> & Co`,
+		Link: `https://referrals.example/my-referral?a=1&b=2`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := l.HTML()
+	for _, want := range []string{`<p>Dear &lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; Co,</p>`,
+		`<p><a href="https://referrals.example/my-referral?a=1&amp;b=2">Your referral</a></p>`} {
+		if !strings.Contains(h, want) {
+			t.Errorf("lacks %s:\n%s", want, h)
+		}
+	}
+	if strings.Contains(h, "<script") {
+		t.Errorf("raw HTML from a name:\n%s", h)
 	}
 }

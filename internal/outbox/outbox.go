@@ -50,6 +50,7 @@ func (p *Postman) Dispatch(ctx context.Context) error {
 			TaskQueue:                workflows.TaskQueue,
 			WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 			WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+			StaticSummary:            fmt.Sprintf("Deliver %d outbox messages, from %d", len(ids), ids[0]),
 		}, workflows.MailWorkflowName, workflows.MailInput{OutboxIDs: ids})
 		if err != nil {
 			return fmt.Errorf("start delivery of %d messages from %d: %w", len(ids), ids[0], err)

@@ -44,6 +44,7 @@ func (s *Service) Erase(ctx context.Context, p referral.Principal, id string) (e
 		ID:                       workflows.ErasureWorkflowID(id),
 		TaskQueue:                workflows.TaskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		StaticSummary:            "Erase referral " + id,
 	}, workflows.ErasureWorkflowName, workflows.EraseInput{ReferralID: id, RequestedBy: actor.String(), Reason: workflows.ErasureReasonRequest})
 	if err == nil {
 		err = run.Get(wctx, &erased)

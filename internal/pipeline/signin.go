@@ -202,7 +202,11 @@ func (s *Service) answerSignIns() {
 					s.Logger.InfoContext(ctx, "sign-in link not sent: the account had one moments ago", "role", p.Role)
 					continue
 				}
-				out = append(out, s.signInLink(p, req.Email, SignInLinkTTL, req.Next, letters.SignIn))
+				letter := letters.SignIn
+				if p.Role == referral.RoleTrainee {
+					letter = letters.TraineeSignIn // with the crisis wording, as every letter to a trainee
+				}
+				out = append(out, s.signInLink(p, req.Email, SignInLinkTTL, req.Next, letter))
 			}
 			links = len(out)
 			return out, nil

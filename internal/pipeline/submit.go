@@ -214,6 +214,8 @@ func (s *Service) startWorkflow(ctx context.Context, referralID string) error {
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		TypedSearchAttributes:    temporal.NewSearchAttributes(workflows.StatusKey.ValueSet(string(referral.StatusSubmitted))),
+		// What the Temporal UI lists the workflow by: its ID, never a name.
+		StaticSummary: "Referral " + referralID,
 	}, workflows.WorkflowName, workflows.Input{ReferralID: referralID, Timings: s.Timings})
 	return err
 }

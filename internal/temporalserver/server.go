@@ -86,7 +86,9 @@ type Options struct {
 	// calls, from the browser, to show encoded payloads decoded. The codec
 	// server must allow the UI's origin (UIAddress) by CORS. The UI has no
 	// login here, so it passes no access token: the endpoint itself must
-	// carry whatever authorises it. Empty means none.
+	// carry whatever authorises it. The UI hands the URL to any browser
+	// that asks, at its unauthenticated /api/v1/settings, so whatever the
+	// URL carries is no stronger than access to the UI. Empty means none.
 	CodecEndpoint string
 	// Logger receives the server's errors (except while stopping) and
 	// start-up timing at debug level. Everything the server logs at info

@@ -2,12 +2,15 @@ package wiring_test
 
 import (
 	"context"
+	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/wmtna/referrals/internal/devmail"
+	"github.com/wmtna/referrals/internal/referral"
 	"github.com/wmtna/referrals/internal/stacktest"
 )
 
@@ -72,9 +75,21 @@ func TestLifecycleEmailsArriveOnce(t *testing.T) {
 		if !strings.Contains(msgs[i].Body, w.link) {
 			t.Errorf("%q has no link to %s:\n%s", w.subject, w.link, msgs[i].Body)
 		}
+		// The same letter in HTML beside the text, its link named in words.
+		if m := msgs[i]; m.ContentType != "multipart/alternative" || !strings.Contains(m.HTML, `<html lang="en-GB">`) ||
+			!strings.Contains(m.HTML, `<a href="`+w.link) || strings.Contains(m.HTML, `">`+w.link) {
+			t.Errorf("%q is %s, want text and HTML with a named link to %s:\n%s", w.subject, m.ContentType, w.link, m.HTML)
+		}
+		crisis := 0
+		if strings.HasPrefix(w.to, "priya@") {
+			crisis = 1
+		}
+		if a, b := strings.Count(msgs[i].Body, "116 123"), strings.Count(msgs[i].HTML, "116 123"); a != crisis || b != crisis {
+			t.Errorf("%q carries the crisis wording %d times in text and %d in HTML, want %d", w.subject, a, b, crisis)
+		}
 	}
 	for _, m := range msgs {
-		if strings.Contains(m.Body, concerns) || strings.Contains(m.Subject, concerns) {
+		if strings.Contains(m.Body, concerns) || strings.Contains(m.HTML, concerns) || strings.Contains(m.Subject, concerns) {
 			t.Errorf("%q carries the trainee's concerns", m.Subject)
 		}
 		if ids[m.MessageID] {
@@ -90,4 +105,34 @@ func subjects(msgs []devmail.Message) []string {
 		out[i] = m.To[0] + ": " + m.Subject
 	}
 	return out
+}
+
+// TestSignInEmailsCarryTheCrisisWordingToTrainees: a trainee's sign-in
+// email is a letter to a trainee like any other, so it carries the crisis
+// wording, once, in both parts; a committee member's does not.
+func TestSignInEmailsCarryTheCrisisWordingToTrainees(t *testing.T) {
+	s := stacktest.Start(t, fast)
+	committeeMember(t, s) // chair@example.org
+	ref := submit(t, s, "priya@nhs.example")
+	s.WaitStatus(ref.id, "awaiting_review", 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, c := range []struct {
+		to     string
+		crisis int
+	}{{"priya@nhs.example", 1}, {"chair@example.org", 0}} {
+		if r := postForm(t, s, "/sign-in", url.Values{"email": {c.to}}); r != http.StatusOK {
+			t.Fatalf("ask for a link for %s: %d", c.to, r)
+		}
+		msgs, err := s.Mailbox.Wait(ctx, func(m []devmail.Message) bool {
+			return slices.ContainsFunc(m, func(m devmail.Message) bool { return m.IsTo(c.to) && m.Subject == "Your sign-in link" })
+		})
+		if err != nil {
+			t.Fatalf("no sign-in email to %s: %v", c.to, err)
+		}
+		m := msgs[slices.IndexFunc(msgs, func(m devmail.Message) bool { return m.IsTo(c.to) && m.Subject == "Your sign-in link" })]
+		if a, b := strings.Count(m.Body, referral.CrisisSupport), strings.Count(m.HTML, "116 123"); a != c.crisis || b != c.crisis {
+			t.Errorf("the sign-in email to %s carries the crisis wording %d times in text and %d in HTML, want %d:\n%s", c.to, a, b, c.crisis, m.Body)
+		}
+	}
 }
