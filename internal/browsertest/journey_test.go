@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -202,7 +203,8 @@ func TestJourneyInChromium(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`form[action="/refer"] button[type=submit]`)),
 		chromedp.WaitVisible(chromedp.CSS(".error-summary")),
 	)
-	if got := j.text(trainee, ".error-summary"); !strings.Contains(got, "Tell us what you would like to bring to therapy") || !strings.Contains(got, "Tick the box") {
+	if got := j.text(trainee, ".error-summary"); !strings.Contains(got, "Tell us what you would like to bring to therapy") || !strings.Contains(got, "Tick the box") ||
+		!strings.Contains(got, "Enter the month and year your training started") {
 		t.Errorf("error summary = %q", got)
 	}
 	kept, err := chromedp.Run(trainee, chromedp.Value(chromedp.ID("name")))
@@ -213,10 +215,12 @@ func TestJourneyInChromium(t *testing.T) {
 		t.Errorf("the form lost what was typed: name = %q", kept)
 	}
 	j.screenshot(trainee, "refer-errors")
+	start := stacktest.TrainingStart(s.Now())
 	j.run(trainee, "finish the form",
 		chromedp.SetValue(chromedp.ID("programme"), "clinical"),
 		chromedp.SetValue(chromedp.ID("employer"), "RXT"),
-		chromedp.SetValue(chromedp.ID("training_start"), s.TrainingMonth()),
+		chromedp.SendKeys(chromedp.ID("training_start"), strconv.Itoa(int(start.Month))),
+		chromedp.SendKeys(chromedp.ID("training_start-year"), strconv.Itoa(start.Year)),
 		chromedp.SendKeys(chromedp.ID("concerns"), "Finding the placement hard."),
 		chromedp.Click(chromedp.ID("at_risk-no")),
 		chromedp.Click(chromedp.ID("consent")),

@@ -9,6 +9,7 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -118,10 +119,11 @@ func lastSignInLink(t *testing.T, s *stacktest.Stack, email string) string {
 // referForm is the form filled in as a trainee eligible on the stack's
 // clock would.
 func referForm(s *stacktest.Stack, email string) url.Values {
-	trainingMonth := s.TrainingMonth()
+	start := stacktest.TrainingStart(s.Now())
 	return url.Values{
 		"key": {"form-key-" + email}, "name": {"Alex Trainee"}, "email": {email}, "programme": {"clinical"}, "employer": {"RXT"},
-		"training_start": {trainingMonth}, "concerns": {"secret-health-detail-" + email},
+		"training_start-month": {strconv.Itoa(int(start.Month))}, "training_start-year": {strconv.Itoa(start.Year)},
+		"concerns": {"secret-health-detail-" + email},
 		"at_risk": {"no"}, "consent": {"yes"}, "meeting": {"either"}, "areas": {"birmingham"},
 	}
 }
@@ -152,6 +154,51 @@ func TestPagesJourney(t *testing.T) {
 	bad.Del("consent")
 	trainee.post("/refer", bad).want(t, 422, "There is a problem", `href="#email"`, `href="#concerns"`, `href="#at_risk"`, `href="#consent"`,
 		`id="email-error"`, `value="not-an-address"`, `value="Alex Trainee"`, `value="birmingham" checked`)
+	// The dates are GOV.UK date inputs: the error names the part at fault,
+	// links to the group's first field and outlines only that part.
+	for _, tc := range []struct {
+		name   string
+		set    map[string]string
+		want   string
+		field  string
+		wrong  []string // ids marked invalid
+		intact []string // ids not
+	}{
+		{"no start", map[string]string{"training_start-month": "", "training_start-year": ""},
+			"Enter the month and year your training started", "training_start", []string{"training_start", "training_start-year"}, nil},
+		{"start without a year", map[string]string{"training_start-year": ""},
+			"The month your training started must include a year", "training_start", []string{"training_start-year"}, []string{"training_start"}},
+		{"month 13", map[string]string{"training_start-month": "13"},
+			"The month your training started must be a real date: the month must be a number from 1 to 12", "training_start", []string{"training_start"}, []string{"training_start-year"}},
+		{"two-digit year", map[string]string{"training_start-year": "25"},
+			"The month your training started must be a real date: the year must have 4 numbers", "training_start", []string{"training_start-year"}, []string{"training_start"}},
+		{"qualifying on 31 June", map[string]string{"expected_qualification-day": "31", "expected_qualification-month": "6", "expected_qualification-year": "2030"},
+			"The date you expect to qualify must be a real date: the day must be a number from 1 to 30 in June", "expected_qualification",
+			[]string{"expected_qualification"}, []string{"expected_qualification-month", "expected_qualification-year"}},
+		{"qualifying without a day or month", map[string]string{"expected_qualification-year": "2030"},
+			"The date you expect to qualify must include a day and a month", "expected_qualification",
+			[]string{"expected_qualification", "expected_qualification-month"}, []string{"expected_qualification-year"}},
+		{"qualifying before the start", map[string]string{"expected_qualification-day": "1", "expected_qualification-month": "1", "expected_qualification-year": "2001"},
+			"Your expected qualification date must be after the month your training started", "expected_qualification",
+			[]string{"expected_qualification", "expected_qualification-month", "expected_qualification-year"}, nil},
+	} {
+		form := referForm(s, "dates@nhs.net")
+		for k, v := range tc.set {
+			form.Set(k, v)
+		}
+		got := trainee.post("/refer", form)
+		got.want(t, 422, "Error: Refer yourself", tc.want, `href="#`+tc.field+`"`)
+		for _, id := range tc.wrong {
+			if !regexp.MustCompile(`id="` + id + `"[^>]*aria-invalid="true"`).MatchString(got.Body) {
+				t.Errorf("%s: %s is not marked invalid", tc.name, id)
+			}
+		}
+		for _, id := range tc.intact {
+			if regexp.MustCompile(`id="` + id + `"[^>]*aria-invalid="true"`).MatchString(got.Body) {
+				t.Errorf("%s: %s is marked invalid", tc.name, id)
+			}
+		}
+	}
 
 	// A good referral is sent on once the trainee confirms their address
 	// from the emailed link; then they are signed in.
