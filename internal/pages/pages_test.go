@@ -123,8 +123,7 @@ func referForm(s *stacktest.Stack, email string) url.Values {
 	return url.Values{
 		"key": {"form-key-" + email}, "name": {"Alex Trainee"}, "email": {email}, "programme": {"clinical"}, "employer": {"RXT"},
 		"training_start-month": {strconv.Itoa(int(start.Month))}, "training_start-year": {strconv.Itoa(start.Year)},
-		"concerns": {"secret-health-detail-" + email},
-		"at_risk":  {"no"}, "consent": {"yes"}, "meeting": {"either"}, "areas": {"birmingham"},
+		"concerns": {"secret-health-detail-" + email}, "at_risk": {"no"}, "consent": {"yes"}, "meeting": {"either"}, "areas": {"birmingham"},
 	}
 }
 
