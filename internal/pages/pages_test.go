@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wmtna/referrals/internal/referral"
 	"github.com/wmtna/referrals/internal/stacktest"
 	"github.com/wmtna/referrals/workflows"
 )
@@ -153,8 +154,12 @@ func TestPagesJourney(t *testing.T) {
 	bad.Del("consent")
 	trainee.post("/refer", bad).want(t, 422, "There is a problem", `href="#email"`, `href="#concerns"`, `href="#at_risk"`, `href="#consent"`,
 		`id="email-error"`, `value="not-an-address"`, `value="Alex Trainee"`, `value="birmingham" checked`)
+	// An address must have a domain with a dot in it.
+	noDot := referForm(s, "jo@nhs")
+	trainee.post("/refer", noDot).want(t, 422, `href="#email"`, "Email must have a full domain after the @, with a dot in it, such as name@nhs.net")
 	// The dates are GOV.UK date inputs: the error names the part at fault,
 	// links to the group's first field and outlines only that part.
+	next := referral.DateOf(s.Now()).AddMonths(1)
 	for _, tc := range []struct {
 		name   string
 		set    map[string]string
@@ -171,6 +176,9 @@ func TestPagesJourney(t *testing.T) {
 			"The month your training started must be a real date: the month must be a number from 1 to 12", "training_start", []string{"training_start"}, []string{"training_start-year"}},
 		{"two-digit year", map[string]string{"training_start-year": "25"},
 			"The month your training started must be a real date: the year must have 4 numbers", "training_start", []string{"training_start-year"}, []string{"training_start"}},
+		{"a start next month", map[string]string{"training_start-month": strconv.Itoa(int(next.Month)), "training_start-year": strconv.Itoa(next.Year)},
+			"The month your training started must not be after this month: you can refer yourself once your training has started", "training_start",
+			[]string{"training_start", "training_start-year"}, nil},
 		{"qualifying on 31 June", map[string]string{"expected_qualification-day": "31", "expected_qualification-month": "6", "expected_qualification-year": "2030"},
 			"The date you expect to qualify must be a real date: the day must be a number from 1 to 30 in June", "expected_qualification",
 			[]string{"expected_qualification"}, []string{"expected_qualification-month", "expected_qualification-year"}},
