@@ -225,7 +225,26 @@ func TestJourneyInChromium(t *testing.T) {
 		chromedp.Click(chromedp.ID("at_risk-no")),
 		chromedp.Click(chromedp.ID("consent")),
 		chromedp.Click(chromedp.CSS(`form[action="/refer"] button[type=submit]`)),
-		// The form page has an h1 too: wait for the next page's panel.
+		chromedp.WaitVisible(chromedp.Search(`//h1[contains(., "Check your answers")]`)),
+	)
+	if got := j.text(trainee, "main"); !strings.Contains(got, "Finding the placement hard.") || !strings.Contains(got, "Alex Trainee") {
+		t.Errorf("check your answers = %q", got)
+	}
+	j.screenshot(trainee, "refer-check")
+	// Change goes back to the form at the answer, as filled in.
+	j.run(trainee, "change an answer",
+		chromedp.Click(chromedp.CSS(`button[formaction="/refer#concerns"]`)),
+		chromedp.WaitVisible(chromedp.ID("concerns")),
+		chromedp.SendKeys(chromedp.ID("concerns"), " And sleeping badly."),
+		chromedp.Click(chromedp.CSS(`form[action="/refer"] button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.Search(`//h1[contains(., "Check your answers")]`)),
+	)
+	if got := j.text(trainee, "main"); !strings.Contains(got, "And sleeping badly.") || !strings.Contains(got, "Finding the placement hard.") {
+		t.Errorf("the changed answer is not on the check page: %q", got)
+	}
+	j.run(trainee, "send the referral",
+		chromedp.Click(chromedp.Search(`//button[normalize-space(.)="Send referral"]`)),
+		// The check page has an h1 too: wait for the next page's panel.
 		chromedp.WaitVisible(chromedp.CSS("main .panel h1")),
 	)
 	if got := j.text(trainee, "main .panel h1"); got != "Check your email" {

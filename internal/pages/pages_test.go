@@ -4,6 +4,7 @@ package pages_test
 
 import (
 	"context"
+	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -128,6 +129,23 @@ func referForm(s *stacktest.Stack, email string) url.Values {
 	}
 }
 
+// sent is a filled-in form as the check-your-answers page sends it.
+func sent(form url.Values) url.Values {
+	form.Set("confirmed", "yes")
+	return form
+}
+
+var hiddenPattern = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
+
+// hiddenFields are the hidden fields of a page, as a browser posts them.
+func hiddenFields(body string) url.Values {
+	v := url.Values{}
+	for _, m := range hiddenPattern.FindAllStringSubmatch(body, -1) {
+		v.Add(m[1], html.UnescapeString(m[2]))
+	}
+	return v
+}
+
 // TestPagesJourney walks the whole journey through the pages, as a browser
 // without JavaScript would: a trainee refers themselves, a committee member
 // signs in by emailed link and approves, a therapist signs in and accepts,
@@ -207,13 +225,47 @@ func TestPagesJourney(t *testing.T) {
 		}
 	}
 
-	// A good referral is sent on once the trainee confirms their address
-	// from the emailed link; then they are signed in.
-	done := trainee.post("/refer", referForm(s, "alex@nhs.net"))
+	// A good referral is first shown back to check, every answer with a
+	// Change button; nothing is sent yet.
+	good := referForm(s, "alex@nhs.net")
+	start := stacktest.TrainingStart(s.Now())
+	qualify := referral.Date{Year: start.Year + 3, Month: start.Month, Day: 1}
+	good.Set("expected_qualification-day", "1")
+	good.Set("expected_qualification-month", strconv.Itoa(int(qualify.Month)))
+	good.Set("expected_qualification-year", strconv.Itoa(qualify.Year))
+	good.Set("concerns", "secret-health-detail-alex@nhs.net\r\nOn a second line, with <angle brackets> & \"quotes\"")
+	good.Set("same_discipline", "yes")
+	check := trainee.post("/refer", good)
+	check.want(t, 200, "<title>Check your answers before sending your referral", "Alex Trainee", "alex@nhs.net", "Clinical psychology",
+		start.Start().Format("January 2006"), qualify.Start().Format("2 January 2006"), "secret-health-detail-alex@nhs.net",
+		"Online, or in person in Birmingham", "Preferred, if one is free", `formaction="/refer#concerns"`, `formaction="/refer#training_start"`,
+		`name="confirmed" value="yes"`, "Send referral")
+	quiet, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	if _, err := s.LastEmail(quiet, "alex@nhs.net", ""); err == nil {
+		t.Error("the check-your-answers page emailed the trainee")
+	}
+	cancel()
+	answers := hiddenFields(check.Body)
+	for _, k := range []string{"key", "name", "email", "programme", "employer", "training_start-month", "training_start-year",
+		"expected_qualification-day", "expected_qualification-month", "expected_qualification-year", "concerns", "at_risk", "meeting", "areas", "same_discipline", "consent"} {
+		if got, want := strings.ReplaceAll(answers.Get(k), "\r\n", "\n"), strings.ReplaceAll(good.Get(k), "\r\n", "\n"); got != want {
+			t.Errorf("the check page carries %s = %q, want %q", k, got, want)
+		}
+	}
+	// Change goes back to the form, as filled in.
+	answers.Set("change", "concerns")
+	trainee.post("/refer", answers).want(t, 200, "<title>Refer yourself", `value="Alex Trainee"`, "On a second line, with &lt;angle brackets&gt;",
+		`name="expected_qualification-day" type="text" inputmode="numeric" maxlength="2" value="1"`, `id="same_discipline" name="same_discipline" type="checkbox" value="yes" checked`)
+	answers.Del("change")
+
+	// Sent, it is sent on once the trainee confirms their address from
+	// the emailed link; then they are signed in.
+	answers.Set("confirmed", "yes")
+	done := trainee.post("/refer", answers)
 	if done.Status != http.StatusSeeOther || done.Location != "/refer/sent" {
 		t.Fatalf("refer: %d %q\n%s", done.Status, done.Location, done.Body)
 	}
-	trainee.get("/refer/sent").want(t, 200, "Check your email", "Confirm")
+	trainee.get("/refer/sent").want(t, 200, "Check your email", "Confirm", "we show you your referral's reference number")
 	confirm := "/confirm/" + s.MustConfirmCode("alex@nhs.net")
 	trainee.get(confirm).want(t, 200, "Confirm and send my referral")
 	confirmed := trainee.post(confirm, url.Values{})
@@ -239,8 +291,9 @@ func TestPagesJourney(t *testing.T) {
 	other := newBrowser(t, s.API.URL)
 	dup := referForm(s, "alex@nhs.net")
 	dup.Set("key", "another-person's-form")
+	dup.Set("confirmed", "yes")
 	again := other.post("/refer", dup)
-	newcomer := other.post("/refer", referForm(s, "someone.new@nhs.net"))
+	newcomer := other.post("/refer", sent(referForm(s, "someone.new@nhs.net")))
 	if again.Status != newcomer.Status || again.Location != newcomer.Location || again.Body != newcomer.Body {
 		t.Errorf("an address with an open referral: %d %q; a new one: %d %q: want the same", again.Status, again.Location, newcomer.Status, newcomer.Location)
 	}
@@ -391,7 +444,7 @@ func TestTraineeWithdrawsFromThePage(t *testing.T) {
 // the emailed link, leaving b signed in as the trainee.
 func referAndConfirm(t *testing.T, s *stacktest.Stack, b *browser, address string) {
 	t.Helper()
-	if p := b.post("/refer", referForm(s, address)); p.Status != 303 || p.Location != "/refer/sent" {
+	if p := b.post("/refer", sent(referForm(s, address))); p.Status != 303 || p.Location != "/refer/sent" {
 		t.Fatalf("refer: %d %q\n%s", p.Status, p.Location, p.Body)
 	}
 	if p := b.post("/confirm/"+s.MustConfirmCode(address), url.Values{}); p.Status != 303 {

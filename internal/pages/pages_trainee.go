@@ -80,8 +80,15 @@ func (s *Site) referSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := readReferForm(r.PostForm)
+	if r.PostForm.Get("change") != "" {
+		// A Change button on the check-your-answers page: the form again,
+		// as filled in, at the answer to change (the button's formaction
+		// carries its anchor).
+		s.showReferForm(w, r, http.StatusOK, f, nil)
+		return
+	}
 	d, dateProblems := f.draft()
-	_, problems, err := s.App.Check(r.Context(), d)
+	sub, problems, err := s.App.Check(r.Context(), d)
 	if err != nil {
 		s.pageError(w, r, err)
 		return
@@ -98,6 +105,10 @@ func (s *Site) referSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(problems) > 0 {
 		s.showReferForm(w, r, http.StatusUnprocessableEntity, f, inFormOrder(formProblems(problems)))
+		return
+	}
+	if r.PostForm.Get("confirmed") != "yes" {
+		s.showReferCheck(w, r, f, sub)
 		return
 	}
 	// A submission from the form uses the API's budget per address.
@@ -124,6 +135,37 @@ func (s *Site) referSubmit(w http.ResponseWriter, r *http.Request) {
 		to += "?urgent=1"
 	}
 	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+// referCheck is the check-your-answers page: the answers as checked, to
+// read, and as typed, re-posted in hidden fields (nothing is stored until
+// the trainee sends it).
+type referCheck struct {
+	Form                referForm
+	Sub                 referral.Submission
+	Employer, HowToMeet string
+}
+
+// TrainingStart is the month training started, as people write it.
+func (c referCheck) TrainingStart() string { return c.Sub.TrainingStart.Start().Format("January 2006") }
+
+func (s *Site) showReferCheck(w http.ResponseWriter, r *http.Request, f referForm, sub referral.Submission) {
+	ctx := r.Context()
+	orgs, err := s.App.Employers(ctx)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	areas, err := s.App.Areas(ctx, pipeline.Anonymous)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	c := referCheck{Form: f, Sub: sub, Employer: sub.Employer, HowToMeet: pipeline.HowToMeet(sub.Preferences, areas)}
+	if i := slices.IndexFunc(orgs, func(o referral.Organisation) bool { return o.Code == sub.Employer }); i >= 0 {
+		c.Employer = orgs[i].Name
+	}
+	s.render(w, r, http.StatusOK, "refer-check", page{Title: "Check your answers before sending your referral", Data: c})
 }
 
 func readReferForm(form url.Values) referForm {
