@@ -302,6 +302,9 @@ func TestJourneyInChromium(t *testing.T) {
 
 	// The trainee sees "Matched".
 	j.waitText(trainee, base+"/my-referral", "#status", "Matched")
+	if got := j.text(trainee, "#therapist"); got != "Dr Theo Therapist" {
+		t.Errorf("the matched trainee's therapist = %q", got)
+	}
 	j.screenshot(trainee, "matched")
 	t.Logf("screenshots in %s", j.shots)
 }

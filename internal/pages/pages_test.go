@@ -340,6 +340,10 @@ func TestPagesJourney(t *testing.T) {
 	}
 	committee.get(approved.Location).want(t, 200, "Referral approved.")
 
+	// Until a therapist accepts, the trainee is told no therapist's name.
+	if p := trainee.get("/my-referral"); strings.Contains(p.Body, "Dr Free") || strings.Contains(p.Body, `id="therapist"`) {
+		t.Error("the trainee is told a therapist's name before they accept")
+	}
 	// The therapist signs in and accepts; before accepting they see no name.
 	therapist := newBrowser(t, s.API.URL)
 	therapist.post("/sign-in", url.Values{"email": {"free@example.org"}}).want(t, 200)
@@ -358,7 +362,16 @@ func TestPagesJourney(t *testing.T) {
 	}
 	therapist.get(accepted.Location).want(t, 200, "you have accepted", "Your current clients (1)", "Alex Trainee")
 
-	trainee.get("/my-referral").want(t, 200, "Matched: a therapist has accepted your referral")
+	// Matched, the trainee is told who their therapist is, and is no
+	// longer offered to withdraw (the workflow would refuse it).
+	matched := trainee.get("/my-referral")
+	matched.want(t, 200, "Matched: a therapist has accepted your referral", `<dd id="therapist">Dr Free</dd>`, "Tell your therapist")
+	if strings.Contains(matched.Body, "/my-referral/withdraw") {
+		t.Error("a matched referral still offers to withdraw")
+	}
+	if p := trainee.get("/my-referral/withdraw"); p.Status != 303 || p.Location != "/my-referral" {
+		t.Errorf("the withdraw page of a matched referral: %d %q", p.Status, p.Location)
+	}
 
 	// Each person's pages are theirs alone.
 	therapist.get("/committee").want(t, 403)

@@ -370,11 +370,28 @@ func (s *Site) myReferralPage(w http.ResponseWriter, r *http.Request) {
 		notice = "Thank you: you keep your place on the waiting list."
 	}
 	s.render(w, r, http.StatusOK, "my-referral", page{Title: "Your referral", Notice: notice, Data: myReferral{
-		Referral: v, Welcome: r.URL.Query().Get("welcome") == "1", Open: !v.Status.Terminal(),
+		Referral: v, Welcome: r.URL.Query().Get("welcome") == "1", Open: withdrawable(v.Status),
 	}})
 }
 
+// withdrawable reports whether a trainee may still withdraw: not once it
+// has closed, nor once matched (the workflow refuses it then: the
+// therapist ends the referral with the network when therapy stops).
+func withdrawable(st referral.Status) bool {
+	return !st.Terminal() && st != referral.StatusMatched
+}
+
 func (s *Site) withdrawPage(w http.ResponseWriter, r *http.Request) {
+	sess, _ := currentSession(r)
+	v, err := s.App.Referral(r.Context(), sess.Principal, sess.Subject)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	if !withdrawable(v.Status) {
+		http.Redirect(w, r, "/my-referral", http.StatusSeeOther)
+		return
+	}
 	s.render(w, r, http.StatusOK, "withdraw", page{Title: "Withdraw your referral", Data: newFormKey()})
 }
 
