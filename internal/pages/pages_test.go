@@ -161,6 +161,10 @@ func TestPagesJourney(t *testing.T) {
 	trainee.get("/").want(t, 200, "Refer yourself", "3 months before you are due to qualify", "cannot promise you a therapist", "116 123")
 	form := trainee.get("/refer")
 	form.want(t, 200, `<label for="name">`, `<label for="concerns">`, "Are you currently at risk", "Birmingham and Solihull")
+	// Employers are listed by name, not by ODS code (RBK is Walsall).
+	if b, w := strings.Index(form.Body, ">Birmingham and Solihull Mental Health"), strings.Index(form.Body, ">Walsall Healthcare"); b < 0 || w < 0 || b > w {
+		t.Errorf("the employers are not in order of name: Birmingham at %d, Walsall at %d", b, w)
+	}
 	if csp := form.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "form-action 'self'") || strings.Contains(csp, "script-src") {
 		t.Errorf("page CSP = %q", csp)
 	}

@@ -58,6 +58,9 @@ func (s *Site) showReferForm(w http.ResponseWriter, r *http.Request, status int,
 		s.pageError(w, r, err)
 		return
 	}
+	// By name, as people look for their trust ("Birmingham and Solihull
+	// ..."), not by ODS code.
+	slices.SortStableFunc(orgs, func(a, b referral.Organisation) int { return strings.Compare(a.Name, b.Name) })
 	f.Organisations = orgs
 	f.Programmes = referral.Programmes
 	areas, err := s.App.Areas(r.Context(), pipeline.Anonymous)
