@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -268,7 +269,8 @@ func TestJourneyInChromium(t *testing.T) {
 			chromedp.Click(chromedp.CSS(`form[action="/refer"] button[type=submit]`)),
 			chromedp.WaitVisible(chromedp.CSS(".error-summary")),
 		)
-		if got := j.text(trainee, ".error-summary"); !strings.Contains(got, "Tell us what you would like to bring to therapy") || !strings.Contains(got, "Tick the box") {
+		if got := j.text(trainee, ".error-summary"); !strings.Contains(got, "Tell us what you would like to bring to therapy") || !strings.Contains(got, "Tick the box") ||
+			!strings.Contains(got, "Enter the month and year your training started") {
 			t.Errorf("error summary = %q", got)
 		}
 		kept, err := chromedp.Run(trainee, chromedp.Value(chromedp.ID("name")))
@@ -279,15 +281,36 @@ func TestJourneyInChromium(t *testing.T) {
 			t.Errorf("the form lost what was typed: name = %q", kept)
 		}
 		shot(trainee, "refer-errors")
+		start := stacktest.TrainingStart(s.Now())
 		j.run(trainee, "finish the form",
 			chromedp.SetValue(chromedp.ID("programme"), "clinical"),
 			chromedp.SetValue(chromedp.ID("employer"), "RXT"),
-			chromedp.SetValue(chromedp.ID("training_start"), s.TrainingMonth()),
+			chromedp.SendKeys(chromedp.ID("training_start"), strconv.Itoa(int(start.Month))),
+			chromedp.SendKeys(chromedp.ID("training_start-year"), strconv.Itoa(start.Year)),
 			chromedp.SendKeys(chromedp.ID("concerns"), "Finding the placement hard."),
 			chromedp.Click(chromedp.ID("at_risk-no")),
 			chromedp.Click(chromedp.ID("consent")),
 			chromedp.Click(chromedp.CSS(`form[action="/refer"] button[type=submit]`)),
-			// The form page has an h1 too: wait for the next page's panel.
+			chromedp.WaitVisible(chromedp.Search(`//h1[contains(., "Check your answers")]`)),
+		)
+		if got := j.text(trainee, "main"); !strings.Contains(got, "Finding the placement hard.") || !strings.Contains(got, who.name) {
+			t.Errorf("check your answers = %q", got)
+		}
+		shot(trainee, "refer-check")
+		// Change goes back to the form at the answer, as filled in.
+		j.run(trainee, "change an answer",
+			chromedp.Click(chromedp.CSS(`button[formaction="/refer#concerns"]`)),
+			chromedp.WaitVisible(chromedp.ID("concerns")),
+			chromedp.SendKeys(chromedp.ID("concerns"), " And sleeping badly."),
+			chromedp.Click(chromedp.CSS(`form[action="/refer"] button[type=submit]`)),
+			chromedp.WaitVisible(chromedp.Search(`//h1[contains(., "Check your answers")]`)),
+		)
+		if got := j.text(trainee, "main"); !strings.Contains(got, "And sleeping badly.") || !strings.Contains(got, "Finding the placement hard.") {
+			t.Errorf("the changed answer is not on the check page: %q", got)
+		}
+		j.run(trainee, "send the referral",
+			chromedp.Click(chromedp.Search(`//button[normalize-space(.)="Send referral"]`)),
+			// The check page has an h1 too: wait for the next page's panel.
 			chromedp.WaitVisible(chromedp.CSS("main .panel h1")),
 		)
 		if got := j.text(trainee, "main .panel h1"); got != "Check your email" {
@@ -365,6 +388,9 @@ func TestJourneyInChromium(t *testing.T) {
 
 		// The trainee sees "Matched".
 		j.waitText(trainee, base+"/my-referral", "#status", "Matched")
+		if got := j.text(trainee, "#therapist"); got != who.therapistName {
+			t.Errorf("the matched trainee's therapist = %q, want %q", got, who.therapistName)
+		}
 		shot(trainee, "matched")
 	}
 	t.Logf("screenshots in %s", j.shots)

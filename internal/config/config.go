@@ -66,7 +66,7 @@ type Config struct {
 	// give it.
 	ContactEmail string
 	// Clock is the service's calendar: what the API takes for "now" when
-	// it checks a submission (a training start at most a year ahead), when
+	// it checks a submission (a training start no later than this month), when
 	// it stamps a referral's submission time (on which day eligibility is
 	// judged), and for a report's default period. Nil means time.Now.
 	// Tests set it to run the service as of another day; no environment

@@ -22,6 +22,7 @@ var programmePattern = regexp.MustCompile(`^[a-z_]{2,40}$`)
 func FuzzSubmissionDecoder(f *testing.F) {
 	f.Add(`{"name":"Sam","email":"sam@nhs.example","programme":"clinical","employer":"RXT","training_start":"2025-10","concerns":"stress","consent":true}`)
 	f.Add(`{"name":"Sam","email":"sam@nhs.example","programme":"health","employer":"rrk","training_start":"2024-09","expected_qualification":"2027-10-01","concerns":"x","preferences":{"meeting":"in_person","areas":["coventry"],"same_discipline":true,"note":"a woman"},"consent":true}`)
+	f.Add(`{"name":"Jo","email":"jo@nhs","programme":"clinical","employer":"RXT","training_start":"2027-05","concerns":"x","consent":true}`)
 	f.Add(`{"name":1}`)
 	f.Add(`{"preferences":{"meeting":"yes"}}`)
 	f.Add(`{"preferences":{"areas":"coventry"}}`)
@@ -74,8 +75,10 @@ func FuzzSubmissionDecoder(f *testing.F) {
 			t.Fatal("accepted without consent")
 		case s.ExpectedQualification != nil && !s.TrainingStart.Before(*s.ExpectedQualification):
 			t.Fatalf("accepted qualification %s before start %s", s.ExpectedQualification, s.TrainingStart)
-		case referral.DateOf(now).AddMonths(12).Before(s.TrainingStart):
-			t.Fatalf("accepted a start %s more than a year ahead", s.TrainingStart)
+		case s.TrainingStart.Year < 2000 || (referral.Date{Year: now.Year(), Month: now.Month(), Day: 1}).Before(s.TrainingStart):
+			t.Fatalf("accepted a start %s before 2000 or after this month", s.TrainingStart)
+		case !strings.Contains(s.Email[strings.LastIndexByte(s.Email, '@')+1:], "."):
+			t.Fatalf("accepted email %q, whose domain has no dot", s.Email)
 		}
 	})
 }

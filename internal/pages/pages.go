@@ -75,6 +75,7 @@ var pageTemplates = func() map[string]*template.Template {
 		"month":           month,
 		"waited":          waited,
 		"therapistStatus": therapistStatus,
+		"split":           strings.Split,
 	}
 	names, err := fs.Glob(pageFS, "templates/*.html")
 	if err != nil {

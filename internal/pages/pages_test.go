@@ -4,15 +4,18 @@ package pages_test
 
 import (
 	"context"
+	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/wmtna/referrals/internal/referral"
 	"github.com/wmtna/referrals/internal/stacktest"
 	"github.com/wmtna/referrals/workflows"
 )
@@ -118,12 +121,29 @@ func lastSignInLink(t *testing.T, s *stacktest.Stack, email string) string {
 // referForm is the form filled in as a trainee eligible on the stack's
 // clock would.
 func referForm(s *stacktest.Stack, email string) url.Values {
-	trainingMonth := s.TrainingMonth()
+	start := stacktest.TrainingStart(s.Now())
 	return url.Values{
 		"key": {"form-key-" + email}, "name": {"Alex Trainee"}, "email": {email}, "programme": {"clinical"}, "employer": {"RXT"},
-		"training_start": {trainingMonth}, "concerns": {"secret-health-detail-" + email},
-		"at_risk": {"no"}, "consent": {"yes"}, "meeting": {"either"}, "areas": {"birmingham"},
+		"training_start-month": {strconv.Itoa(int(start.Month))}, "training_start-year": {strconv.Itoa(start.Year)},
+		"concerns": {"secret-health-detail-" + email}, "at_risk": {"no"}, "consent": {"yes"}, "meeting": {"either"}, "areas": {"birmingham"},
 	}
+}
+
+// sent is a filled-in form as the check-your-answers page sends it.
+func sent(form url.Values) url.Values {
+	form.Set("confirmed", "yes")
+	return form
+}
+
+var hiddenPattern = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
+
+// hiddenFields are the hidden fields of a page, as a browser posts them.
+func hiddenFields(body string) url.Values {
+	v := url.Values{}
+	for _, m := range hiddenPattern.FindAllStringSubmatch(body, -1) {
+		v.Add(m[1], html.UnescapeString(m[2]))
+	}
+	return v
 }
 
 // TestPagesJourney walks the whole journey through the pages, as a browser
@@ -141,6 +161,10 @@ func TestPagesJourney(t *testing.T) {
 	trainee.get("/").want(t, 200, "Refer yourself", "3 months before you are due to qualify", "cannot promise you a therapist", "116 123")
 	form := trainee.get("/refer")
 	form.want(t, 200, `<label for="name">`, `<label for="concerns">`, "Are you currently at risk", "Birmingham and Solihull")
+	// Employers are listed by name, not by ODS code (RBK is Walsall).
+	if b, w := strings.Index(form.Body, ">Birmingham and Solihull Mental Health"), strings.Index(form.Body, ">Walsall Healthcare"); b < 0 || w < 0 || b > w {
+		t.Errorf("the employers are not in order of name: Birmingham at %d, Walsall at %d", b, w)
+	}
 	if csp := form.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "form-action 'self'") || strings.Contains(csp, "script-src") {
 		t.Errorf("page CSP = %q", csp)
 	}
@@ -152,14 +176,100 @@ func TestPagesJourney(t *testing.T) {
 	bad.Del("consent")
 	trainee.post("/refer", bad).want(t, 422, "There is a problem", `href="#email"`, `href="#concerns"`, `href="#at_risk"`, `href="#consent"`,
 		`id="email-error"`, `value="not-an-address"`, `value="Alex Trainee"`, `value="birmingham" checked`)
+	// An address must have a domain with a dot in it.
+	noDot := referForm(s, "jo@nhs")
+	trainee.post("/refer", noDot).want(t, 422, `href="#email"`, "Email must have a full domain after the @, with a dot in it, such as name@nhs.net")
+	// The dates are GOV.UK date inputs: the error names the part at fault,
+	// links to the group's first field and outlines only that part.
+	next := referral.DateOf(s.Now()).AddMonths(1)
+	for _, tc := range []struct {
+		name   string
+		set    map[string]string
+		want   string
+		field  string
+		wrong  []string // ids marked invalid
+		intact []string // ids not
+	}{
+		{"no start", map[string]string{"training_start-month": "", "training_start-year": ""},
+			"Enter the month and year your training started", "training_start", []string{"training_start", "training_start-year"}, nil},
+		{"start without a year", map[string]string{"training_start-year": ""},
+			"The month your training started must include a year", "training_start", []string{"training_start-year"}, []string{"training_start"}},
+		{"month 13", map[string]string{"training_start-month": "13"},
+			"The month your training started must be a real date: the month must be a number from 1 to 12", "training_start", []string{"training_start"}, []string{"training_start-year"}},
+		{"two-digit year", map[string]string{"training_start-year": "25"},
+			"The month your training started must be a real date: the year must have 4 numbers", "training_start", []string{"training_start-year"}, []string{"training_start"}},
+		{"a start next month", map[string]string{"training_start-month": strconv.Itoa(int(next.Month)), "training_start-year": strconv.Itoa(next.Year)},
+			"The month your training started must not be after this month: you can refer yourself once your training has started", "training_start",
+			[]string{"training_start", "training_start-year"}, nil},
+		{"qualifying on 31 June", map[string]string{"expected_qualification-day": "31", "expected_qualification-month": "6", "expected_qualification-year": "2030"},
+			"The date you expect to qualify must be a real date: the day must be a number from 1 to 30 in June", "expected_qualification",
+			[]string{"expected_qualification"}, []string{"expected_qualification-month", "expected_qualification-year"}},
+		{"qualifying without a day or month", map[string]string{"expected_qualification-year": "2030"},
+			"The date you expect to qualify must include a day and a month", "expected_qualification",
+			[]string{"expected_qualification", "expected_qualification-month"}, []string{"expected_qualification-year"}},
+		{"qualifying before the start", map[string]string{"expected_qualification-day": "1", "expected_qualification-month": "1", "expected_qualification-year": "2001"},
+			"Your expected qualification date must be after the month your training started", "expected_qualification",
+			[]string{"expected_qualification", "expected_qualification-month", "expected_qualification-year"}, nil},
+	} {
+		form := referForm(s, "dates@nhs.net")
+		for k, v := range tc.set {
+			form.Set(k, v)
+		}
+		got := trainee.post("/refer", form)
+		got.want(t, 422, "Error: Refer yourself", tc.want, `href="#`+tc.field+`"`)
+		for _, id := range tc.wrong {
+			if !regexp.MustCompile(`id="` + id + `"[^>]*aria-invalid="true"`).MatchString(got.Body) {
+				t.Errorf("%s: %s is not marked invalid", tc.name, id)
+			}
+		}
+		for _, id := range tc.intact {
+			if regexp.MustCompile(`id="` + id + `"[^>]*aria-invalid="true"`).MatchString(got.Body) {
+				t.Errorf("%s: %s is marked invalid", tc.name, id)
+			}
+		}
+	}
 
-	// A good referral is sent on once the trainee confirms their address
-	// from the emailed link; then they are signed in.
-	done := trainee.post("/refer", referForm(s, "alex@nhs.net"))
+	// A good referral is first shown back to check, every answer with a
+	// Change button; nothing is sent yet.
+	good := referForm(s, "alex@nhs.net")
+	start := stacktest.TrainingStart(s.Now())
+	qualify := referral.Date{Year: start.Year + 3, Month: start.Month, Day: 1}
+	good.Set("expected_qualification-day", "1")
+	good.Set("expected_qualification-month", strconv.Itoa(int(qualify.Month)))
+	good.Set("expected_qualification-year", strconv.Itoa(qualify.Year))
+	good.Set("concerns", "secret-health-detail-alex@nhs.net\r\nOn a second line, with <angle brackets> & \"quotes\"")
+	good.Set("same_discipline", "yes")
+	check := trainee.post("/refer", good)
+	check.want(t, 200, "<title>Check your answers before sending your referral", "Alex Trainee", "alex@nhs.net", "Clinical psychology",
+		start.Start().Format("January 2006"), qualify.Start().Format("2 January 2006"), "secret-health-detail-alex@nhs.net",
+		"Online, or in person in Birmingham", "Preferred, if one is free", `formaction="/refer#concerns"`, `formaction="/refer#training_start"`,
+		`name="confirmed" value="yes"`, "Send referral")
+	quiet, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	if _, err := s.LastEmail(quiet, "alex@nhs.net", ""); err == nil {
+		t.Error("the check-your-answers page emailed the trainee")
+	}
+	cancel()
+	answers := hiddenFields(check.Body)
+	for _, k := range []string{"key", "name", "email", "programme", "employer", "training_start-month", "training_start-year",
+		"expected_qualification-day", "expected_qualification-month", "expected_qualification-year", "concerns", "at_risk", "meeting", "areas", "same_discipline", "consent"} {
+		if got, want := strings.ReplaceAll(answers.Get(k), "\r\n", "\n"), strings.ReplaceAll(good.Get(k), "\r\n", "\n"); got != want {
+			t.Errorf("the check page carries %s = %q, want %q", k, got, want)
+		}
+	}
+	// Change goes back to the form, as filled in.
+	answers.Set("change", "concerns")
+	trainee.post("/refer", answers).want(t, 200, "<title>Refer yourself", `value="Alex Trainee"`, "On a second line, with &lt;angle brackets&gt;",
+		`name="expected_qualification-day" type="text" inputmode="numeric" maxlength="2" value="1"`, `id="same_discipline" name="same_discipline" type="checkbox" value="yes" checked`)
+	answers.Del("change")
+
+	// Sent, it is sent on once the trainee confirms their address from
+	// the emailed link; then they are signed in.
+	answers.Set("confirmed", "yes")
+	done := trainee.post("/refer", answers)
 	if done.Status != http.StatusSeeOther || done.Location != "/refer/sent" {
 		t.Fatalf("refer: %d %q\n%s", done.Status, done.Location, done.Body)
 	}
-	trainee.get("/refer/sent").want(t, 200, "Check your email", "Confirm")
+	trainee.get("/refer/sent").want(t, 200, "Check your email", "Confirm", "we show you your referral's reference number")
 	confirm := "/confirm/" + s.MustConfirmCode("alex@nhs.net")
 	trainee.get(confirm).want(t, 200, "Confirm and send my referral")
 	confirmed := trainee.post(confirm, url.Values{})
@@ -185,8 +295,9 @@ func TestPagesJourney(t *testing.T) {
 	other := newBrowser(t, s.API.URL)
 	dup := referForm(s, "alex@nhs.net")
 	dup.Set("key", "another-person's-form")
+	dup.Set("confirmed", "yes")
 	again := other.post("/refer", dup)
-	newcomer := other.post("/refer", referForm(s, "someone.new@nhs.net"))
+	newcomer := other.post("/refer", sent(referForm(s, "someone.new@nhs.net")))
 	if again.Status != newcomer.Status || again.Location != newcomer.Location || again.Body != newcomer.Body {
 		t.Errorf("an address with an open referral: %d %q; a new one: %d %q: want the same", again.Status, again.Location, newcomer.Status, newcomer.Location)
 	}
@@ -238,6 +349,10 @@ func TestPagesJourney(t *testing.T) {
 	}
 	committee.get(approved.Location).want(t, 200, "Referral approved.")
 
+	// Until a therapist accepts, the trainee is told no therapist's name.
+	if p := trainee.get("/my-referral"); strings.Contains(p.Body, "Dr Free") || strings.Contains(p.Body, `id="therapist"`) {
+		t.Error("the trainee is told a therapist's name before they accept")
+	}
 	// The therapist signs in and accepts; before accepting they see no name.
 	therapist := newBrowser(t, s.API.URL)
 	therapist.post("/sign-in", url.Values{"email": {"free@example.org"}}).want(t, 200)
@@ -256,7 +371,16 @@ func TestPagesJourney(t *testing.T) {
 	}
 	therapist.get(accepted.Location).want(t, 200, "you have accepted", "Your current clients (1)", "Alex Trainee")
 
-	trainee.get("/my-referral").want(t, 200, "Matched: a therapist has accepted your referral")
+	// Matched, the trainee is told who their therapist is, and is no
+	// longer offered to withdraw (the workflow would refuse it).
+	matched := trainee.get("/my-referral")
+	matched.want(t, 200, "Matched: a therapist has accepted your referral", `<dd id="therapist">Dr Free</dd>`, "Tell your therapist")
+	if strings.Contains(matched.Body, "/my-referral/withdraw") {
+		t.Error("a matched referral still offers to withdraw")
+	}
+	if p := trainee.get("/my-referral/withdraw"); p.Status != 303 || p.Location != "/my-referral" {
+		t.Errorf("the withdraw page of a matched referral: %d %q", p.Status, p.Location)
+	}
 
 	// Each person's pages are theirs alone.
 	therapist.get("/committee").want(t, 403)
@@ -342,7 +466,7 @@ func TestTraineeWithdrawsFromThePage(t *testing.T) {
 // the emailed link, leaving b signed in as the trainee.
 func referAndConfirm(t *testing.T, s *stacktest.Stack, b *browser, address string) {
 	t.Helper()
-	if p := b.post("/refer", referForm(s, address)); p.Status != 303 || p.Location != "/refer/sent" {
+	if p := b.post("/refer", sent(referForm(s, address))); p.Status != 303 || p.Location != "/refer/sent" {
 		t.Fatalf("refer: %d %q\n%s", p.Status, p.Location, p.Body)
 	}
 	if p := b.post("/confirm/"+s.MustConfirmCode(address), url.Values{}); p.Status != 303 {

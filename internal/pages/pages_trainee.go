@@ -28,21 +28,21 @@ func (s *Site) homePage(w http.ResponseWriter, r *http.Request) {
 // referForm is the self-referral form as typed, kept to show it again with
 // its errors.
 type referForm struct {
-	Key                   string
-	Name, Email           string
-	Programme, Employer   string
-	TrainingStart         string
-	ExpectedQualification string
-	Concerns              string
-	Meeting               string // online, in_person, either
-	Areas                 []string
-	SameDiscipline        bool
-	Note                  string
-	AtRisk                string // "yes", "no" or "" (not answered)
-	Consent               bool
-	Programmes            []string
-	Organisations         []referral.Organisation
-	AreaList              []referral.Area
+	Key                 string
+	Name, Email         string
+	Programme, Employer string
+	// TrainingStart asks a month and year; Qualify, optional, a day too.
+	TrainingStart, Qualify dateInput
+	Concerns               string
+	Meeting                string // online, in_person, either
+	Areas                  []string
+	SameDiscipline         bool
+	Note                   string
+	AtRisk                 string // "yes", "no" or "" (not answered)
+	Consent                bool
+	Programmes             []string
+	Organisations          []referral.Organisation
+	AreaList               []referral.Area
 }
 
 // Chose reports whether the trainee ticked an area.
@@ -58,6 +58,9 @@ func (s *Site) showReferForm(w http.ResponseWriter, r *http.Request, status int,
 		s.pageError(w, r, err)
 		return
 	}
+	// By name, as people look for their trust ("Birmingham and Solihull
+	// ..."), not by ODS code.
+	slices.SortStableFunc(orgs, func(a, b referral.Organisation) int { return strings.Compare(a.Name, b.Name) })
 	f.Organisations = orgs
 	f.Programmes = referral.Programmes
 	areas, err := s.App.Areas(r.Context(), pipeline.Anonymous)
@@ -79,40 +82,36 @@ func (s *Site) referSubmit(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, errMalformedForm)
 		return
 	}
-	v := r.PostForm.Get
-	f := referForm{
-		Key: v("key"), Name: v("name"), Email: strings.TrimSpace(v("email")), Programme: v("programme"), Employer: v("employer"),
-		TrainingStart: v("training_start"), ExpectedQualification: v("expected_qualification"), Concerns: v("concerns"),
-		Meeting: v("meeting"), Areas: r.PostForm["areas"], SameDiscipline: v("same_discipline") == "yes", Note: v("note"),
-		AtRisk: v("at_risk"), Consent: v("consent") == "yes",
+	f := readReferForm(r.PostForm)
+	if r.PostForm.Get("change") != "" {
+		// A Change button on the check-your-answers page: the form again,
+		// as filled in, at the answer to change (the button's formaction
+		// carries its anchor).
+		s.showReferForm(w, r, http.StatusOK, f, nil)
+		return
 	}
-	if f.Meeting == string(referral.MeetOnline) {
-		f.Areas = nil // the areas are for meeting in person; a hidden tick means nothing
-	}
-	if len(f.Key) > 100 {
-		f.Key = ""
-	}
-	d := referral.Draft{
-		Name: f.Name, Email: f.Email, Programme: f.Programme, Employer: f.Employer,
-		TrainingStart: f.TrainingStart, ExpectedQualification: f.ExpectedQualification, Concerns: f.Concerns,
-		Preferences: referral.Preferences{Meeting: referral.Meeting(f.Meeting), Areas: f.Areas, SameDiscipline: f.SameDiscipline, Note: f.Note},
-		Consent:     f.Consent, AtRisk: f.AtRisk == "yes",
-	}
-	_, problems, err := s.App.Check(r.Context(), d)
+	d, dateProblems := f.draft()
+	sub, problems, err := s.App.Check(r.Context(), d)
 	if err != nil {
 		s.pageError(w, r, err)
 		return
 	}
+	// A date the form could not read was given to Check as not typed: its
+	// problem is the form's, worded for the part at fault.
+	problems = slices.DeleteFunc(problems, func(e *pipeline.Error) bool { _, ok := dateProblems[e.Field]; return ok })
+	for _, e := range dateProblems {
+		problems = append(problems, e)
+	}
 	if f.AtRisk != "yes" && f.AtRisk != "no" {
 		// The API lets older clients leave this out; the form always asks.
-		i := slices.IndexFunc(problems, func(e *pipeline.Error) bool { return e.Field == "consent" })
-		if i < 0 {
-			i = len(problems)
-		}
-		problems = slices.Insert(problems, i, pipeline.FieldError("at_risk", "Tell us whether you are at risk of harming yourself, so we know how quickly to look at your referral"))
+		problems = append(problems, pipeline.FieldError("at_risk", "Tell us whether you are at risk of harming yourself, so we know how quickly to look at your referral"))
 	}
 	if len(problems) > 0 {
-		s.showReferForm(w, r, http.StatusUnprocessableEntity, f, formProblems(problems))
+		s.showReferForm(w, r, http.StatusUnprocessableEntity, f, inFormOrder(formProblems(problems)))
+		return
+	}
+	if r.PostForm.Get("confirmed") != "yes" {
+		s.showReferCheck(w, r, f, sub)
 		return
 	}
 	// A submission from the form uses the API's budget per address.
@@ -139,6 +138,99 @@ func (s *Site) referSubmit(w http.ResponseWriter, r *http.Request) {
 		to += "?urgent=1"
 	}
 	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+// referCheck is the check-your-answers page: the answers as checked, to
+// read, and as typed, re-posted in hidden fields (nothing is stored until
+// the trainee sends it).
+type referCheck struct {
+	Form                referForm
+	Sub                 referral.Submission
+	Employer, HowToMeet string
+}
+
+// TrainingStart is the month training started, as people write it.
+func (c referCheck) TrainingStart() string { return c.Sub.TrainingStart.Start().Format("January 2006") }
+
+func (s *Site) showReferCheck(w http.ResponseWriter, r *http.Request, f referForm, sub referral.Submission) {
+	ctx := r.Context()
+	orgs, err := s.App.Employers(ctx)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	areas, err := s.App.Areas(ctx, pipeline.Anonymous)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	c := referCheck{Form: f, Sub: sub, Employer: sub.Employer, HowToMeet: pipeline.HowToMeet(sub.Preferences, areas)}
+	if i := slices.IndexFunc(orgs, func(o referral.Organisation) bool { return o.Code == sub.Employer }); i >= 0 {
+		c.Employer = orgs[i].Name
+	}
+	s.render(w, r, http.StatusOK, "refer-check", page{Title: "Check your answers before sending your referral", Data: c})
+}
+
+func readReferForm(form url.Values) referForm {
+	v := form.Get
+	f := referForm{
+		Key: v("key"), Name: v("name"), Email: strings.TrimSpace(v("email")), Programme: v("programme"), Employer: v("employer"),
+		TrainingStart: readDateInput(form, "training_start", false), Qualify: readDateInput(form, "expected_qualification", true),
+		Concerns: v("concerns"), Meeting: v("meeting"), Areas: form["areas"], SameDiscipline: v("same_discipline") == "yes", Note: v("note"),
+		AtRisk: v("at_risk"), Consent: v("consent") == "yes",
+	}
+	if f.Meeting == string(referral.MeetOnline) {
+		f.Areas = nil // the areas are for meeting in person; a hidden tick means nothing
+	}
+	if len(f.Key) > 100 {
+		f.Key = ""
+	}
+	return f
+}
+
+// draft is the referral as the API takes it, dates and all, with the
+// problems of any date the form could not read (given to the draft as not
+// typed), by field.
+func (f *referForm) draft() (referral.Draft, map[string]*pipeline.Error) {
+	problems := map[string]*pipeline.Error{}
+	var start, qualify string
+	if !f.TrainingStart.Empty() {
+		if d, msg := f.TrainingStart.read("The month your training started", false); msg != "" {
+			problems["training_start"] = pipeline.FieldError("training_start", "%s", msg)
+		} else {
+			start = d.String()[:7]
+		}
+	}
+	if !f.Qualify.Empty() {
+		if d, msg := f.Qualify.read("The date you expect to qualify", true); msg != "" {
+			problems["expected_qualification"] = pipeline.FieldError("expected_qualification", "%s", msg)
+		} else {
+			qualify = d.String()
+		}
+	}
+	return referral.Draft{
+		Name: f.Name, Email: f.Email, Programme: f.Programme, Employer: f.Employer,
+		TrainingStart: start, ExpectedQualification: qualify, Concerns: f.Concerns,
+		Preferences: referral.Preferences{Meeting: referral.Meeting(f.Meeting), Areas: f.Areas, SameDiscipline: f.SameDiscipline, Note: f.Note},
+		Consent:     f.Consent, AtRisk: f.AtRisk == "yes",
+	}, problems
+}
+
+// referFields are the form's fields in the order it asks them, the order
+// of its error summary.
+var referFields = []string{"name", "email", "programme", "employer", "training_start", "expected_qualification",
+	"concerns", "at_risk", "meeting", "areas", "same_discipline", "note", "consent"}
+
+// inFormOrder sorts problems into the form's order; any other stays last.
+func inFormOrder(problems []*pipeline.Error) []*pipeline.Error {
+	at := func(e *pipeline.Error) int {
+		if i := slices.Index(referFields, e.Field); i >= 0 {
+			return i
+		}
+		return len(referFields)
+	}
+	slices.SortStableFunc(problems, func(a, b *pipeline.Error) int { return at(a) - at(b) })
+	return problems
 }
 
 type referSent struct {
@@ -241,7 +333,7 @@ var requiredText = map[string]string{
 	"email":          "Enter your email address",
 	"programme":      "Choose your training programme",
 	"employer":       "Choose your employer",
-	"training_start": "Enter the month your training started",
+	"training_start": "Enter the month and year your training started",
 	"concerns":       "Tell us what you would like to bring to therapy",
 }
 
@@ -281,11 +373,28 @@ func (s *Site) myReferralPage(w http.ResponseWriter, r *http.Request) {
 		notice = "Thank you: you keep your place on the waiting list."
 	}
 	s.render(w, r, http.StatusOK, "my-referral", page{Title: "Your referral", Notice: notice, Data: myReferral{
-		Referral: v, Welcome: r.URL.Query().Get("welcome") == "1", Open: !v.Status.Terminal(),
+		Referral: v, Welcome: r.URL.Query().Get("welcome") == "1", Open: withdrawable(v.Status),
 	}})
 }
 
+// withdrawable reports whether a trainee may still withdraw: not once it
+// has closed, nor once matched (the workflow refuses it then: the
+// therapist ends the referral with the network when therapy stops).
+func withdrawable(st referral.Status) bool {
+	return !st.Terminal() && st != referral.StatusMatched
+}
+
 func (s *Site) withdrawPage(w http.ResponseWriter, r *http.Request) {
+	sess, _ := currentSession(r)
+	v, err := s.App.Referral(r.Context(), sess.Principal, sess.Subject)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	if !withdrawable(v.Status) {
+		http.Redirect(w, r, "/my-referral", http.StatusSeeOther)
+		return
+	}
 	s.render(w, r, http.StatusOK, "withdraw", page{Title: "Withdraw your referral", Data: newFormKey()})
 }
 

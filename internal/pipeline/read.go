@@ -33,6 +33,10 @@ type Case struct {
 	// HowToMeet says in words how the trainee can meet a therapist, with
 	// the areas by name.
 	HowToMeet string
+	// TherapistName names the therapist who accepted the referral, for its
+	// trainee and the committee only (an operator sees IDs), and only once
+	// the offer is accepted: a therapist still deciding is nobody's to name.
+	TherapistName string
 	// Standing is set while the referral waits, for its trainee and the
 	// committee.
 	Standing *Standing
@@ -116,10 +120,16 @@ func (s *Service) Referral(ctx context.Context, p referral.Principal, id string)
 		return c, ErrNotFound
 	}
 	c.Personal = true
+	var live *referral.Offer // the offer whose therapist may be named
 	switch p.Role {
 	case referral.RoleTrainee:
 		if p.Subject != id {
 			return c, ErrNotFound
+		}
+		// The trainee is told who their therapist is, but not shown the
+		// offer itself (its therapist's ID, its clock).
+		if live, err = s.DB.LiveOffer(ctx, id); err != nil {
+			return c, s.failed(ctx, "load offer", id, err)
 		}
 	case referral.RoleTherapist:
 		o, err := s.DB.LiveOffer(ctx, id)
@@ -134,6 +144,16 @@ func (s *Service) Referral(ctx context.Context, p referral.Principal, id string)
 		if c.Offer, err = s.DB.LiveOffer(ctx, id); err != nil {
 			return c, s.failed(ctx, "load offer", id, err)
 		}
+		if p.Role == referral.RoleCommittee {
+			live = c.Offer
+		}
+	}
+	if live != nil && live.State == referral.OfferAccepted {
+		t, err := s.DB.Therapist(ctx, live.TherapistID)
+		if err != nil {
+			return c, s.failed(ctx, "load therapist", id, err)
+		}
+		c.TherapistName = t.Name
 	}
 	if c.Referral, err = s.DB.Referral(ctx, id); err != nil {
 		return c, s.failed(ctx, "load referral", id, err)

@@ -37,13 +37,18 @@ var ErrEmailNotPlain = errors.New("email must be a plain email address such as n
 // anything else outside printable ASCII.
 var ErrEmailNotASCII = errors.New("email must be written in plain letters (a to z), digits and punctuation, such as name@nhs.net: addresses with accented or non-Latin characters cannot be used")
 
+// ErrEmailNoDomain is an address whose domain has no dot, such as jo@nhs:
+// RFC 5322 allows it, but no address the network writes to looks so, and
+// it is nearly always a slip for jo@nhs.net.
+var ErrEmailNoDomain = errors.New("email must have a full domain after the @, with a dot in it, such as name@nhs.net")
+
 // MaxEmailLength is the longest address SMTP carries (RFC 5321's path
 // limit less its angle brackets).
 const MaxEmailLength = 254
 
 // ParseEmail checks an address as a person typed it and returns it trimmed,
-// as it is to be stored and written to: ErrEmailNotPlain or ErrEmailNotASCII
-// (their messages name the field) if it cannot be used.
+// as it is to be stored and written to: ErrEmailNotPlain, ErrEmailNotASCII
+// or ErrEmailNoDomain (their messages name the field) if it cannot be used.
 func ParseEmail(s string) (string, error) {
 	s = strings.TrimSpace(s)
 	for i := 0; i < len(s); i++ {
@@ -54,6 +59,9 @@ func ParseEmail(s string) (string, error) {
 	a, err := mail.ParseAddress(s)
 	if err != nil || a.Address != s || a.Name != "" || len(s) > MaxEmailLength {
 		return "", ErrEmailNotPlain
+	}
+	if domain := s[strings.LastIndexByte(s, '@')+1:]; !strings.Contains(domain, ".") {
+		return "", ErrEmailNoDomain
 	}
 	return s, nil
 }

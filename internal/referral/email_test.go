@@ -25,6 +25,10 @@ func TestParseEmail(t *testing.T) {
 		{"ada", "", ErrEmailNotPlain},
 		{"", "", ErrEmailNotPlain},
 		{strings.Repeat("a", 250) + "@x.uk", "", ErrEmailNotPlain},
+		{"jo@nhs", "", ErrEmailNoDomain},
+		{"jo@localhost", "", ErrEmailNoDomain},
+		{"jo.smith@nhs", "", ErrEmailNoDomain}, // a dot before the @ is no domain
+		{"jo@nhs.uk", "jo@nhs.uk", nil},
 	} {
 		got, err := ParseEmail(tc.in)
 		if got != tc.want || !errors.Is(err, tc.err) {

@@ -84,8 +84,12 @@ func (d Draft) Check(today Date) (Submission, []Problem) {
 		switch {
 		case err != nil:
 			bad("training_start", "training_start must be a month of the form YYYY-MM")
-		case start.Year < 2000 || today.AddMonths(12).Before(start):
-			bad("training_start", "training_start must be between 2000 and a year from now")
+		case start.Year < 2000:
+			bad("training_start", "training_start must be in 2000 or later")
+		case (Date{Year: today.Year, Month: today.Month, Day: 1}).Before(start):
+			// Nobody is a trainee before their training starts, and a
+			// cut-off reckoned from a start yet to come would be wrong.
+			bad("training_start", "training_start must not be after this month: you can refer yourself once your training has started")
 		default:
 			s.TrainingStart, startOK = start, true
 		}
