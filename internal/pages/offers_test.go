@@ -33,6 +33,10 @@ func TestTherapistPageAnswersAnOfferNoLongerHeldAsOneNeverMade(t *testing.T) {
 
 	b := signedInAs(t, s, referral.Principal{Role: referral.RoleTherapist, Subject: t1.Str("id")})
 	csrf := b.get("/therapist").csrf(t)
+	// A decline without a reason is shown again with the error, and the
+	// page's title says so first, as every page with errors does.
+	b.post("/therapist/offers/"+old+"/decline", url.Values{"csrf": {csrf}, "key": {"d0"}}).
+		want(t, http.StatusUnprocessableEntity, "<title>Error: Your offers and clients")
 	declined := b.post("/therapist/offers/"+old+"/decline", url.Values{"csrf": {csrf}, "reason_code": {"therapist-capacity"}, "key": {"d1"}})
 	if declined.Status != http.StatusSeeOther {
 		t.Fatalf("decline: %d\n%s", declined.Status, declined.Body)

@@ -124,6 +124,11 @@ func (s *Site) render(w http.ResponseWriter, r *http.Request, status int, name s
 		p.Session, p.CSRF = &sess, csrfToken(sess.token)
 	}
 	p.Contact = s.Contact
+	if len(p.Errors) > 0 {
+		// GOV.UK: a page showing errors says so first in its title, which
+		// is the first thing a screen reader reads.
+		p.Title = "Error: " + p.Title
+	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout", p); err != nil {
 		s.Logger.ErrorContext(r.Context(), "render page", "page", name, "err", err)

@@ -35,9 +35,6 @@ func (s *Site) showAreas(w http.ResponseWriter, r *http.Request, status int, not
 	}
 	d.Areas = areas
 	title := "Areas where people meet"
-	if len(problems) > 0 {
-		title = "Error: " + title
-	}
 	s.render(w, r, status, "areas", page{Title: title, Notice: notice, Errors: problems, Data: d})
 }
 

@@ -121,9 +121,6 @@ func (s *Site) showClosed(w http.ResponseWriter, r *http.Request, status int, re
 		return
 	}
 	title := "Closed referrals"
-	if len(problems) > 0 {
-		title = "Error: " + title
-	}
 	s.render(w, r, status, "committee-closed", page{Title: title, Errors: problems, Data: v})
 }
 

@@ -143,9 +143,6 @@ func (s *Site) showMembers(w http.ResponseWriter, r *http.Request, status int, f
 	}
 	v.Form = f
 	title := "Committee members"
-	if len(problems) > 0 {
-		title = "Error: " + title
-	}
 	s.render(w, r, status, "committee-members", page{Title: title, Notice: notice, Errors: problems, Data: v})
 }
 
@@ -204,9 +201,6 @@ func (s *Site) showOffice(w http.ResponseWriter, r *http.Request, status int, ro
 		v.Role = role
 	}
 	title := "Change the office of " + v.Member.Name
-	if len(problems) > 0 {
-		title = "Error: " + title
-	}
 	s.render(w, r, status, "committee-office", page{Title: title, Errors: problems, Data: v})
 }
 
@@ -238,9 +232,6 @@ func (s *Site) showRemove(w http.ResponseWriter, r *http.Request, status int, pr
 		return
 	}
 	title := "Remove " + v.Member.Name + " from the committee"
-	if len(problems) > 0 {
-		title = "Error: " + title
-	}
 	s.render(w, r, status, "committee-remove", page{Title: title, Errors: problems, Data: v})
 }
 
@@ -320,9 +311,6 @@ func (s *Site) showEmployers(w http.ResponseWriter, r *http.Request, status int,
 		}
 	}
 	title := "Employers"
-	if len(problems) > 0 {
-		title = "Error: " + title
-	}
 	s.render(w, r, status, "committee-employers", page{Title: title, Notice: notice, Errors: problems, Data: v})
 }
 

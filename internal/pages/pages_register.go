@@ -404,9 +404,6 @@ func (s *Site) showTherapistForm(w http.ResponseWriter, r *http.Request, status 
 	if f.ID != "" {
 		title = "Change " + f.Name + "'s entry"
 	}
-	if len(problems) > 0 {
-		title = "Error: " + title
-	}
 	s.render(w, r, status, "register-form", page{Title: title, Errors: problems, Data: f})
 }
 
@@ -830,9 +827,6 @@ func (s *Site) showAvailability(w http.ResponseWriter, r *http.Request, status i
 	if !f.Self {
 		title = "Availability of " + t.Name
 		f.Action, f.Back = "/committee/register/"+t.ID+"/availability", "/committee/register/"+t.ID
-	}
-	if len(problems) > 0 {
-		title = "Error: " + title
 	}
 	s.render(w, r, status, "availability", page{Title: title, Errors: problems, Data: f})
 }

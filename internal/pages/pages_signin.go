@@ -44,7 +44,7 @@ func (s *Site) signInRequest(w http.ResponseWriter, r *http.Request) {
 	}
 	email, next := strings.TrimSpace(r.PostForm.Get("email")), cleanNext(r.PostForm.Get("next"))
 	if err := pipeline.CheckSignInAddress(email); err != nil {
-		s.render(w, r, http.StatusUnprocessableEntity, "sign-in", page{Title: "Error: Sign in", Data: signInForm{Email: email, Next: next},
+		s.render(w, r, http.StatusUnprocessableEntity, "sign-in", page{Title: "Sign in", Data: signInForm{Email: email, Next: next},
 			Errors: []*pipeline.Error{err}})
 		return
 	}

@@ -95,9 +95,6 @@ func (s *Site) showReview(w http.ResponseWriter, r *http.Request, status int, rp
 	rp.Codes = referral.CommitteeDeclineCodes
 	rp.CanReview = rp.Referral.Status == referral.StatusAwaitingReview
 	title := "Referral from " + rp.Referral.Name
-	if len(problems) > 0 {
-		title = "Error: " + title
-	}
 	s.render(w, r, status, "review", page{Title: title, Errors: problems, Data: rp})
 }
 

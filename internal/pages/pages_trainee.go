@@ -70,9 +70,6 @@ func (s *Site) showReferForm(w http.ResponseWriter, r *http.Request, status int,
 	}
 	f.AreaList = slices.DeleteFunc(areas, func(a referral.Area) bool { return !a.Active })
 	title := "Refer yourself"
-	if len(problems) > 0 {
-		title = "Error: " + title
-	}
 	s.render(w, r, status, "refer", page{Title: title, Errors: problems, Data: f})
 }
 
@@ -409,7 +406,7 @@ func (s *Site) withdrawSubmit(w http.ResponseWriter, r *http.Request) {
 		// page says where it stands.
 		http.Redirect(w, r, "/my-referral", http.StatusSeeOther)
 	default:
-		s.render(w, r, int(e.Outcome), "withdraw", page{Title: "Error: Withdraw your referral", Errors: formProblems([]*pipeline.Error{e}), Data: newFormKey()})
+		s.render(w, r, int(e.Outcome), "withdraw", page{Title: "Withdraw your referral", Errors: formProblems([]*pipeline.Error{e}), Data: newFormKey()})
 	}
 }
 
@@ -431,7 +428,7 @@ func (s *Site) checkInSubmit(w http.ResponseWriter, r *http.Request) {
 	sess, _ := currentSession(r)
 	answer := r.PostForm.Get("still_waiting")
 	if answer != "yes" && answer != "no" {
-		s.render(w, r, http.StatusUnprocessableEntity, "check-in", page{Title: "Error: Do you still want a place?", Data: newFormKey(),
+		s.render(w, r, http.StatusUnprocessableEntity, "check-in", page{Title: "Do you still want a place?", Data: newFormKey(),
 			Errors: []*pipeline.Error{pipeline.FieldError("still_waiting", "Choose whether you still want a place")}})
 		return
 	}
