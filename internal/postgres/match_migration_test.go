@@ -22,21 +22,7 @@ import (
 func TestMigration00011(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	url := pgtest.NewDatabase(t)
-	if err := postgres.MigrateTo(ctx, url, 10); err != nil {
-		t.Fatal(err)
-	}
-	raw, err := pgxpool.New(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
-	exec := func(q string, args ...any) {
-		t.Helper()
-		if _, err := raw.Exec(ctx, q, args...); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
+	url, _, exec := olderDatabase(t, 10)
 	refer := func(remote bool, location string) string {
 		t.Helper()
 		id := postgres.NewID()
@@ -106,4 +92,28 @@ func TestMigration00011(t *testing.T) {
 			t.Errorf("therapist %s migrated to online=%v in_person=%v areas=%v, want %v %v %v", c.id, th.Online, th.InPerson, th.Areas, c.online, c.inPerson, c.areas)
 		}
 	}
+}
+
+// olderDatabase is a new database migrated up to version only, with a pool
+// on it and exec, which fails the test on any error: for storing rows as
+// an older version did, to check what later migrations make of them.
+func olderDatabase(t *testing.T, version int64) (url string, raw *pgxpool.Pool, exec func(q string, args ...any)) {
+	t.Helper()
+	ctx := context.Background()
+	url = pgtest.NewDatabase(t)
+	if err := postgres.MigrateTo(ctx, url, version); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(raw.Close)
+	exec = func(q string, args ...any) {
+		t.Helper()
+		if _, err := raw.Exec(ctx, q, args...); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	return url, raw, exec
 }

@@ -6,9 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/wmtna/referrals/internal/pgtest"
 	"github.com/wmtna/referrals/internal/postgres"
 	"github.com/wmtna/referrals/internal/referral"
 )
@@ -22,21 +19,7 @@ import (
 func TestMigration00013(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	url := pgtest.NewDatabase(t)
-	if err := postgres.MigrateTo(ctx, url, 11); err != nil {
-		t.Fatal(err)
-	}
-	raw, err := pgxpool.New(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
-	exec := func(q string, args ...any) {
-		t.Helper()
-		if _, err := raw.Exec(ctx, q, args...); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
+	url, raw, exec := olderDatabase(t, 11)
 	refer := func(meeting string, areas []string) string {
 		t.Helper()
 		id := postgres.NewID()
