@@ -202,6 +202,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			fmt.Fprintf(stdout, "  API          http://%s/v1/   (described at /v1/openapi.yaml)\n", a)
 			fmt.Fprintf(stdout, "  Metrics      http://%s/metrics   (API, worker and pipeline figures)\n", a)
 			fmt.Fprintf(stdout, "  Temporal UI  %s   (payloads are encrypted; it decrypts them through %s/)\n", ts.UIAddress(), codecBase)
+			fmt.Fprintf(stdout, "  Referrals    %s   (the Temporal UI's list of referrals only, without the email workflows)\n", referralList(ts.UIAddress()))
 			fmt.Fprintf(stdout, "  Temporal     %s (namespace default)\n\n", ts.FrontendAddress())
 			fmt.Fprintf(stdout, "Sign in to the pages by email as the committee's chair@wmtna.example, or as the therapists\n")
 			fmt.Fprintf(stdout, "ada@therapist.example, ben@therapist.example and cara@therapist.example.\n\n")
@@ -261,6 +262,13 @@ func writeNewFile(path string, b []byte) error {
 		_ = os.Remove(path)
 	}
 	return err
+}
+
+// referralList is the Temporal UI's workflow list with the query that
+// shows referrals only, for an operator to open or save as a view.
+func referralList(uiAddr string) string {
+	q := strings.ReplaceAll(url.QueryEscape(`WorkflowType = "Referral"`), "+", "%20")
+	return strings.TrimSuffix(uiAddr, "/") + "/namespaces/default/workflows?query=" + q
 }
 
 // uiOrigins are the origins a browser shows the Temporal UI at uiAddr

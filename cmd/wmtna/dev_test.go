@@ -119,7 +119,7 @@ func startDev(t *testing.T, args []string) (stop func()) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	for _, want := range []string{"Web pages    http://", "Dev mailbox  http://", "chair@wmtna.example", "Temporal UI  http://", "operator ", "committee (chair"} {
+	for _, want := range []string{"Web pages    http://", "Dev mailbox  http://", "chair@wmtna.example", "Temporal UI  http://", "/namespaces/default/workflows?query=WorkflowType%20%3D%20%22Referral%22", "operator ", "committee (chair"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("dev's banner lacks %q:\n%s", want, out.String())
 		}

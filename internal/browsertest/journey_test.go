@@ -257,20 +257,52 @@ func TestJourneyInChromium(t *testing.T) {
 		shot(trainee, "home")
 		j.run(trainee, "open a page that is not there", chromedp.Navigate(base+"/no-such-page"), chromedp.WaitVisible(chromedp.CSS("h1")))
 		shot(trainee, "not-found")
-		j.run(trainee, "open the form",
+		// The questions that decide whether the network is for them come
+		// first, one a page.
+		cont := chromedp.Click(chromedp.CSS(`main form[action="/refer"] button.button[type=submit]`))
+		j.run(trainee, "open the first question",
 			chromedp.Navigate(base+"/"),
 			chromedp.Click(chromedp.CSS(`main a[href="/refer"]`)),
-			chromedp.WaitVisible(chromedp.ID("name")),
+			chromedp.WaitVisible(chromedp.ID("programme")),
 		)
+		shot(trainee, "refer-programme")
+		j.run(trainee, "answer none of these", chromedp.Click(chromedp.ID("programme-none")), cont,
+			chromedp.WaitVisible(chromedp.Search(`//h1[contains(., "You cannot refer yourself")]`)))
+		if got := j.text(trainee, "main"); !strings.Contains(got, "Other support you can get") {
+			t.Errorf("the not-eligible page = %q", got)
+		}
+		shot(trainee, "refer-ineligible")
+		j.run(trainee, "change the programme", chromedp.Click(chromedp.CSS(`main button[name=show][value=programme]`)), chromedp.WaitVisible(chromedp.ID("programme")))
+		j.run(trainee, "answer the programme", chromedp.Click(chromedp.ID("programme")), cont, chromedp.WaitVisible(chromedp.ID("employer")))
+		j.run(trainee, "continue without an employer", cont, chromedp.WaitVisible(chromedp.CSS(".error-summary")))
+		if got := j.text(trainee, ".error-summary"); !strings.Contains(got, "Choose your employer") {
+			t.Errorf("error summary = %q", got)
+		}
+		shot(trainee, "refer-employer-error")
+		j.run(trainee, "say the employer is not listed", chromedp.SetValue(chromedp.ID("employer"), "not-listed"), cont, chromedp.WaitVisible(chromedp.ID("employer_name")))
+		shot(trainee, "refer-service")
+		j.run(trainee, "go back and choose an employer",
+			chromedp.Click(chromedp.CSS(`.back-link button.back`)),
+			chromedp.WaitVisible(chromedp.ID("employer")),
+			chromedp.SetValue(chromedp.ID("employer"), "RXT"), cont, chromedp.WaitVisible(chromedp.ID("training_start")),
+		)
+		shot(trainee, "refer-training-start")
+		start := stacktest.TrainingStart(s.Now())
+		j.run(trainee, "answer when training started",
+			chromedp.SendKeys(chromedp.ID("training_start"), strconv.Itoa(int(start.Month))),
+			chromedp.SendKeys(chromedp.ID("training_start-year"), strconv.Itoa(start.Year)),
+			cont, chromedp.WaitVisible(chromedp.ID("expected_qualification")),
+		)
+		shot(trainee, "refer-qualify")
+		j.run(trainee, "leave the qualification date blank", cont, chromedp.WaitVisible(chromedp.ID("name")))
 		shot(trainee, "refer")
 		j.run(trainee, "send the form half filled in",
 			chromedp.SendKeys(chromedp.ID("name"), who.name),
 			chromedp.SendKeys(chromedp.ID("email"), who.trainee),
-			chromedp.Click(chromedp.CSS(`form[action="/refer"] button[type=submit]`)),
+			cont,
 			chromedp.WaitVisible(chromedp.CSS(".error-summary")),
 		)
-		if got := j.text(trainee, ".error-summary"); !strings.Contains(got, "Tell us what you would like to bring to therapy") || !strings.Contains(got, "Tick the box") ||
-			!strings.Contains(got, "Enter the month and year your training started") {
+		if got := j.text(trainee, ".error-summary"); !strings.Contains(got, "Tell us what you would like to bring to therapy") || !strings.Contains(got, "Tick the box") {
 			t.Errorf("error summary = %q", got)
 		}
 		kept, err := chromedp.Run(trainee, chromedp.Value(chromedp.ID("name")))
@@ -281,16 +313,11 @@ func TestJourneyInChromium(t *testing.T) {
 			t.Errorf("the form lost what was typed: name = %q", kept)
 		}
 		shot(trainee, "refer-errors")
-		start := stacktest.TrainingStart(s.Now())
 		j.run(trainee, "finish the form",
-			chromedp.SetValue(chromedp.ID("programme"), "clinical"),
-			chromedp.SetValue(chromedp.ID("employer"), "RXT"),
-			chromedp.SendKeys(chromedp.ID("training_start"), strconv.Itoa(int(start.Month))),
-			chromedp.SendKeys(chromedp.ID("training_start-year"), strconv.Itoa(start.Year)),
 			chromedp.SendKeys(chromedp.ID("concerns"), "Finding the placement hard."),
 			chromedp.Click(chromedp.ID("at_risk-no")),
 			chromedp.Click(chromedp.ID("consent")),
-			chromedp.Click(chromedp.CSS(`form[action="/refer"] button[type=submit]`)),
+			cont,
 			chromedp.WaitVisible(chromedp.Search(`//h1[contains(., "Check your answers")]`)),
 		)
 		if got := j.text(trainee, "main"); !strings.Contains(got, "Finding the placement hard.") || !strings.Contains(got, who.name) {
@@ -302,7 +329,7 @@ func TestJourneyInChromium(t *testing.T) {
 			chromedp.Click(chromedp.CSS(`button[formaction="/refer#concerns"]`)),
 			chromedp.WaitVisible(chromedp.ID("concerns")),
 			chromedp.SendKeys(chromedp.ID("concerns"), " And sleeping badly."),
-			chromedp.Click(chromedp.CSS(`form[action="/refer"] button[type=submit]`)),
+			cont,
 			chromedp.WaitVisible(chromedp.Search(`//h1[contains(., "Check your answers")]`)),
 		)
 		if got := j.text(trainee, "main"); !strings.Contains(got, "And sleeping badly.") || !strings.Contains(got, "Finding the placement hard.") {

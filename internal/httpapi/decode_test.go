@@ -29,6 +29,7 @@ func TestDecodeRefusesDuplicateAndMiscasedKeys(t *testing.T) {
 		field  string
 	}{
 		{`{"consent": true}`, sub, 200, ""},
+		{`{"employer_name": "Midlands Psychology CIC"}`, sub, 200, ""},
 		{`{"consent": false, "consent": true}`, sub, 422, "consent"},
 		{`{"name": "Sam", "name": "Sam"}`, sub, 422, "name"},
 		{`{"Consent": true}`, sub, 422, "Consent"},

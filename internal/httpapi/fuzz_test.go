@@ -22,6 +22,8 @@ var programmePattern = regexp.MustCompile(`^[a-z_]{2,40}$`)
 func FuzzSubmissionDecoder(f *testing.F) {
 	f.Add(`{"name":"Sam","email":"sam@nhs.example","programme":"clinical","employer":"RXT","training_start":"2025-10","concerns":"stress","consent":true}`)
 	f.Add(`{"name":"Sam","email":"sam@nhs.example","programme":"health","employer":"rrk","training_start":"2024-09","expected_qualification":"2027-10-01","concerns":"x","preferences":{"meeting":"in_person","areas":["coventry"],"same_discipline":true,"note":"a woman"},"consent":true}`)
+	f.Add(`{"name":"Sam","email":"sam@nhs.example","programme":"clinical","employer_name":" Midlands Psychology CIC ","training_start":"2025-10","concerns":"stress","consent":true}`)
+	f.Add(`{"name":"Sam","email":"sam@nhs.example","programme":"clinical","employer":"RXT","employer_name":"Both","training_start":"2025-10","concerns":"stress","consent":true}`)
 	f.Add(`{"name":"Jo","email":"jo@nhs","programme":"clinical","employer":"RXT","training_start":"2027-05","concerns":"x","consent":true}`)
 	f.Add(`{"name":1}`)
 	f.Add(`{"preferences":{"meeting":"yes"}}`)
@@ -61,8 +63,12 @@ func FuzzSubmissionDecoder(f *testing.F) {
 			t.Fatalf("accepted email %q", s.Email)
 		case strings.IndexFunc(s.Email, func(r rune) bool { return r < ' ' || r > '~' }) >= 0:
 			t.Fatalf("accepted a look-alike email %+q: addresses are plain ASCII", s.Email)
-		case !referral.OrgCodePattern.MatchString(s.Employer) || !programmePattern.MatchString(s.Programme):
+		case (s.Employer == "") == (s.EmployerName == ""):
+			t.Fatalf("accepted employer %q and employer_name %q: exactly one is given", s.Employer, s.EmployerName)
+		case s.Employer != "" && !referral.OrgCodePattern.MatchString(s.Employer) || !programmePattern.MatchString(s.Programme):
 			t.Fatalf("accepted employer %q programme %q", s.Employer, s.Programme)
+		case utf8.RuneCountInString(s.EmployerName) > referral.MaxEmployerName || !referral.Typed(s.EmployerName, false) || s.EmployerName != strings.TrimSpace(s.EmployerName):
+			t.Fatalf("accepted employer_name %q", s.EmployerName)
 		case s.Concerns == "" || utf8.RuneCountInString(s.Concerns) > 5000:
 			t.Fatalf("accepted concerns of %d characters", len(s.Concerns))
 		case !slices.Contains(referral.Meetings, s.Preferences.Meeting):

@@ -21,6 +21,7 @@ type submissionRequest struct {
 	Email                 *string          `json:"email"`
 	Programme             *string          `json:"programme"`
 	Employer              *string          `json:"employer"`
+	EmployerName          *string          `json:"employer_name"`
 	TrainingStart         *string          `json:"training_start"`
 	ExpectedQualification *string          `json:"expected_qualification"`
 	Concerns              *string          `json:"concerns"`
@@ -60,7 +61,7 @@ func (q submissionRequest) draft() referral.Draft {
 		return *p
 	}
 	d := referral.Draft{
-		Name: str(q.Name), Email: str(q.Email), Programme: str(q.Programme), Employer: str(q.Employer),
+		Name: str(q.Name), Email: str(q.Email), Programme: str(q.Programme), Employer: str(q.Employer), EmployerName: str(q.EmployerName),
 		TrainingStart: str(q.TrainingStart), ExpectedQualification: str(q.ExpectedQualification), Concerns: str(q.Concerns),
 		Consent: q.Consent != nil && *q.Consent, AtRisk: q.AtRisk != nil && *q.AtRisk,
 	}
@@ -180,11 +181,14 @@ func (s *Server) confirm(w http.ResponseWriter, r *http.Request) {
 }
 
 type referralView struct {
-	ID                    string           `json:"id"`
-	Status                referral.Status  `json:"status"`
-	SubmittedAt           time.Time        `json:"submitted_at"`
-	Programme             string           `json:"programme"`
-	Employer              string           `json:"employer"`
+	ID          string          `json:"id"`
+	Status      referral.Status `json:"status"`
+	SubmittedAt time.Time       `json:"submitted_at"`
+	Programme   string          `json:"programme"`
+	Employer    string          `json:"employer"`
+	// EmployerName is a service not on the register, for the committee to
+	// check; employer is then empty.
+	EmployerName          string           `json:"employer_name,omitempty"`
 	TrainingStart         string           `json:"training_start"`
 	ExpectedQualification string           `json:"expected_qualification,omitempty"`
 	Cutoff                string           `json:"cutoff,omitempty"`
@@ -274,6 +278,8 @@ func (s *Server) getReferral(w http.ResponseWriter, r *http.Request) {
 	}
 	v := view(c.Referral) // the use case blanked what p may not see
 	v.Name, v.Email, v.Concerns, v.Preferences.Note = c.Name, c.Email, c.Concerns, c.Preferences.Note
+	// Free text, like the note: on one referral only, never in a list.
+	v.EmployerName = c.EmployerName
 	v.Offer = offerView(c.Offer)
 	if st := c.Standing; st != nil {
 		v.Standing = &standingJSON{Ahead: st.Ahead, Therapists: st.Therapists}

@@ -22,10 +22,22 @@ type employerNames map[string]string
 // Name is the employer's name, or its code when the register has none
 // (an entry since removed, say): a code is better than nothing.
 func (e employerNames) Name(code string) string {
+	if code == "" {
+		return "A service not on the employer register"
+	}
 	if n, ok := e[code]; ok {
 		return n
 	}
 	return code
+}
+
+// Of is a referral's employer: the register's name, or the service the
+// trainee named because it is not on the register.
+func (e employerNames) Of(r referral.Referral) string {
+	if r.EmployerName != "" {
+		return r.EmployerName + " (not on the employer register)"
+	}
+	return e.Name(r.Employer)
 }
 
 func (s *Site) employerNames(r *http.Request) (employerNames, error) {

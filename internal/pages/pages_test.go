@@ -146,6 +146,15 @@ func hiddenFields(body string) url.Values {
 	return v
 }
 
+// questionFields are the hidden fields of a question page's form, not its
+// Back button's.
+func questionFields(body string) url.Values {
+	if i := strings.Index(body, `<input type="hidden" name="step"`); i >= 0 {
+		body = body[i:]
+	}
+	return hiddenFields(body)
+}
+
 // TestPagesJourney walks the whole journey through the pages, as a browser
 // without JavaScript would: a trainee refers themselves, a committee member
 // signs in by emailed link and approves, a therapist signs in and accepts,
@@ -159,15 +168,42 @@ func TestPagesJourney(t *testing.T) {
 
 	trainee := newBrowser(t, s.API.URL)
 	trainee.get("/").want(t, 200, "Refer yourself", "3 months before you are due to qualify", "cannot promise you a therapist", "116 123")
+	// The questions that decide whether the network is for them come
+	// first, one a page; nothing about their concerns is asked yet.
 	form := trainee.get("/refer")
-	form.want(t, 200, `<label for="name">`, `<label for="concerns">`, "Are you currently at risk", "Birmingham and Solihull")
-	// Employers are listed by name, not by ODS code (RBK is Walsall).
-	if b, w := strings.Index(form.Body, ">Birmingham and Solihull Mental Health"), strings.Index(form.Body, ">Walsall Healthcare"); b < 0 || w < 0 || b > w {
-		t.Errorf("the employers are not in order of name: Birmingham at %d, Walsall at %d", b, w)
+	form.want(t, 200, "<title>Which psychology training programme are you on?", `<legend><h1>`, `id="programme" name="programme" type="radio" value="clinical"`, "None of these", `<a class="back" href="/">Back</a>`)
+	if strings.Contains(form.Body, `name="concerns"`) || strings.Contains(form.Body, "Who the network is for") {
+		t.Error("the first question page asks for the concerns, or repeats the rules")
 	}
 	if csp := form.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "form-action 'self'") || strings.Contains(csp, "script-src") {
 		t.Errorf("page CSP = %q", csp)
 	}
+	answer := func(p page, set map[string]string) page {
+		t.Helper()
+		v := questionFields(p.Body)
+		for k, x := range set {
+			v.Set(k, x)
+		}
+		return trainee.post("/refer", v)
+	}
+	employer := answer(form, map[string]string{"programme": "clinical"})
+	employer.want(t, 200, "<title>Who do you work for during your training?", `<option value="not-listed"`, `name="programme" value="clinical"`, `name="show" value="programme">Back</button>`)
+	// Employers are listed by name, not by ODS code (RBK is Walsall).
+	if b, w := strings.Index(employer.Body, ">Birmingham and Solihull Mental Health"), strings.Index(employer.Body, ">Walsall Healthcare"); b < 0 || w < 0 || b > w {
+		t.Errorf("the employers are not in order of name: Birmingham at %d, Walsall at %d", b, w)
+	}
+	answer(employer, nil).want(t, 422, "<title>Error: Who do you work for", `href="#employer"`, "Choose your employer, or choose that it is not in the list")
+	started := answer(employer, map[string]string{"employer": "RXT"})
+	started.want(t, 200, "<title>When did your training start?", `name="training_start-month"`)
+	first := stacktest.TrainingStart(s.Now())
+	qualifyPage := answer(started, map[string]string{"training_start-month": strconv.Itoa(int(first.Month)), "training_start-year": strconv.Itoa(first.Year)})
+	qualifyPage.want(t, 200, "<title>When do you expect to qualify?", "extended or part-time", referral.Cutoff(first, nil).Start().Format("2 January 2006"))
+	details := answer(qualifyPage, nil)
+	details.want(t, 200, `<label for="name">`, `<label for="concerns">`, "Are you currently at risk", `name="employer" value="RXT"`, `name="show" value="qualify">Back</button>`)
+	// Back shows the page before, as answered.
+	back := questionFields(details.Body)
+	back.Set("show", "qualify")
+	trainee.post("/refer", back).want(t, 200, "<title>When do you expect to qualify?")
 
 	// Every problem beside its field, and what was typed kept.
 	bad := referForm(s, "not-an-address")
@@ -216,7 +252,7 @@ func TestPagesJourney(t *testing.T) {
 			form.Set(k, v)
 		}
 		got := trainee.post("/refer", form)
-		got.want(t, 422, "Error: Refer yourself", tc.want, `href="#`+tc.field+`"`)
+		got.want(t, 422, "<title>Error: When", tc.want, `href="#`+tc.field+`"`)
 		for _, id := range tc.wrong {
 			if !regexp.MustCompile(`id="` + id + `"[^>]*aria-invalid="true"`).MatchString(got.Body) {
 				t.Errorf("%s: %s is not marked invalid", tc.name, id)
@@ -242,7 +278,8 @@ func TestPagesJourney(t *testing.T) {
 	check := trainee.post("/refer", good)
 	check.want(t, 200, "<title>Check your answers before sending your referral", "Alex Trainee", "alex@nhs.net", "Clinical psychology",
 		start.Start().Format("January 2006"), qualify.Start().Format("2 January 2006"), "secret-health-detail-alex@nhs.net",
-		"Online, or in person in Birmingham", "Preferred, if one is free", `formaction="/refer#concerns"`, `formaction="/refer#training_start"`,
+		"Online, or in person in Birmingham", "Preferred, if one is free", `name="show" value="details" formaction="/refer#concerns"`,
+		`name="show" value="training-start" formaction="/refer#training_start"`,
 		`name="confirmed" value="yes"`, "Send referral")
 	quiet, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	if _, err := s.LastEmail(quiet, "alex@nhs.net", ""); err == nil {
@@ -256,11 +293,16 @@ func TestPagesJourney(t *testing.T) {
 			t.Errorf("the check page carries %s = %q, want %q", k, got, want)
 		}
 	}
-	// Change goes back to the form, as filled in.
-	answers.Set("change", "concerns")
-	trainee.post("/refer", answers).want(t, 200, "<title>Refer yourself", `value="Alex Trainee"`, "On a second line, with &lt;angle brackets&gt;",
-		`name="expected_qualification-day" type="text" inputmode="numeric" maxlength="2" value="1"`, `id="same_discipline" name="same_discipline" type="checkbox" value="yes" checked`)
-	answers.Del("change")
+	// Change goes back to the question page, as filled in, and once
+	// answered back to check your answers.
+	answers.Set("show", "details")
+	trainee.post("/refer", answers).want(t, 200, "<title>About you and what you would like help with", `value="Alex Trainee"`, "On a second line, with &lt;angle brackets&gt;",
+		`id="same_discipline" name="same_discipline" type="checkbox" value="yes" checked`)
+	answers.Set("show", "qualify")
+	changing := trainee.post("/refer", answers)
+	changing.want(t, 200, "<title>When do you expect to qualify?", `name="expected_qualification-day" type="text" inputmode="numeric" maxlength="2" value="1"`, `name="return" value="check"`)
+	answer(changing, map[string]string{"step": "qualify"}).want(t, 200, "<title>Check your answers before sending your referral")
+	answers.Del("show")
 
 	// Sent, it is sent on once the trainee confirms their address from
 	// the emailed link; then they are signed in.
@@ -364,12 +406,15 @@ func TestPagesJourney(t *testing.T) {
 	if strings.Contains(offers.Body, "Alex Trainee") {
 		t.Error("the therapist sees the trainee's name before accepting")
 	}
+	// The committee sees to whom it is offered, and until when.
+	committee.get("/committee/referrals/"+id).want(t, 200, `<dd id="therapist">Dr Free: offered, waiting for their answer until `)
 	offerID := regexp.MustCompile(`/therapist/offers/([0-9a-f-]{36})/accept`).FindStringSubmatch(offers.Body)[1]
 	accepted := therapist.post("/therapist/offers/"+offerID+"/accept", url.Values{"csrf": {offers.csrf(t)}})
 	if accepted.Status != 303 {
 		t.Fatalf("accept: %d\n%s", accepted.Status, accepted.Body)
 	}
 	therapist.get(accepted.Location).want(t, 200, "you have accepted", "Your current clients (1)", "Alex Trainee")
+	committee.get("/committee/referrals/"+id).want(t, 200, `<dd id="therapist">Dr Free: accepted</dd>`)
 
 	// Matched, the trainee is told who their therapist is, and is no
 	// longer offered to withdraw (the workflow would refuse it).

@@ -25,54 +25,87 @@ func (s *Site) homePage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, "home", page{Title: "Personal therapy for trainee psychologists", Notice: notice})
 }
 
-// referForm is the self-referral form as typed, kept to show it again with
-// its errors.
+// referForm is the self-referral as typed so far, kept to show each
+// question page again with its errors and carried from page to page (see
+// refer_steps.go).
 type referForm struct {
 	Key                 string
 	Name, Email         string
 	Programme, Employer string
+	// Service is the name of a service not on the register, when Employer
+	// is notListed.
+	Service string
 	// TrainingStart asks a month and year; Qualify, optional, a day too.
 	TrainingStart, Qualify dateInput
 	Concerns               string
-	Meeting                string // online, in_person, either
+	Meeting                string // online, in_person or either
 	Areas                  []string
 	SameDiscipline         bool
 	Note                   string
 	AtRisk                 string // "yes", "no" or "" (not answered)
 	Consent                bool
-	Programmes             []string
-	Organisations          []referral.Organisation
-	AreaList               []referral.Area
+	// Step is the question page shown; Return is "check" when the trainee
+	// came to it from check your answers, to go back there. All makes
+	// Carry carry every answer.
+	Step, Return string
+	All          bool
+	// For the pages: the lists to choose from, and on the qualify page the
+	// cut-off that holds when no date is given.
+	Programmes    []string
+	Organisations []referral.Organisation
+	AreaList      []referral.Area
+	DefaultCutoff string
 }
 
 // Chose reports whether the trainee ticked an area.
 func (f referForm) Chose(code string) bool { return slices.Contains(f.Areas, code) }
 
 func (s *Site) referPage(w http.ResponseWriter, r *http.Request) {
-	s.showReferForm(w, r, http.StatusOK, referForm{Key: newFormKey()}, nil)
+	s.showReferStep(w, r, http.StatusOK, referForm{Key: newFormKey(), Step: stepProgramme}, nil)
 }
 
-func (s *Site) showReferForm(w http.ResponseWriter, r *http.Request, status int, f referForm, problems []*pipeline.Error) {
-	orgs, err := s.App.Employers(r.Context())
-	if err != nil {
-		s.pageError(w, r, err)
-		return
+// showReferStep shows the question page f.Step with its problems.
+func (s *Site) showReferStep(w http.ResponseWriter, r *http.Request, status int, f referForm, problems []*pipeline.Error) {
+	step, ok := stepNamed(f.Step)
+	if !ok {
+		step = referSteps[0]
+		f.Step = step.Name
 	}
-	// By name, as people look for their trust ("Birmingham and Solihull
-	// ..."), not by ODS code.
-	slices.SortStableFunc(orgs, func(a, b referral.Organisation) int { return strings.Compare(a.Name, b.Name) })
-	f.Organisations = orgs
-	f.Programmes = referral.Programmes
-	areas, err := s.App.Areas(r.Context(), pipeline.Anonymous)
-	if err != nil {
-		s.pageError(w, r, err)
-		return
+	ctx := r.Context()
+	switch f.Step {
+	case stepProgramme:
+		f.Programmes = referral.Programmes
+	case stepEmployer:
+		orgs, err := s.App.Employers(ctx)
+		if err != nil {
+			s.pageError(w, r, err)
+			return
+		}
+		// By name, as people look for their trust ("Birmingham and
+		// Solihull ..."), not by ODS code.
+		slices.SortStableFunc(orgs, func(a, b referral.Organisation) int { return strings.Compare(a.Name, b.Name) })
+		f.Organisations = orgs
+	case stepQualify:
+		if d, msg := f.TrainingStart.read("", false); msg == "" {
+			cutoff := referral.Cutoff(d, nil)
+			f.DefaultCutoff = day(&cutoff)
+		}
+	case stepDetails:
+		areas, err := s.App.Areas(ctx, pipeline.Anonymous)
+		if err != nil {
+			s.pageError(w, r, err)
+			return
+		}
+		f.AreaList = slices.DeleteFunc(areas, func(a referral.Area) bool { return !a.Active })
 	}
-	f.AreaList = slices.DeleteFunc(areas, func(a referral.Area) bool { return !a.Active })
-	title := "Refer yourself"
-	s.render(w, r, status, "refer", page{Title: title, Errors: problems, Data: f})
+	s.render(w, r, status, "refer", page{Title: step.Title, Errors: problems, Data: f})
 }
 
+// referSubmit takes the answer to one question page and shows the next,
+// the same page with its problems, the not-eligible page, check your
+// answers, or (confirmed) sends the referral. A form posted whole, as
+// older clients and the tests do, is the last page's: every answer is
+// checked, and the first page with a problem is shown.
 func (s *Site) referSubmit(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 	if err := r.ParseForm(); err != nil {
@@ -80,15 +113,19 @@ func (s *Site) referSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := readReferForm(r.PostForm)
-	if r.PostForm.Get("change") != "" {
-		// A Change button on the check-your-answers page: the form again,
-		// as filled in, at the answer to change (the button's formaction
-		// carries its anchor).
-		s.showReferForm(w, r, http.StatusOK, f, nil)
+	if show := r.PostForm.Get("show"); show != "" {
+		// Back, or Change on check your answers: the page asked, as
+		// filled in, without judging it.
+		f.Step = show
+		s.showReferStep(w, r, http.StatusOK, f, nil)
 		return
 	}
+	if _, ok := stepNamed(f.Step); !ok {
+		f.Step = stepDetails
+	}
+	ctx := r.Context()
 	d, dateProblems := f.draft()
-	sub, problems, err := s.App.Check(r.Context(), d)
+	sub, problems, err := s.App.Check(ctx, d)
 	if err != nil {
 		s.pageError(w, r, err)
 		return
@@ -103,8 +140,55 @@ func (s *Site) referSubmit(w http.ResponseWriter, r *http.Request) {
 		// The API lets older clients leave this out; the form always asks.
 		problems = append(problems, pipeline.FieldError("at_risk", "Tell us whether you are at risk of harming yourself, so we know how quickly to look at your referral"))
 	}
-	if len(problems) > 0 {
-		s.showReferForm(w, r, http.StatusUnprocessableEntity, f, inFormOrder(formProblems(problems)))
+	problems = formProblems(problems)
+	if f.Employer == notListed {
+		// Not listed, the employer is the service's name, asked next.
+		for _, e := range problems {
+			if e.Field == "employer" {
+				e.Field, e.Message = "employer_name", requiredText["employer_name"]
+			}
+		}
+	}
+	byStep := map[string][]*pipeline.Error{}
+	for _, e := range problems {
+		step := f.stepOf(e.Field)
+		byStep[step] = append(byStep[step], e)
+	}
+	// The first page, up to this one (or all of them, on the way back to
+	// check your answers), with a problem is shown again with it.
+	for _, step := range f.steps() {
+		if len(byStep[step.Name]) > 0 {
+			if step.Name == f.next(f.Step) {
+				// The next page, not yet answered: asked, not judged.
+				f.Step = step.Name
+				s.showReferStep(w, r, http.StatusOK, f, nil)
+				return
+			}
+			f.Step = step.Name
+			s.showReferStep(w, r, http.StatusUnprocessableEntity, f, inFormOrder(byStep[step.Name]))
+			return
+		}
+		if step.Name == f.Step && f.Return != "check" {
+			break
+		}
+	}
+	next := f.next(f.Step)
+	if f.Step == stepProgramme && !referral.KnownProgramme(sub.Programme) {
+		// "None of these": no need to ask anything more.
+		s.showIneligible(w, r, f, sub, referral.Eligibility{Reason: referral.ReasonUnknownProgramme})
+		return
+	}
+	if next == stepDetails || next == "" || f.Return == "check" {
+		// The questions that decide whether the network is for them are
+		// answered: say now if it is not, before anything more is asked.
+		ok, err := s.eligibleAsAnswered(w, r, f, sub)
+		if !ok || err != nil {
+			return
+		}
+	}
+	if next != "" && f.Return != "check" {
+		f.Step = next
+		s.showReferStep(w, r, http.StatusOK, f, nil)
 		return
 	}
 	if r.PostForm.Get("confirmed") != "yes" {
@@ -112,7 +196,7 @@ func (s *Site) referSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// A submission from the form uses the API's budget per address.
-	ctx, p := r.Context(), pipeline.Anonymous
+	p := pipeline.Anonymous
 	if !s.Limits.Submits().Allow(r) {
 		s.App.Refused(ctx, p, pipeline.ActSubmit, "", pipeline.TooMany)
 		s.pageError(w, r, pipeline.ErrTooMany)
@@ -122,7 +206,8 @@ func (s *Site) referSubmit(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		e := pipeline.AsError(err)
 		if e.Field != "" {
-			s.showReferForm(w, r, int(e.Outcome), f, formProblems([]*pipeline.Error{e}))
+			f.Step = f.stepOf(e.Field)
+			s.showReferStep(w, r, int(e.Outcome), f, formProblems([]*pipeline.Error{e}))
 			return
 		}
 		s.pageError(w, r, e)
@@ -135,6 +220,41 @@ func (s *Site) referSubmit(w http.ResponseWriter, r *http.Request) {
 		to += "?urgent=1"
 	}
 	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+// referIneligible is the page that says the network is not for the
+// trainee as they answered, and why, before they type anything more.
+type referIneligible struct {
+	Form   referForm
+	Reason string
+	// Cutoff is the day referrals closed for them; Defaulted says it was
+	// reckoned from the start of training, no qualification date given.
+	Cutoff    string
+	Defaulted bool
+}
+
+// eligibleAsAnswered applies the network's rules to the answers so far
+// and, when they rule the trainee out, shows why, reporting false.
+func (s *Site) eligibleAsAnswered(w http.ResponseWriter, r *http.Request, f referForm, sub referral.Submission) (bool, error) {
+	e, err := s.App.EligibleToday(r.Context(), sub)
+	if err != nil {
+		s.pageError(w, r, err)
+		return false, err
+	}
+	if e.Eligible {
+		return true, nil
+	}
+	s.showIneligible(w, r, f, sub, e)
+	return false, nil
+}
+
+func (s *Site) showIneligible(w http.ResponseWriter, r *http.Request, f referForm, sub referral.Submission, e referral.Eligibility) {
+	v := referIneligible{Form: f.CarryingAll(), Reason: e.Reason, Defaulted: sub.ExpectedQualification == nil}
+	if cutoff, err := referral.ParseDate(e.Cutoff); err == nil {
+		v.Cutoff = day(&cutoff)
+	}
+	v.Form.Step = ""
+	s.render(w, r, http.StatusOK, "refer-ineligible", page{Title: "You cannot refer yourself to the network", Data: v})
 }
 
 // referCheck is the check-your-answers page: the answers as checked, to
@@ -161,7 +281,11 @@ func (s *Site) showReferCheck(w http.ResponseWriter, r *http.Request, f referFor
 		s.pageError(w, r, err)
 		return
 	}
-	c := referCheck{Form: f, Sub: sub, Employer: sub.Employer, HowToMeet: pipeline.HowToMeet(sub.Preferences, areas)}
+	f.Step, f.Return = "", "check"
+	c := referCheck{Form: f.CarryingAll(), Sub: sub, Employer: sub.Employer, HowToMeet: pipeline.HowToMeet(sub.Preferences, areas)}
+	if sub.EmployerName != "" {
+		c.Employer = sub.EmployerName + " (not on our list: the committee will check it)"
+	}
 	if i := slices.IndexFunc(orgs, func(o referral.Organisation) bool { return o.Code == sub.Employer }); i >= 0 {
 		c.Employer = orgs[i].Name
 	}
@@ -175,6 +299,10 @@ func readReferForm(form url.Values) referForm {
 		TrainingStart: readDateInput(form, "training_start", false), Qualify: readDateInput(form, "expected_qualification", true),
 		Concerns: v("concerns"), Meeting: v("meeting"), Areas: form["areas"], SameDiscipline: v("same_discipline") == "yes", Note: v("note"),
 		AtRisk: v("at_risk"), Consent: v("consent") == "yes",
+		Service: v("employer_name"), Step: v("step"), Return: v("return"),
+	}
+	if f.Return != "check" {
+		f.Return = ""
 	}
 	if f.Meeting == string(referral.MeetOnline) {
 		f.Areas = nil // the areas are for meeting in person; a hidden tick means nothing
@@ -205,8 +333,12 @@ func (f *referForm) draft() (referral.Draft, map[string]*pipeline.Error) {
 			qualify = d.String()
 		}
 	}
+	employer, service := f.Employer, ""
+	if employer == notListed {
+		employer, service = "", f.Service
+	}
 	return referral.Draft{
-		Name: f.Name, Email: f.Email, Programme: f.Programme, Employer: f.Employer,
+		Name: f.Name, Email: f.Email, Programme: f.Programme, Employer: employer, EmployerName: service,
 		TrainingStart: start, ExpectedQualification: qualify, Concerns: f.Concerns,
 		Preferences: referral.Preferences{Meeting: referral.Meeting(f.Meeting), Areas: f.Areas, SameDiscipline: f.SameDiscipline, Note: f.Note},
 		Consent:     f.Consent, AtRisk: f.AtRisk == "yes",
@@ -215,7 +347,7 @@ func (f *referForm) draft() (referral.Draft, map[string]*pipeline.Error) {
 
 // referFields are the form's fields in the order it asks them, the order
 // of its error summary.
-var referFields = []string{"name", "email", "programme", "employer", "training_start", "expected_qualification",
+var referFields = []string{"programme", "employer", "employer_name", "training_start", "expected_qualification", "name", "email",
 	"concerns", "at_risk", "meeting", "areas", "same_discipline", "note", "consent"}
 
 // inFormOrder sorts problems into the form's order; any other stays last.
@@ -307,7 +439,7 @@ func formProblems(problems []*pipeline.Error) []*pipeline.Error {
 		if f, ok := strings.CutPrefix(c.Field, "preferences."); ok {
 			c.Field = f
 		}
-		if friendly, ok := requiredText[c.Field]; ok && strings.HasSuffix(c.Message, " is required") {
+		if friendly, ok := requiredText[c.Field]; ok && strings.HasPrefix(c.Message, c.Field+" is required") {
 			c.Message = friendly
 		}
 		if friendly, ok := formText[c.Field]; ok {
@@ -329,7 +461,8 @@ var requiredText = map[string]string{
 	"name":           "Enter your full name",
 	"email":          "Enter your email address",
 	"programme":      "Choose your training programme",
-	"employer":       "Choose your employer",
+	"employer":       "Choose your employer, or choose that it is not in the list",
+	"employer_name":  "Enter the name of the service you work for",
 	"training_start": "Enter the month and year your training started",
 	"concerns":       "Tell us what you would like to bring to therapy",
 }

@@ -73,13 +73,15 @@ func TestCommitteeKeepsTheAreas(t *testing.T) {
 		t.Fatalf("add an area: %d %q", added.Status, added.Location)
 	}
 	anyone := newBrowser(t, s.API.URL)
-	anyone.get("/refer").want(t, 200, `value="cannock-chase"`, "Cannock Chase")
+	// The areas are asked on the page after the eligibility questions.
+	detailsPage := url.Values{"show": {"details"}}
+	anyone.post("/refer", detailsPage).want(t, 200, `value="cannock-chase"`, "Cannock Chase")
 
 	stopped := b.post("/committee/areas", url.Values{"csrf": {csrf}, "code": {"cannock-chase"}, "active": {"no"}})
 	if stopped.Status != 303 {
 		t.Fatalf("stop offering an area: %d\n%s", stopped.Status, stopped.Body)
 	}
-	if form := anyone.get("/refer"); strings.Contains(form.Body, "cannock-chase") {
+	if form := anyone.post("/refer", detailsPage); strings.Contains(form.Body, "cannock-chase") {
 		t.Error("the referral form still offers an area the committee stopped offering")
 	}
 	h := s.Do("GET", "/v1/register/history?entity=area&id=cannock-chase", chair.Str("token"), nil)

@@ -53,3 +53,20 @@ func (s *Service) SaveOrganisation(ctx context.Context, p referral.Principal, o 
 	}
 	return o, nil
 }
+
+// EligibleToday applies the network's rules to a checked submission as if
+// it were sent now, for the referral form to tell a trainee the network is
+// not for them before they type their concerns. The workflow still decides
+// on the referral itself, by the same rules. A service not on the register
+// passes the employer rule: the committee checks it before approving.
+func (s *Service) EligibleToday(ctx context.Context, sub referral.Submission) (referral.Eligibility, error) {
+	registered := sub.EmployerName != ""
+	if !registered {
+		orgs, err := s.Employers(ctx)
+		if err != nil {
+			return referral.Eligibility{}, err
+		}
+		registered = slices.ContainsFunc(orgs, func(o referral.Organisation) bool { return o.Code == sub.Employer })
+	}
+	return referral.CheckEligibility(referral.DateOf(s.now()), sub.Programme, registered, sub.TrainingStart, sub.ExpectedQualification), nil
+}

@@ -148,7 +148,9 @@ func (s *Service) Referral(ctx context.Context, p referral.Principal, id string)
 			live = c.Offer
 		}
 	}
-	if live != nil && live.State == referral.OfferAccepted {
+	// The trainee learns their therapist's name once matched; the
+	// committee sees to whom a referral is offered as well.
+	if live != nil && (live.State == referral.OfferAccepted || p.Role == referral.RoleCommittee) {
 		t, err := s.DB.Therapist(ctx, live.TherapistID)
 		if err != nil {
 			return c, s.failed(ctx, "load therapist", id, err)
@@ -160,6 +162,7 @@ func (s *Service) Referral(ctx context.Context, p referral.Principal, id string)
 	}
 	if !c.Personal {
 		c.Name, c.Email, c.Concerns, c.AtRisk, c.Preferences.Note = "", "", "", false, ""
+		c.EmployerName = "" // typed words, like the note
 	}
 	areas, err := s.DB.Areas(ctx)
 	if err != nil {

@@ -49,7 +49,9 @@ var seq atomic.Int64
 // trainee describes the parts of a referral that allocation looks at.
 type trainee struct {
 	programme, employer string
-	prefs               referral.Preferences
+	// service is a service not on the register, named instead of employer.
+	service string
+	prefs   referral.Preferences
 }
 
 var anyTrainee = trainee{programme: "counselling", employer: "RKB"}
@@ -58,7 +60,7 @@ func submission(tr trainee, email string) referral.Submission {
 	if tr.programme == "" {
 		tr.programme = anyTrainee.programme
 	}
-	if tr.employer == "" {
+	if tr.employer == "" && tr.service == "" {
 		tr.employer = anyTrainee.employer
 	}
 	return referral.Submission{
@@ -66,6 +68,7 @@ func submission(tr trainee, email string) referral.Submission {
 		Email:         email,
 		Programme:     tr.programme,
 		Employer:      tr.employer,
+		EmployerName:  tr.service,
 		TrainingStart: referral.Date{Year: 2024, Month: time.September, Day: 1},
 		Concerns:      "stress",
 		Preferences:   tr.prefs,

@@ -61,7 +61,7 @@ func (db *DB) EraseReferral(ctx context.Context, referralID, requestedBy, reason
 				WHERE r.id = $1 AND c.email_hash = encode(sha256(convert_to(r.email_key, 'UTF8')), 'hex')
 				  AND NOT EXISTS (SELECT 1 FROM referrals o WHERE o.email_key = r.email_key AND o.id <> r.id AND o.erased_at IS NULL)`},
 			{"referral", `UPDATE referrals SET name = '', email = '', email_key = 'erased:' || id::text, concerns = '',
-				pref_areas = '{}', pref_note = '', idempotency_key = NULL, request_fingerprint = '', erased_at = now(), updated_at = now()
+				pref_areas = '{}', pref_note = '', employer_name = '', idempotency_key = NULL, request_fingerprint = '', erased_at = now(), updated_at = now()
 				WHERE id = $1`},
 			{"notes", `UPDATE referral_notes SET body = '' WHERE referral_id = $1 AND body <> ''`},
 			{"outbox", `UPDATE outbox SET recipient = '', body = '' WHERE referral_id = $1 AND (recipient <> '' OR body <> '')`},

@@ -38,7 +38,7 @@ func (s *store) rowText(query string, args ...any) string {
 func TestEraseReferral(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
-	id := s.referral(trainee{prefs: referral.Preferences{Meeting: referral.MeetEither, Areas: []string{"coventry"}, Note: "a woman, please"}})
+	id := s.referral(trainee{service: "Midlands Psychology CIC", prefs: referral.Preferences{Meeting: referral.MeetEither, Areas: []string{"coventry"}, Note: "a woman, please"}})
 	other := s.referral(anyTrainee)
 	before, err := s.Referral(ctx, id)
 	if err != nil {
@@ -108,8 +108,11 @@ func TestEraseReferral(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if after.Name != "" || after.Email != "" || after.Concerns != "" || after.Preferences.Note != "" || len(after.Preferences.Areas) != 0 {
-		t.Errorf("personal fields survive: name=%q email=%q concerns=%q note=%q areas=%v", after.Name, after.Email, after.Concerns, after.Preferences.Note, after.Preferences.Areas)
+	if after.Name != "" || after.Email != "" || after.Concerns != "" || after.Preferences.Note != "" || len(after.Preferences.Areas) != 0 || after.EmployerName != "" {
+		t.Errorf("personal fields survive: name=%q email=%q concerns=%q note=%q areas=%v employer_name=%q", after.Name, after.Email, after.Concerns, after.Preferences.Note, after.Preferences.Areas, after.EmployerName)
+	}
+	if before.EmployerName != "Midlands Psychology CIC" {
+		t.Errorf("stored employer_name %q", before.EmployerName)
 	}
 	var emailKey, fingerprint string
 	var idemKey *string

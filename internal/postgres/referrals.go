@@ -78,12 +78,12 @@ func insertReferral(ctx context.Context, q queryRower, id string, s referral.Sub
 	return q.QueryRow(ctx, `
 		INSERT INTO referrals (id, name, email, email_key, programme, employer, training_start,
 			expected_qualification, concerns, pref_meeting, pref_areas, pref_same_discipline, pref_note,
-			idempotency_key, request_fingerprint, at_risk, submitted_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+			idempotency_key, request_fingerprint, at_risk, submitted_at, employer_name)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
 		ON CONFLICT DO NOTHING RETURNING id`,
 		id, s.Name, s.Email, referral.EmailKey(s.Email), s.Programme, s.Employer, pgDate(&s.TrainingStart),
 		pgDate(s.ExpectedQualification), s.Concerns, meetingOf(s.Preferences), orEmpty(s.Preferences.Areas),
-		s.Preferences.SameDiscipline, s.Preferences.Note, idemKey, fingerprint, s.AtRisk, submittedAt).Scan(&id)
+		s.Preferences.SameDiscipline, s.Preferences.Note, idemKey, fingerprint, s.AtRisk, submittedAt, s.EmployerName).Scan(&id)
 }
 
 // meetingOf is how the trainee can meet, "either" when they did not say.
@@ -95,7 +95,7 @@ func meetingOf(p referral.Preferences) string {
 }
 
 const referralColumns = `id, name, email, programme, employer, training_start, expected_qualification, concerns,
-	pref_meeting, pref_areas, pref_same_discipline, pref_note, status, eligible, eligibility_reason, cutoff, submitted_at, updated_at, at_risk`
+	pref_meeting, pref_areas, pref_same_discipline, pref_note, status, eligible, eligibility_reason, cutoff, submitted_at, updated_at, at_risk, employer_name`
 
 func scanReferral(row pgx.Row) (referral.Referral, error) {
 	var r referral.Referral
@@ -104,7 +104,7 @@ func scanReferral(row pgx.Row) (referral.Referral, error) {
 	var status string
 	err := row.Scan(&r.ID, &r.Name, &r.Email, &r.Programme, &r.Employer, &start, &expected, &r.Concerns,
 		&r.Preferences.Meeting, &r.Preferences.Areas, &r.Preferences.SameDiscipline, &r.Preferences.Note, &status, &r.Eligible, &r.EligibilityReason, &cutoff,
-		&r.SubmittedAt, &r.UpdatedAt, &r.AtRisk)
+		&r.SubmittedAt, &r.UpdatedAt, &r.AtRisk, &r.EmployerName)
 	if err != nil {
 		return r, err
 	}
@@ -225,9 +225,15 @@ func (db *DB) CheckEligibility(ctx context.Context, referralID string) (referral
 	if err != nil {
 		return referral.Eligibility{}, err
 	}
-	var registered bool
-	if err := db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM organisations WHERE code = $1 AND active)`, r.Employer).Scan(&registered); err != nil {
-		return referral.Eligibility{}, fmt.Errorf("look up employer of %s: %w", referralID, err)
+	// A service the trainee named because it is not on the register
+	// passes this rule: the committee checks it before approving, and
+	// declines with ineligible-employer if it is not an NHS or
+	// NHS-contracted service in the West Midlands.
+	registered := r.EmployerName != ""
+	if !registered {
+		if err := db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM organisations WHERE code = $1 AND active)`, r.Employer).Scan(&registered); err != nil {
+			return referral.Eligibility{}, fmt.Errorf("look up employer of %s: %w", referralID, err)
+		}
 	}
 	e := referral.CheckEligibility(referral.DateOf(r.SubmittedAt), r.Programme, registered, r.TrainingStart, r.ExpectedQualification)
 	cutoff, _ := referral.ParseDate(e.Cutoff)

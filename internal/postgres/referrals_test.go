@@ -97,3 +97,37 @@ func TestStuckSubmissionsAreThoseSubmittedBefore(t *testing.T) {
 		}
 	}
 }
+
+// A service the trainee named because it is not on the register passes the
+// employer rule (the committee checks it before approving); a code not on
+// the register does not; and a referral names one or the other, never
+// neither.
+func TestServiceNotOnTheRegisterIsTheCommitteesToCheck(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	for _, c := range []struct {
+		name string
+		tr   trainee
+		want string // reason, "" for eligible
+	}{
+		{"a service not on the register", trainee{service: "Midlands Psychology CIC"}, ""},
+		{"a code on the register", trainee{employer: "RKB"}, ""},
+		{"a code not on the register", trainee{employer: "ZZZ9"}, referral.ReasonUnknownEmployer},
+	} {
+		id := s.referral(c.tr)
+		e, err := s.CheckEligibility(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := s.Referral(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Eligible != (c.want == "") || e.Reason != c.want || r.EmployerName != c.tr.service || r.Employer != c.tr.employer {
+			t.Errorf("%s: eligibility %+v, stored %q %q; want reason %q", c.name, e, r.Employer, r.EmployerName, c.want)
+		}
+	}
+	if _, _, err := s.CreateReferral(ctx, submission(trainee{employer: "RKB", service: "And a service"}, "both@example.org"), time.Now(), "", "fp"); err == nil {
+		t.Error("a referral naming a code and a service was stored")
+	}
+}

@@ -13,6 +13,10 @@ import (
 // API's JSON, before it is checked. An empty field was not given.
 type Draft struct {
 	Name, Email, Programme, Employer string
+	// EmployerName is the NHS-contracted service a trainee works in when
+	// it is not on the register, in their words; given instead of
+	// Employer, for the committee to check.
+	EmployerName string
 	// TrainingStart is a month (YYYY-MM); ExpectedQualification a day
 	// (YYYY-MM-DD), optional.
 	TrainingStart, ExpectedQualification string
@@ -27,6 +31,9 @@ type Draft struct {
 type Problem struct {
 	Field, Message string
 }
+
+// MaxEmployerName is the longest name of a service not on the register.
+const MaxEmployerName = 200
 
 var (
 	programmePattern = regexp.MustCompile(`^[a-z_]{2,40}$`)
@@ -72,10 +79,19 @@ func (d Draft) Check(today Date) (Submission, []Problem) {
 			s.Programme = programme
 		}
 	}
-	if employer, ok := given("employer", d.Employer, 6); ok {
-		s.Employer = strings.ToUpper(employer)
-		if !OrgCodePattern.MatchString(s.Employer) {
-			bad("employer", "employer must be the NHS ODS code of your organisation, such as RXT")
+	switch {
+	case strings.TrimSpace(d.Employer) != "" && strings.TrimSpace(d.EmployerName) != "":
+		bad("employer_name", "give either employer, a code from the register, or employer_name, a service not on it, not both")
+	case strings.TrimSpace(d.EmployerName) != "":
+		s.EmployerName, _ = given("employer_name", d.EmployerName, MaxEmployerName)
+	case strings.TrimSpace(d.Employer) == "":
+		bad("employer", "employer is required: the NHS ODS code of your organisation, such as RXT, or employer_name if your service is not on the register")
+	default:
+		if employer, ok := given("employer", d.Employer, 6); ok {
+			s.Employer = strings.ToUpper(employer)
+			if !OrgCodePattern.MatchString(s.Employer) {
+				bad("employer", "employer must be the NHS ODS code of your organisation, such as RXT")
+			}
 		}
 	}
 	startOK := false

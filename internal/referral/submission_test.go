@@ -47,3 +47,32 @@ func TestCheckRefusesAnAddressWithoutADomain(t *testing.T) {
 		t.Errorf("problems = %v, want one for email", problems)
 	}
 }
+
+// A trainee names their employer by its code on the register or, for a
+// service not on it, by name for the committee to check: one or the other.
+func TestCheckEmployerOrServiceName(t *testing.T) {
+	for _, tc := range []struct {
+		code, name           string
+		wantCode, wantName   string
+		wantField, wantWords string // the one problem; "" for none
+	}{
+		{code: "rxt", wantCode: "RXT"},
+		{name: "  Midlands Psychology CIC ", wantName: "Midlands Psychology CIC"},
+		{code: "RXT", name: "Midlands Psychology CIC", wantField: "employer_name", wantWords: "not both"},
+		{wantField: "employer", wantWords: "employer_name"},
+		{code: "   ", name: " ", wantField: "employer", wantWords: "is required"},
+		{name: strings.Repeat("x", MaxEmployerName+1), wantField: "employer_name", wantWords: "at most 200"},
+		{name: "Line\nbreak", wantField: "employer_name", wantWords: "plain text"},
+		{code: "R-XT", wantField: "employer", wantWords: "ODS code"},
+	} {
+		d := Draft{Name: "Jo", Email: "jo@nhs.net", Programme: "clinical", Employer: tc.code, EmployerName: tc.name,
+			TrainingStart: "2025-09", Concerns: "c", Consent: true}
+		s, problems := d.Check(Date{2026, 11, 30})
+		switch {
+		case tc.wantField == "" && (len(problems) > 0 || s.Employer != tc.wantCode || s.EmployerName != tc.wantName):
+			t.Errorf("employer %q name %q: got %q %q, problems %v", tc.code, tc.name, s.Employer, s.EmployerName, problems)
+		case tc.wantField != "" && (len(problems) != 1 || problems[0].Field != tc.wantField || !strings.Contains(problems[0].Message, tc.wantWords)):
+			t.Errorf("employer %q name %q: problems %v, want one for %s saying %q", tc.code, tc.name, problems, tc.wantField, tc.wantWords)
+		}
+	}
+}

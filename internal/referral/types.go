@@ -65,10 +65,14 @@ func CanMeet(p Preferences, online, inPerson bool, areas []string) bool {
 // Submission is a trainee's self-referral as they typed it, already checked
 // for shape (see Draft.Check).
 type Submission struct {
-	Name                  string
-	Email                 string
-	Programme             string
-	Employer              string
+	Name      string
+	Email     string
+	Programme string
+	Employer  string
+	// EmployerName is set instead of Employer for a service not on the
+	// register. Left out of JSON when empty, so the fingerprint of a
+	// submission made before it existed is unchanged.
+	EmployerName          string `json:",omitempty"`
 	TrainingStart         Date
 	ExpectedQualification *Date
 	Concerns              string
@@ -82,11 +86,14 @@ type Submission struct {
 // health data: they leave Postgres only in API responses to people entitled
 // to see them.
 type Referral struct {
-	ID                    string
-	Name                  string
-	Email                 string
-	Programme             string
-	Employer              string
+	ID        string
+	Name      string
+	Email     string
+	Programme string
+	Employer  string
+	// EmployerName, for a service not on the register (Employer is then
+	// empty), is the committee's to check before approving.
+	EmployerName          string
 	TrainingStart         Date
 	ExpectedQualification *Date
 	Concerns              string
