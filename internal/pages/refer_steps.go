@@ -143,4 +143,3 @@ func (f referForm) CarryingAll() referForm {
 	f.All = true
 	return f
 }
-
