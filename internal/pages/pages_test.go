@@ -155,6 +155,17 @@ func questionFields(body string) url.Values {
 	return hiddenFields(body)
 }
 
+// answer answers a question page of the referral as a browser would:
+// its form's hidden fields, with the answers set.
+func (b *browser) answer(p page, set map[string]string) page {
+	b.t.Helper()
+	v := questionFields(p.Body)
+	for k, x := range set {
+		v.Set(k, x)
+	}
+	return b.post("/refer", v)
+}
+
 // TestPagesJourney walks the whole journey through the pages, as a browser
 // without JavaScript would: a trainee refers themselves, a committee member
 // signs in by emailed link and approves, a therapist signs in and accepts,
@@ -178,14 +189,7 @@ func TestPagesJourney(t *testing.T) {
 	if csp := form.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "form-action 'self'") || strings.Contains(csp, "script-src") {
 		t.Errorf("page CSP = %q", csp)
 	}
-	answer := func(p page, set map[string]string) page {
-		t.Helper()
-		v := questionFields(p.Body)
-		for k, x := range set {
-			v.Set(k, x)
-		}
-		return trainee.post("/refer", v)
-	}
+	answer := trainee.answer
 	employer := answer(form, map[string]string{"programme": "clinical"})
 	employer.want(t, 200, "<title>Who do you work for during your training?", `<option value="not-listed"`, `name="programme" value="clinical"`, `name="show" value="programme">Back</button>`)
 	// Employers are listed by name, not by ODS code (RBK is Walsall).

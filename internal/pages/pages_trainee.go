@@ -181,8 +181,7 @@ func (s *Site) referSubmit(w http.ResponseWriter, r *http.Request) {
 	if next == stepDetails || next == "" || f.Return == "check" {
 		// The questions that decide whether the network is for them are
 		// answered: say now if it is not, before anything more is asked.
-		ok, err := s.eligibleAsAnswered(w, r, f, sub)
-		if !ok || err != nil {
+		if !s.eligibleAsAnswered(w, r, f, sub) {
 			return
 		}
 	}
@@ -233,19 +232,19 @@ type referIneligible struct {
 	Defaulted bool
 }
 
-// eligibleAsAnswered applies the network's rules to the answers so far
-// and, when they rule the trainee out, shows why, reporting false.
-func (s *Site) eligibleAsAnswered(w http.ResponseWriter, r *http.Request, f referForm, sub referral.Submission) (bool, error) {
+// eligibleAsAnswered applies the network's rules to the answers so far.
+// When they rule the trainee out it shows why (or, failing, an error page)
+// and reports false.
+func (s *Site) eligibleAsAnswered(w http.ResponseWriter, r *http.Request, f referForm, sub referral.Submission) bool {
 	e, err := s.App.EligibleToday(r.Context(), sub)
 	if err != nil {
 		s.pageError(w, r, err)
-		return false, err
+		return false
 	}
-	if e.Eligible {
-		return true, nil
+	if !e.Eligible {
+		s.showIneligible(w, r, f, sub, e)
 	}
-	s.showIneligible(w, r, f, sub, e)
-	return false, nil
+	return e.Eligible
 }
 
 func (s *Site) showIneligible(w http.ResponseWriter, r *http.Request, f referForm, sub referral.Submission, e referral.Eligibility) {

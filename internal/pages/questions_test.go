@@ -24,14 +24,7 @@ func TestQuestionPages(t *testing.T) {
 	s := stacktest.Start(t, workflows.Timings{ReviewReminder: time.Hour, OfferTTL: time.Hour, WaitlistRecheck: time.Hour})
 	chair := s.Do("POST", "/v1/committee-members", stacktest.AdminToken, map[string]any{"name": "Chair", "email": "chair@example.org", "role": "chair"})
 	trainee := newBrowser(t, s.API.URL)
-	answer := func(p page, set map[string]string) page {
-		t.Helper()
-		v := questionFields(p.Body)
-		for k, x := range set {
-			v.Set(k, x)
-		}
-		return trainee.post("/refer", v)
-	}
+	answer := trainee.answer
 	ruledOut := func(p page, wants ...string) {
 		t.Helper()
 		p.want(t, 200, append([]string{"<title>You cannot refer yourself to the network", "Other support you can get", "NHS Talking Therapies"}, wants...)...)
