@@ -1,7 +1,10 @@
 package httpapi
 
 import (
+	"encoding/base64"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -83,9 +86,32 @@ type waitingJSON struct {
 }
 
 // waitlist shows the committee who is waiting for a place, in the order
-// places are offered.
+// places are offered, a page at a time (limit, up to 500, the default; a
+// full page has a next_cursor to ask for the next with).
 func (s *Server) waitlist(w http.ResponseWriter, r *http.Request) {
-	list, err := s.App.Waitlist(r.Context(), principal(r))
+	q := r.URL.Query()
+	limit := pipeline.MaxWaitlistPage
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > pipeline.MaxWaitlistPage {
+			writeError(w, badParameter("limit", "limit must be a whole number from 1 to %d", pipeline.MaxWaitlistPage))
+			return
+		}
+		limit = n
+	}
+	var after int64
+	if c := q.Get("cursor"); c != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(c)
+		pos, ok := strings.CutPrefix(string(raw), "queue|")
+		if err == nil && ok {
+			after, err = strconv.ParseInt(pos, 10, 64)
+		}
+		if err != nil || !ok || after < 1 {
+			writeError(w, badParameter("cursor", "cursor is not one this API returned"))
+			return
+		}
+	}
+	list, err := s.App.Waitlist(r.Context(), principal(r), after, limit)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -94,5 +120,20 @@ func (s *Server) waitlist(w http.ResponseWriter, r *http.Request) {
 	for _, q := range list {
 		out = append(out, waitingJSON{ReferralID: q.ReferralID, Position: q.Position, Since: q.Since, Programme: q.Programme, Employer: q.Employer, Urgent: q.Urgent, Therapists: q.Therapists})
 	}
-	writeJSON(w, http.StatusOK, map[string][]waitingJSON{"waitlist": out})
+	resp := waitlistResponse{Waitlist: out}
+	if len(list) == limit {
+		resp.NextCursor = waitlistCursor(list[len(list)-1].QueuePosition)
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+type waitlistResponse struct {
+	Waitlist   []waitingJSON `json:"waitlist"`
+	NextCursor string        `json:"next_cursor,omitempty"`
+}
+
+// waitlistCursor continues a waiting list after a queue position, which
+// stays put as people ahead leave.
+func waitlistCursor(position int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("queue|" + strconv.FormatInt(position, 10)))
 }

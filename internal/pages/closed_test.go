@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -229,5 +230,62 @@ func TestTherapistSeesPastClients(t *testing.T) {
 	}
 	if bad := s.Do("GET", "/v1/offers?state=gone", th.Str("token"), nil); bad.Status != 400 || !strings.Contains(bad.Raw, `ended`) {
 		t.Errorf("GET /v1/offers?state=gone: %d %s, want 400 naming the states", bad.Status, bad.Raw)
+	}
+}
+
+// The waiting list is read a page at a time, on the committee's page and
+// through the API, each page after the last one's place in the queue: a
+// referral leaving from ahead moves the rest up, and none is skipped.
+func TestWaitingListPages(t *testing.T) {
+	pages.SetWaitlistPageSize(t, 2)
+	s := stacktest.Start(t, workflows.Timings{ReviewReminder: time.Hour, OfferTTL: time.Hour, WaitlistRecheck: time.Hour})
+	chair := s.Do("POST", "/v1/committee-members", stacktest.AdminToken, map[string]any{"name": "Chair", "email": "chair@example.org", "role": "chair"})
+	var ids, tokens []string
+	for i := range 3 {
+		r := s.MustRefer(map[string]any{"name": "N", "email": "waiting" + strconv.Itoa(i) + "@nhs.example", "programme": "clinical", "employer": "RXT",
+			"training_start": s.TrainingMonth(), "concerns": "c", "consent": true})
+		id := r.Str("id")
+		s.WaitStatus(id, "awaiting_review", 10*time.Second)
+		// No therapist is on the register: each waits.
+		if a := s.Do("POST", "/v1/referrals/"+id+"/review", chair.Str("token"), map[string]any{"decision": "approve"}); a.Str("status") != "waitlisted" {
+			t.Fatalf("approve %s: %s", id, a.Raw)
+		}
+		ids, tokens = append(ids, id), append(tokens, r.Str("token"))
+	}
+	b := signedInAs(t, s, referral.Principal{Role: referral.RoleCommittee, Subject: chair.Str("id")})
+	first := b.get("/committee")
+	first.want(t, 200, "Positions 1 to 2", ids[0], ids[1], `Next page<span class="visually-hidden"> of the waiting list</span>`)
+	if strings.Contains(first.Body, ids[2]) {
+		t.Error("the first page of two shows the third waiting")
+	}
+	next := regexp.MustCompile(`href="(/committee\?waiting_after=\d+)#waitlist-title"`).FindStringSubmatch(first.Body)
+	if next == nil {
+		t.Fatal("no link to the next page")
+	}
+	b.get(next[1]).want(t, 200, "Positions 3 to 3", ids[2], "Back to the head of the waiting list")
+
+	page := s.Do("GET", "/v1/waitlist?limit=2", chair.Str("token"), nil)
+	cursor := page.Str("next_cursor")
+	if list, _ := page.Body["waitlist"].([]any); len(list) != 2 || cursor == "" {
+		t.Fatalf("GET /v1/waitlist?limit=2: %s", page.Raw)
+	}
+	// The head of the queue leaves before the next page is read: the
+	// next page still starts with the third, now at position 2.
+	if w := s.Do("POST", "/v1/referrals/"+ids[0]+"/withdraw", tokens[0], map[string]any{}); w.Status >= 300 {
+		t.Fatalf("withdraw: %d %s", w.Status, w.Raw)
+	}
+	s.WaitStatus(ids[0], "withdrawn", 10*time.Second)
+	rest := s.Do("GET", "/v1/waitlist?limit=2&cursor="+cursor, chair.Str("token"), nil)
+	list, _ := rest.Body["waitlist"].([]any)
+	if len(list) != 1 || rest.Str("next_cursor") != "" {
+		t.Fatalf("the next page: %s", rest.Raw)
+	}
+	if w := list[0].(map[string]any); w["referral_id"] != ids[2] || w["position"] != float64(2) {
+		t.Errorf("the next page holds %v, want %s at position 2", w, ids[2])
+	}
+	for _, bad := range []struct{ query, field string }{{"limit=0", "limit"}, {"limit=501", "limit"}, {"cursor=bm9wZQ", "cursor"}, {"cursor=cXVldWV8eA", "cursor"}} {
+		if r := s.Do("GET", "/v1/waitlist?"+bad.query, chair.Str("token"), nil); r.Status != 400 || !strings.Contains(r.Raw, `"`+bad.field+`"`) {
+			t.Errorf("GET /v1/waitlist?%s: %d %s, want 400 naming %s", bad.query, r.Status, r.Raw, bad.field)
+		}
 	}
 }

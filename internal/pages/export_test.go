@@ -7,3 +7,11 @@ func SetClosedPageSize(t interface{ Cleanup(func()) }, n int) {
 	closedPageSize = n
 	t.Cleanup(func() { closedPageSize = old })
 }
+
+// SetWaitlistPageSize shows n of the waiting list a page until the test
+// ends.
+func SetWaitlistPageSize(t interface{ Cleanup(func()) }, n int) {
+	old := waitlistPageSize
+	waitlistPageSize = n
+	t.Cleanup(func() { waitlistPageSize = old })
+}

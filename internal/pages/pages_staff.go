@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"net/http"
 	"slices"
+	"strconv"
 
 	"github.com/go-chi/chi/v5"
 
@@ -11,11 +12,18 @@ import (
 	"github.com/wmtna/referrals/internal/referral"
 )
 
+// waitlistPageSize is how many of the waiting list the committee's page
+// shows at a time (a variable so that tests page through a few).
+var waitlistPageSize = 50
+
 type committeeDashboard struct {
-	Awaiting   []pipeline.Case
-	Waitlist   []referral.Waiting
-	Therapists []referral.Therapist
-	Employers  employerNames
+	Awaiting []pipeline.Case
+	Waitlist []referral.Waiting
+	// WaitingAfter is the queue position the shown page follows (0 for the
+	// head of the queue); NextAfter, when more wait, the next page's.
+	WaitingAfter, NextAfter int64
+	Therapists              []referral.Therapist
+	Employers               employerNames
 }
 
 // committeePage is the committee's dashboard: referrals to review, oldest
@@ -32,9 +40,16 @@ func (s *Site) committeePage(w http.ResponseWriter, r *http.Request) {
 	for _, ref := range awaiting {
 		d.Awaiting = append(d.Awaiting, pipeline.Case{Referral: ref})
 	}
-	if d.Waitlist, err = s.App.Waitlist(ctx, p); err != nil {
+	// An unreadable position is the head of the queue: a stale or
+	// mistyped link still shows the list.
+	d.WaitingAfter, _ = strconv.ParseInt(r.URL.Query().Get("waiting_after"), 10, 64)
+	if d.Waitlist, err = s.App.Waitlist(ctx, p, d.WaitingAfter, waitlistPageSize+1); err != nil {
 		s.pageError(w, r, err)
 		return
+	}
+	if len(d.Waitlist) > waitlistPageSize {
+		d.Waitlist = d.Waitlist[:waitlistPageSize]
+		d.NextAfter = d.Waitlist[waitlistPageSize-1].QueuePosition
 	}
 	if d.Therapists, err = s.App.Therapists(ctx, p); err != nil {
 		s.pageError(w, r, err)

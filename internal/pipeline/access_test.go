@@ -79,7 +79,7 @@ func TestUseCasesKeepTheAccessTable(t *testing.T) {
 			_, err := s.Decline(ctx, p, id, unread[pipeline.Decline](), "")
 			return err
 		},
-		pipeline.ActWaitlist:       func(p referral.Principal) error { _, err := s.Waitlist(ctx, p); return err },
+		pipeline.ActWaitlist:       func(p referral.Principal) error { _, err := s.Waitlist(ctx, p, 0, 10); return err },
 		pipeline.ActListTherapists: func(p referral.Principal) error { _, err := s.Therapists(ctx, p); return err },
 		pipeline.ActAddTherapist: func(p referral.Principal) error {
 			_, _, err := s.AddTherapist(ctx, p, pipeline.TherapistChange{})

@@ -301,14 +301,23 @@ func (s *Service) Offers(ctx context.Context, p referral.Principal, state string
 	return out, nil
 }
 
-// Waitlist is who is waiting for a place, longest first, with when each
-// was approved: the order places are offered in. IDs and programme only; a
-// referral's details are a click away for those entitled.
-func (s *Service) Waitlist(ctx context.Context, p referral.Principal) ([]referral.Waiting, error) {
+// MaxWaitlistPage is the most of the waiting list one page holds.
+const MaxWaitlistPage = 500
+
+// Waitlist is a page of who is waiting for a place, longest first, with
+// when each was approved: the order places are offered in. IDs and
+// programme only; a referral's details are a click away for those
+// entitled. A page holds up to limit (at most MaxWaitlistPage) after the
+// queue position after, 0 for the first; a full page may have a next,
+// after its last entry's QueuePosition.
+func (s *Service) Waitlist(ctx context.Context, p referral.Principal, after int64, limit int) ([]referral.Waiting, error) {
 	if err := allowed(p, ActWaitlist); err != nil {
 		return nil, err
 	}
-	list, err := s.DB.Waitlist(ctx, 500)
+	if limit < 1 || limit > MaxWaitlistPage {
+		limit = MaxWaitlistPage
+	}
+	list, err := s.DB.Waitlist(ctx, max(after, 0), limit)
 	if err != nil {
 		return nil, s.failed(ctx, "load waitlist", "", err)
 	}

@@ -11,18 +11,26 @@ import (
 	"github.com/wmtna/referrals/internal/referral"
 )
 
-// Waitlist returns the referrals waiting for a place, longest-waiting first,
-// with the time each joined the queue (its approval) and how many
+// Waitlist returns a page of the referrals waiting for a place,
+// longest-waiting first, after the queue position after (0 for the first
+// page), with the time each joined the queue (its approval) and how many
 // therapists on the register could ever take it (away ones included, full
 // or not): none means no one can, whatever is freed, until the register
 // changes or the committee and the trainee talk about how they could meet.
-func (db *DB) Waitlist(ctx context.Context, limit int) ([]referral.Waiting, error) {
+// Positions count from the head of the queue, whichever page this is.
+func (db *DB) Waitlist(ctx context.Context, after int64, limit int) ([]referral.Waiting, error) {
+	const waiting = `FROM queue q JOIN referrals r ON r.id = q.referral_id WHERE q.state = 'waiting' AND r.status = 'waitlisted'`
+	var ahead int
+	if after > 0 {
+		if err := db.pool.QueryRow(ctx, `SELECT count(*)::int `+waiting+` AND q.position <= $1`, after).Scan(&ahead); err != nil {
+			return nil, fmt.Errorf("count the waitlist before %d: %w", after, err)
+		}
+	}
 	rows, err := db.pool.Query(ctx, `
-		SELECT q.referral_id::text, row_number() OVER (ORDER BY q.position)::int, q.entered_at, r.programme, r.employer, r.at_risk,
-			(SELECT count(*) FROM therapists t WHERE t.retired_at IS NULL AND `+couldTakeAs("r", "t")+`)::int
-		FROM queue q JOIN referrals r ON r.id = q.referral_id
-		WHERE q.state = 'waiting' AND r.status = 'waitlisted'
-		ORDER BY q.position LIMIT $1`, limit)
+		SELECT q.referral_id::text, $3::int + row_number() OVER (ORDER BY q.position)::int, q.entered_at, r.programme, r.employer, r.at_risk,
+			(SELECT count(*) FROM therapists t WHERE t.retired_at IS NULL AND `+couldTakeAs("r", "t")+`)::int, q.position
+		`+waiting+` AND q.position > $1
+		ORDER BY q.position LIMIT $2`, after, limit, ahead)
 	if err != nil {
 		return nil, fmt.Errorf("load waitlist: %w", err)
 	}

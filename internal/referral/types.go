@@ -296,4 +296,8 @@ type Waiting struct {
 	// it (away or full ones included): none flags a referral nobody can
 	// take, for the committee to act on.
 	Therapists int
+	// QueuePosition is its place in the queue as taken at approval: the
+	// cursor a page of the waiting list continues after, which stays put
+	// when someone ahead leaves (Position moves up).
+	QueuePosition int64
 }
