@@ -295,28 +295,26 @@ func TestJourneyInChromium(t *testing.T) {
 		)
 		shot(trainee, "refer-qualify")
 		j.run(trainee, "leave the qualification date blank", cont, chromedp.WaitVisible(chromedp.ID("name")))
-		shot(trainee, "refer")
-		j.run(trainee, "send the form half filled in",
+		shot(trainee, "refer-about")
+		j.run(trainee, "give a name and address",
 			chromedp.SendKeys(chromedp.ID("name"), who.name),
 			chromedp.SendKeys(chromedp.ID("email"), who.trainee),
-			cont,
-			chromedp.WaitVisible(chromedp.CSS(".error-summary")),
+			cont, chromedp.WaitVisible(chromedp.ID("concerns")),
 		)
+		shot(trainee, "refer")
+		j.run(trainee, "continue without answering", cont, chromedp.WaitVisible(chromedp.CSS(".error-summary")))
 		if got := j.text(trainee, ".error-summary"); !strings.Contains(got, "Tell us what you would like to bring to therapy") || !strings.Contains(got, "Tick the box") {
 			t.Errorf("error summary = %q", got)
 		}
-		kept, err := chromedp.Run(trainee, chromedp.Value(chromedp.ID("name")))
-		if err != nil {
-			j.fail(trainee, "read the kept name", err)
-		}
-		if kept != who.name {
-			t.Errorf("the form lost what was typed: name = %q", kept)
-		}
 		shot(trainee, "refer-errors")
-		j.run(trainee, "finish the form",
+		j.run(trainee, "say what you would like help with",
 			chromedp.SendKeys(chromedp.ID("concerns"), "Finding the placement hard."),
 			chromedp.Click(chromedp.ID("at_risk-no")),
 			chromedp.Click(chromedp.ID("consent")),
+			cont, chromedp.WaitVisible(chromedp.ID("meeting-either")),
+		)
+		shot(trainee, "refer-meeting")
+		j.run(trainee, "say how you can meet",
 			cont,
 			chromedp.WaitVisible(chromedp.Search(`//h1[contains(., "Check your answers")]`)),
 		)

@@ -202,20 +202,31 @@ func TestPagesJourney(t *testing.T) {
 	first := stacktest.TrainingStart(s.Now())
 	qualifyPage := answer(started, map[string]string{"training_start-month": strconv.Itoa(int(first.Month)), "training_start-year": strconv.Itoa(first.Year)})
 	qualifyPage.want(t, 200, "<title>When do you expect to qualify?", "extended or part-time", referral.Cutoff(first, nil).Start().Format("2 January 2006"))
-	details := answer(qualifyPage, nil)
-	details.want(t, 200, `<label for="name">`, `<label for="concerns">`, "Are you currently at risk", `name="employer" value="RXT"`, `name="show" value="qualify">Back</button>`)
+	// Then the rest, a page each.
+	about := answer(qualifyPage, nil)
+	about.want(t, 200, "<title>Your name and email address", `<label for="name">`, `name="employer" value="RXT"`, `name="show" value="qualify">Back</button>`)
+	concerns := answer(about, map[string]string{"name": "Alex Trainee", "email": "alex@nhs.net"})
+	concerns.want(t, 200, "<title>What would you like to bring to therapy?", `<h1><label for="concerns">`, "Are you currently at risk", `id="consent"`)
+	answer(concerns, nil).want(t, 422, `href="#concerns"`, `href="#at_risk"`, `href="#consent"`)
+	meeting := answer(concerns, map[string]string{"concerns": "c", "at_risk": "no", "consent": "yes"})
+	meeting.want(t, 200, "<title>How can you meet a therapist?", `<legend><h1>How can you meet a therapist?</h1></legend>`, `value="birmingham"`)
+	answer(meeting, nil).want(t, 200, "<title>Check your answers before sending your referral")
 	// Back shows the page before, as answered.
-	back := questionFields(details.Body)
+	back := questionFields(about.Body)
 	back.Set("show", "qualify")
 	trainee.post("/refer", back).want(t, 200, "<title>When do you expect to qualify?")
 
-	// Every problem beside its field, and what was typed kept.
+	// Every problem beside its field, on the first page with one, and
+	// what was typed kept.
 	bad := referForm(s, "not-an-address")
 	bad.Del("concerns")
 	bad.Del("at_risk")
 	bad.Del("consent")
-	trainee.post("/refer", bad).want(t, 422, "There is a problem", `href="#email"`, `href="#concerns"`, `href="#at_risk"`, `href="#consent"`,
-		`id="email-error"`, `value="not-an-address"`, `value="Alex Trainee"`, `value="birmingham" checked`)
+	trainee.post("/refer", bad).want(t, 422, "<title>Error: Your name and email address", "There is a problem", `href="#email"`,
+		`id="email-error"`, `value="not-an-address"`, `value="Alex Trainee"`)
+	bad.Set("email", "alex@nhs.net")
+	trainee.post("/refer", bad).want(t, 422, "<title>Error: What would you like to bring to therapy?", `href="#concerns"`, `href="#at_risk"`, `href="#consent"`,
+		`name="areas" value="birmingham"`)
 	// An address must have a domain with a dot in it.
 	noDot := referForm(s, "jo@nhs")
 	trainee.post("/refer", noDot).want(t, 422, `href="#email"`, "Email must have a full domain after the @, with a dot in it, such as name@nhs.net")
@@ -282,7 +293,7 @@ func TestPagesJourney(t *testing.T) {
 	check := trainee.post("/refer", good)
 	check.want(t, 200, "<title>Check your answers before sending your referral", "Alex Trainee", "alex@nhs.net", "Clinical psychology",
 		start.Start().Format("January 2006"), qualify.Start().Format("2 January 2006"), "secret-health-detail-alex@nhs.net",
-		"Online, or in person in Birmingham", "Preferred, if one is free", `name="show" value="details" formaction="/refer#concerns"`,
+		"Online, or in person in Birmingham", "Preferred, if one is free", `name="show" value="concerns" formaction="/refer#concerns"`,
 		`name="show" value="training-start" formaction="/refer#training_start"`,
 		`name="confirmed" value="yes"`, "Send referral")
 	quiet, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -299,9 +310,12 @@ func TestPagesJourney(t *testing.T) {
 	}
 	// Change goes back to the question page, as filled in, and once
 	// answered back to check your answers.
-	answers.Set("show", "details")
-	trainee.post("/refer", answers).want(t, 200, "<title>About you and what you would like help with", `value="Alex Trainee"`, "On a second line, with &lt;angle brackets&gt;",
-		`id="same_discipline" name="same_discipline" type="checkbox" value="yes" checked`)
+	answers.Set("show", "concerns")
+	trainee.post("/refer", answers).want(t, 200, "<title>What would you like to bring to therapy?", "On a second line, with &lt;angle brackets&gt;")
+	answers.Set("show", "meeting")
+	trainee.post("/refer", answers).want(t, 200, "<title>How can you meet a therapist?", `id="same_discipline" name="same_discipline" type="checkbox" value="yes" checked`)
+	answers.Set("show", "about")
+	trainee.post("/refer", answers).want(t, 200, "<title>Your name and email address", `value="Alex Trainee"`)
 	answers.Set("show", "qualify")
 	changing := trainee.post("/refer", answers)
 	changing.want(t, 200, "<title>When do you expect to qualify?", `name="expected_qualification-day" type="text" inputmode="numeric" maxlength="2" value="1"`, `name="return" value="check"`)

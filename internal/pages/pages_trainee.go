@@ -90,7 +90,7 @@ func (s *Site) showReferStep(w http.ResponseWriter, r *http.Request, status int,
 			cutoff := referral.Cutoff(d, nil)
 			f.DefaultCutoff = day(&cutoff)
 		}
-	case stepDetails:
+	case stepMeeting:
 		areas, err := s.App.Areas(ctx, pipeline.Anonymous)
 		if err != nil {
 			s.pageError(w, r, err)
@@ -104,8 +104,8 @@ func (s *Site) showReferStep(w http.ResponseWriter, r *http.Request, status int,
 // referSubmit takes the answer to one question page and shows the next,
 // the same page with its problems, the not-eligible page, check your
 // answers, or (confirmed) sends the referral. A form posted whole, as
-// older clients and the tests do, is the last page's: every answer is
-// checked, and the first page with a problem is shown.
+// the tests do, is the last page's: every answer is checked, and the
+// first page with a problem is shown.
 func (s *Site) referSubmit(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 	if err := r.ParseForm(); err != nil {
@@ -121,7 +121,7 @@ func (s *Site) referSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, ok := stepNamed(f.Step); !ok {
-		f.Step = stepDetails
+		f.Step = stepMeeting
 	}
 	ctx := r.Context()
 	d, dateProblems := f.draft()
@@ -178,7 +178,7 @@ func (s *Site) referSubmit(w http.ResponseWriter, r *http.Request) {
 		s.showIneligible(w, r, f, sub, referral.Eligibility{Reason: referral.ReasonUnknownProgramme})
 		return
 	}
-	if next == stepDetails || next == "" || f.Return == "check" {
+	if next == stepAbout || next == "" || f.Return == "check" {
 		// The questions that decide whether the network is for them are
 		// answered: say now if it is not, before anything more is asked.
 		if !s.eligibleAsAnswered(w, r, f, sub) {

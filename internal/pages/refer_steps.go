@@ -23,7 +23,9 @@ const (
 	stepService   = "service"
 	stepStart     = "training-start"
 	stepQualify   = "qualify"
-	stepDetails   = "details"
+	stepAbout     = "about"
+	stepConcerns  = "concerns"
+	stepMeeting   = "meeting"
 )
 
 // notListed is the employer question's answer for a service not on the
@@ -39,7 +41,11 @@ var referSteps = []referStep{
 	{stepService, []string{"employer_name"}, "What is the name of the service you work for?"},
 	{stepStart, []string{"training_start"}, "When did your training start?"},
 	{stepQualify, []string{"expected_qualification"}, "When do you expect to qualify?"},
-	{stepDetails, []string{"name", "email", "concerns", "at_risk", "meeting", "areas", "same_discipline", "note", "consent"}, "About you and what you would like help with"},
+	// The questions for a referral the network can take, once the ones
+	// above have said it can.
+	{stepAbout, []string{"name", "email"}, "Your name and email address"},
+	{stepConcerns, []string{"concerns", "at_risk", "consent"}, "What would you like to bring to therapy?"},
+	{stepMeeting, []string{"meeting", "areas", "same_discipline", "note"}, "How can you meet a therapist?"},
 }
 
 func stepNamed(name string) (referStep, bool) {
@@ -63,7 +69,7 @@ func (f referForm) stepOf(field string) string {
 			return s.Name
 		}
 	}
-	return stepDetails
+	return stepMeeting
 }
 
 // next is the page after the named one, "" after the last.

@@ -73,8 +73,8 @@ func TestCommitteeKeepsTheAreas(t *testing.T) {
 		t.Fatalf("add an area: %d %q", added.Status, added.Location)
 	}
 	anyone := newBrowser(t, s.API.URL)
-	// The areas are asked on the page after the eligibility questions.
-	detailsPage := url.Values{"show": {"details"}}
+	// The areas are asked on the page about meeting.
+	detailsPage := url.Values{"show": {"meeting"}}
 	anyone.post("/refer", detailsPage).want(t, 200, `value="cannock-chase"`, "Cannock Chase")
 
 	stopped := b.post("/committee/areas", url.Values{"csrf": {csrf}, "code": {"cannock-chase"}, "active": {"no"}})
