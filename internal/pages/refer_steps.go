@@ -4,8 +4,8 @@ import "slices"
 
 // The self-referral asks GOV.UK's question pages one at a time: first the
 // questions that decide whether the network is for the trainee, so that
-// nobody types their concerns only to be told it is not, then the rest on
-// one page, then check your answers. Nothing is stored until it is sent:
+// nobody types their concerns only to be told it is not, then the rest, a
+// page each, then check your answers. Nothing is stored until it is sent:
 // every answer given so far travels in hidden fields (referForm.Carry), so
 // the pages need no session and work without JavaScript.
 type referStep struct {
@@ -29,11 +29,9 @@ const (
 )
 
 // notListed is the employer question's answer for a service not on the
-// register: the next page asks its name.
+// register: the next page asks its name. (The programme question's "None
+// of these" needs no name: any programme not on the list is ruled out.)
 const notListed = "not-listed"
-
-// noneOfThese is the programme question's answer for any other programme.
-const noneOfThese = "none"
 
 var referSteps = []referStep{
 	{stepProgramme, []string{"programme"}, "Which psychology training programme are you on?"},
