@@ -90,23 +90,15 @@ type waitingJSON struct {
 // full page has a next_cursor to ask for the next with).
 func (s *Server) waitlist(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	limit := pipeline.MaxWaitlistPage
-	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > pipeline.MaxWaitlistPage {
-			writeError(w, badParameter("limit", "limit must be a whole number from 1 to %d", pipeline.MaxWaitlistPage))
-			return
-		}
-		limit = n
+	limit, bad := pageLimit(q, pipeline.MaxWaitlistPage, pipeline.MaxWaitlistPage)
+	if bad != nil {
+		writeError(w, bad)
+		return
 	}
 	var after int64
 	if c := q.Get("cursor"); c != "" {
-		raw, err := base64.RawURLEncoding.DecodeString(c)
-		pos, ok := strings.CutPrefix(string(raw), "queue|")
-		if err == nil && ok {
-			after, err = strconv.ParseInt(pos, 10, 64)
-		}
-		if err != nil || !ok || after < 1 {
+		var ok bool
+		if after, ok = parseWaitlistCursor(c); !ok {
 			writeError(w, badParameter("cursor", "cursor is not one this API returned"))
 			return
 		}
@@ -136,4 +128,14 @@ type waitlistResponse struct {
 // stays put as people ahead leave.
 func waitlistCursor(position int64) string {
 	return base64.RawURLEncoding.EncodeToString([]byte("queue|" + strconv.FormatInt(position, 10)))
+}
+
+func parseWaitlistCursor(c string) (int64, bool) {
+	raw, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return 0, false
+	}
+	pos, ok := strings.CutPrefix(string(raw), "queue|")
+	after, err := strconv.ParseInt(pos, 10, 64)
+	return after, ok && err == nil && after >= 1
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -309,13 +310,10 @@ func (s *Server) listReferrals(w http.ResponseWriter, r *http.Request) {
 		writeError(w, badParameter("status", "status must be one of the referral statuses"))
 		return
 	}
-	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > 200 {
-			writeError(w, badParameter("limit", "limit must be a whole number from 1 to 200"))
-			return
-		}
-		f.Limit = n
+	var bad *pipeline.Error
+	if f.Limit, bad = pageLimit(q, 50, 200); bad != nil {
+		writeError(w, bad)
+		return
 	}
 	if c := q.Get("cursor"); c != "" {
 		t, id, ok := parseCursor(c)
@@ -339,6 +337,20 @@ func (s *Server) listReferrals(w http.ResponseWriter, r *http.Request) {
 		resp.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(last.SubmittedAt.Format(time.RFC3339Nano) + "|" + last.ID))
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// pageLimit is a list's limit parameter: def when absent, else a whole
+// number from 1 to most.
+func pageLimit(q url.Values, def, most int) (int, *pipeline.Error) {
+	l := q.Get("limit")
+	if l == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(l)
+	if err != nil || n < 1 || n > most {
+		return 0, badParameter("limit", "limit must be a whole number from 1 to %d", most)
+	}
+	return n, nil
 }
 
 func parseCursor(c string) (time.Time, string, bool) {
