@@ -94,6 +94,15 @@ func TestMessagesKeepTheirKeysAndSayOnlyWhatTheyMay(t *testing.T) {
 			[]want{trainee(1, "trainee.closed_no_response", "Your referral has closed")}},
 		{referral.Transition{ReferralID: id, From: referral.StatusWaitlisted, To: referral.StatusLapsed},
 			[]want{trainee(1, "trainee.lapsed", "Your referral has closed")}},
+		{referral.Transition{ReferralID: id, From: referral.StatusWaitlisted, To: referral.StatusWaitlisted, Reason: referral.CodePaused}, nil},
+		{referral.Transition{ReferralID: id, From: referral.StatusAwaitingReview, To: referral.StatusAwaitingInformation, Reason: referral.CodeInformationRequested},
+			[]want{trainee(1, "trainee.awaiting_information", "The committee has a question about your referral")}},
+		// The answer goes back to the committee only: the trainee was told
+		// their referral is with the committee when it first was.
+		{referral.Transition{ReferralID: id, From: referral.StatusAwaitingInformation, To: referral.StatusAwaitingReview, Reason: referral.CodeInformationGiven},
+			[]want{{fmt.Sprintf("%s/committee-answered/1/%s", id, chair.ID), "chair@example.org", "committee.answered", "A trainee has answered the committee's question", review}}},
+		{referral.Transition{ReferralID: id, From: referral.StatusAwaitingInformation, To: referral.StatusClosedNoResponse, Reason: referral.CodeIncomplete},
+			[]want{trainee(1, "trainee.closed_incomplete", "Your referral has closed")}},
 	}
 	check := func(t *testing.T, got []postgres.Message, want []want) {
 		t.Helper()
@@ -131,6 +140,15 @@ func TestMessagesKeepTheirKeysAndSayOnlyWhatTheyMay(t *testing.T) {
 	if err := a.RemindCommittee(ctx, workflows.ReminderInput{ReferralID: id, N: 2}); err != nil {
 		t.Fatal(err)
 	}
+	if err := a.RemindQuestion(ctx, workflows.QuestionReminderInput{ReferralID: id, N: 1, K: 2, Deadline: deadline}); err != nil {
+		t.Fatal(err)
+	}
+	pauseEnds := time.Date(2027, 3, 10, 0, 0, 0, 0, referral.London)
+	for range 2 { // retried: one message
+		if err := a.RemindPauseEnds(ctx, workflows.PauseReminderInput{ReferralID: id, N: 1, Until: pauseEnds}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	outbox, err := db.Outbox(ctx, id)
 	if err != nil {
 		t.Fatal(err)
@@ -143,9 +161,12 @@ func TestMessagesKeepTheirKeysAndSayOnlyWhatTheyMay(t *testing.T) {
 		{id + "/check-in/1", "sam@nhs.example", "trainee.check_in", "Do you still want a place with a therapist?", "https://referrals.example/my-referral/check-in"},
 		{id + "/lapse-warning", "sam@nhs.example", "trainee.lapse_warning", "Your eligibility for the network ends soon", ""},
 		{fmt.Sprintf("%s/committee-reminder/2/%s", id, chair.ID), "chair@example.org", "committee.reminder", "Reminder: a referral is waiting for review", review},
+		{id + "/question/1/reminder/2", "sam@nhs.example", "trainee.question_reminder", "Reminder: the committee has a question about your referral", "https://referrals.example/my-referral"},
+		{id + "/pause-ends/1", "sam@nhs.example", "trainee.pause_ending", "Your paused place on the waiting list starts again soon", "https://referrals.example/my-referral"},
 	})
-	if !strings.Contains(got[0].Body, "by 3 March 2027 ") || !strings.Contains(got[1].Body, "ends on 1 July 2027 ") {
-		t.Errorf("dates missing:\n%s\n%s", got[0].Body, got[1].Body)
+	if !strings.Contains(got[0].Body, "by 3 March 2027 ") || !strings.Contains(got[1].Body, "ends on 1 July 2027 ") || !strings.Contains(got[3].Body, "by 3 March 2027.") ||
+		!strings.Contains(got[4].Body, "From 10 March 2027 ") {
+		t.Errorf("dates missing:\n%s\n%s\n%s\n%s", got[0].Body, got[1].Body, got[3].Body, got[4].Body)
 	}
 }
 

@@ -22,8 +22,12 @@ func (a *Activities) messagesFor(ctx context.Context, t referral.Transition) ([]
 	}
 	// Links go to the pages; whoever follows one signs in by email first.
 	followLink, reviewLink := a.link("/my-referral"), a.link("/committee/referrals/"+t.ReferralID)
+	kind := "trainee." + string(t.To)
+	if t.To == referral.StatusClosedNoResponse && t.Reason == referral.CodeIncomplete {
+		kind = "trainee.closed_incomplete" // a question, not a check-in, went unanswered
+	}
 	trainee := func() (postgres.Message, error) {
-		return letter(fmt.Sprintf("%s/%d/trainee", t.ReferralID, t.Seq), r.Email, "trainee."+string(t.To),
+		return letter(fmt.Sprintf("%s/%d/trainee", t.ReferralID, t.Seq), r.Email, kind,
 			letters.Data{Name: r.Name, Link: followLink, Reason: referral.ReasonText(t.Reason)})
 	}
 	// therapist writes to the therapist of the transition's offer, if it
@@ -51,6 +55,10 @@ func (a *Activities) messagesFor(ctx context.Context, t referral.Transition) ([]
 	}
 	switch t.To {
 	case referral.StatusAwaitingReview:
+		if t.From == referral.StatusAwaitingInformation {
+			// The trainee answered: back to the committee, who asked.
+			return a.committeeMessages(ctx, t.ReferralID, "answered", t.Seq, reviewLink)
+		}
 		msgs, err := a.committeeMessages(ctx, t.ReferralID, "review", t.Seq, reviewLink)
 		if err != nil {
 			return nil, err
@@ -75,7 +83,7 @@ func (a *Activities) messagesFor(ctx context.Context, t referral.Transition) ([]
 		}
 		return one(trainee())
 	case referral.StatusIneligible, referral.StatusDeclined, referral.StatusEnded,
-		referral.StatusClosedNoResponse, referral.StatusLapsed:
+		referral.StatusClosedNoResponse, referral.StatusLapsed, referral.StatusAwaitingInformation:
 		return one(trainee())
 	case referral.StatusOffered:
 		return therapist(a.link("/therapist"))

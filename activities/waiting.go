@@ -10,50 +10,75 @@ import (
 	"github.com/wmtna/referrals/workflows"
 )
 
-// AskCheckIn asks a waiting trainee whether they still want a place, once
-// per check-in however often it is retried.
-func (a *Activities) AskCheckIn(ctx context.Context, in workflows.CheckInInput) error {
-	r, err := a.DB.Referral(ctx, in.ReferralID)
+// tellTrainee writes one letter of kind to a referral's trainee, under key,
+// so that however often it is retried it is written once, and starts its
+// delivery. data fills the letter from the referral.
+func (a *Activities) tellTrainee(ctx context.Context, referralID, key, kind string, data func(r referral.Referral) letters.Data) error {
+	r, err := a.DB.Referral(ctx, referralID)
 	if err != nil {
 		return refusal(err)
 	}
-	msg, err := letter(fmt.Sprintf("%s/check-in/%d", in.ReferralID, in.N), r.Email, "trainee.check_in", letters.Data{
-		Name: r.Name, Link: a.link("/my-referral/check-in"), Date: in.Deadline.In(referral.London).Format("2 January 2006"),
-	})
+	msg, err := letter(key, r.Email, kind, data(r))
 	if err != nil {
 		return err
 	}
-	ids, err := a.DB.WriteMessages(ctx, in.ReferralID, []postgres.Message{msg})
+	ids, err := a.DB.WriteMessages(ctx, referralID, []postgres.Message{msg})
 	if err != nil {
 		return err
 	}
-	a.logMessages(ctx, in.ReferralID, []postgres.Message{msg}, ids)
+	a.logMessages(ctx, referralID, []postgres.Message{msg}, ids)
 	a.nudgePostman(ids)
 	return nil
+}
+
+// AskCheckIn asks a waiting trainee whether they still want a place, once
+// per check-in however often it is retried.
+func (a *Activities) AskCheckIn(ctx context.Context, in workflows.CheckInInput) error {
+	return a.tellTrainee(ctx, in.ReferralID, fmt.Sprintf("%s/check-in/%d", in.ReferralID, in.N), "trainee.check_in", func(r referral.Referral) letters.Data {
+		return letters.Data{Name: r.Name, Link: a.link("/my-referral/check-in"), Date: in.Deadline.In(referral.London).Format("2 January 2006")}
+	})
 }
 
 // WarnLapse tells a waiting trainee that their eligibility ends soon, with
 // where else to find support.
 func (a *Activities) WarnLapse(ctx context.Context, in workflows.LapseWarningInput) error {
-	r, err := a.DB.Referral(ctx, in.ReferralID)
-	if err != nil {
-		return refusal(err)
-	}
 	cutoff, err := referral.ParseDate(in.Cutoff)
 	if err != nil {
 		return refusal(fmt.Errorf("cut-off of %s: %w", in.ReferralID, referral.ErrConflict))
 	}
-	msg, err := letter(in.ReferralID+"/lapse-warning", r.Email, "trainee.lapse_warning", letters.Data{
-		Name: r.Name, Date: cutoff.Start().Format("2 January 2006"),
+	return a.tellTrainee(ctx, in.ReferralID, in.ReferralID+"/lapse-warning", "trainee.lapse_warning", func(r referral.Referral) letters.Data {
+		return letters.Data{Name: r.Name, Date: cutoff.Start().Format("2 January 2006")}
 	})
-	if err != nil {
-		return err
-	}
-	ids, err := a.DB.WriteMessages(ctx, in.ReferralID, []postgres.Message{msg})
-	if err != nil {
-		return err
-	}
-	a.logMessages(ctx, in.ReferralID, []postgres.Message{msg}, ids)
-	a.nudgePostman(ids)
-	return nil
+}
+
+// Pause takes a waiting referral out of the offers until the day asked; it
+// returns the referral's offer instead when a place was offered first.
+func (a *Activities) Pause(ctx context.Context, in workflows.PauseInput) (*referral.Offer, error) {
+	o, err := a.DB.Pause(ctx, in.ReferralID, in.At, in.Until)
+	return o, refusal(err)
+}
+
+// Resume puts a paused referral back in line and returns its offer, if a
+// free place could be offered to it at once.
+func (a *Activities) Resume(ctx context.Context, in workflows.ResumeInput) (*referral.Offer, error) {
+	o, err := a.DB.Resume(ctx, in.ReferralID, in.At)
+	return o, refusal(err)
+}
+
+// RemindPauseEnds tells a trainee that their paused place will be theirs
+// again soon, once per pause.
+func (a *Activities) RemindPauseEnds(ctx context.Context, in workflows.PauseReminderInput) error {
+	return a.tellTrainee(ctx, in.ReferralID, fmt.Sprintf("%s/pause-ends/%d", in.ReferralID, in.N), "trainee.pause_ending", func(r referral.Referral) letters.Data {
+		return letters.Data{Name: r.Name, Link: a.link("/my-referral"), Date: in.Until.In(referral.London).Format("2 January 2006")}
+	})
+}
+
+// RemindQuestion reminds a trainee that the committee's question waits for
+// their answer, once per reminder. The email names no question: it may be
+// about their health, and is read on their page after signing in.
+func (a *Activities) RemindQuestion(ctx context.Context, in workflows.QuestionReminderInput) error {
+	key := fmt.Sprintf("%s/question/%d/reminder/%d", in.ReferralID, in.N, in.K)
+	return a.tellTrainee(ctx, in.ReferralID, key, "trainee.question_reminder", func(r referral.Referral) letters.Data {
+		return letters.Data{Name: r.Name, Link: a.link("/my-referral"), Date: in.Deadline.In(referral.London).Format("2 January 2006")}
+	})
 }

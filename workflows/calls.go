@@ -93,6 +93,10 @@ var (
 	reconcileActivity        = declare[string, *referral.Offer](ActivityReconcile)
 	askCheckInActivity       = declareAction[CheckInInput](ActivityAskCheckIn)
 	warnLapseActivity        = declareAction[LapseWarningInput](ActivityWarnLapse)
+	pauseActivity            = declare[PauseInput, *referral.Offer](ActivityPause)
+	resumeActivity           = declare[ResumeInput, *referral.Offer](ActivityResume)
+	remindPauseEndsActivity  = declareAction[PauseReminderInput](ActivityRemindPauseEnds)
+	remindQuestionActivity   = declareAction[QuestionReminderInput](ActivityRemindQuestion)
 
 	expiredReferralsActivity = declare[RetentionInput, []string](ActivityExpiredReferrals)
 	eraseReferralActivity    = declare[EraseInput, bool](ActivityEraseReferral)
@@ -152,6 +156,29 @@ func askCheckIn(ctx workflow.Context, in CheckInInput) error {
 // warnLapse warns a waiting trainee that their eligibility ends soon.
 func warnLapse(ctx workflow.Context, in LapseWarningInput) error {
 	return warnLapseActivity.run(ctx, in)
+}
+
+// pause takes a waiting referral out of the offers until in.Until. It
+// returns the referral's offer instead when a place was offered to it
+// first: then it is not paused.
+func pause(ctx workflow.Context, in PauseInput) (*referral.Offer, error) {
+	return pauseActivity.run(ctx, in)
+}
+
+// resume puts a paused referral back in line, in its old position, and
+// returns its offer if a free place could be offered to it at once.
+func resume(ctx workflow.Context, in ResumeInput) (*referral.Offer, error) {
+	return resumeActivity.run(ctx, in)
+}
+
+// remindPauseEnds tells a trainee that their pause ends soon.
+func remindPauseEnds(ctx workflow.Context, in PauseReminderInput) error {
+	return remindPauseEndsActivity.run(ctx, in)
+}
+
+// remindQuestion reminds a trainee of the committee's question.
+func remindQuestion(ctx workflow.Context, in QuestionReminderInput) error {
+	return remindQuestionActivity.run(ctx, in)
 }
 
 // expiredReferrals lists a batch of finished referrals past retention.

@@ -37,6 +37,15 @@ const (
 	// UpdateCheckIn is a waiting trainee's answer to "do you still want a
 	// place?".
 	UpdateCheckIn = "check-in"
+	// UpdatePause pauses a waiting trainee's place until a date, and
+	// UpdateResume gives it back early.
+	UpdatePause  = "pause"
+	UpdateResume = "resume"
+	// UpdateAsk is the committee asking the trainee a question about a
+	// referral awaiting review, instead of declining it; UpdateAnswer is
+	// the trainee's answer.
+	UpdateAsk    = "ask"
+	UpdateAnswer = "answer"
 	// SignalPlaceFreed nudges a waiting referral: a place may have been
 	// offered to it. It carries nothing; the workflow asks Postgres.
 	SignalPlaceFreed = "place-freed"
@@ -56,6 +65,10 @@ const (
 	ActivityReconcile        = "Reconcile"
 	ActivityAskCheckIn       = "AskCheckIn"
 	ActivityWarnLapse        = "WarnLapse"
+	ActivityPause            = "Pause"
+	ActivityResume           = "Resume"
+	ActivityRemindPauseEnds  = "RemindPauseEnds"
+	ActivityRemindQuestion   = "RemindQuestion"
 )
 
 // Search attributes set at every transition so operators can filter
@@ -93,6 +106,50 @@ type Timings struct {
 	CheckInInterval time.Duration `json:"check_in_interval,omitempty"`
 	CheckInGrace    time.Duration `json:"check_in_grace,omitempty"`
 	LapseWarning    time.Duration `json:"lapse_warning,omitempty"`
+	// PauseLimit is the longest a waiting trainee may pause their place
+	// (zero: DefaultPauseLimit, for referrals started before pauses
+	// existed), and PauseReminder how long before a pause ends they are
+	// reminded (zero: no reminder).
+	PauseLimit    time.Duration `json:"pause_limit,omitempty"`
+	PauseReminder time.Duration `json:"pause_reminder,omitempty"`
+	// AnswerWithin is how long a trainee has to answer the committee's
+	// question before the referral closes as incomplete, and
+	// AnswerReminder how often they are reminded meanwhile. Zero:
+	// DefaultAnswerWithin and DefaultAnswerReminder (referrals started
+	// before questions existed carry zeros).
+	AnswerWithin   time.Duration `json:"answer_within,omitempty"`
+	AnswerReminder time.Duration `json:"answer_reminder,omitempty"`
+}
+
+// Four weeks to answer the committee's question, reminded weekly.
+const (
+	DefaultAnswerWithin   = 28 * 24 * time.Hour
+	DefaultAnswerReminder = 7 * 24 * time.Hour
+)
+
+// AnswerTime is how long a referral with these timings gives its trainee
+// to answer a question, and how often it reminds them.
+func (t Timings) AnswerTime() (within, remindEvery time.Duration) {
+	within, remindEvery = t.AnswerWithin, t.AnswerReminder
+	if within <= 0 {
+		within = DefaultAnswerWithin
+	}
+	if remindEvery <= 0 {
+		remindEvery = DefaultAnswerReminder
+	}
+	return within, remindEvery
+}
+
+// DefaultPauseLimit is how long a place may be paused when the timings say
+// nothing: twelve weeks, a placement or a term.
+const DefaultPauseLimit = 12 * 7 * 24 * time.Hour
+
+// MaxPause is the longest a referral with these timings may pause.
+func (t Timings) MaxPause() time.Duration {
+	if t.PauseLimit > 0 {
+		return t.PauseLimit
+	}
+	return DefaultPauseLimit
 }
 
 // timingsJSON is Timings as JSON: each duration as Go writes it ("72h0m0s"),
@@ -106,6 +163,10 @@ type timingsJSON struct {
 	CheckInInterval jsonDuration `json:"check_in_interval,omitempty"`
 	CheckInGrace    jsonDuration `json:"check_in_grace,omitempty"`
 	LapseWarning    jsonDuration `json:"lapse_warning,omitempty"`
+	PauseLimit      jsonDuration `json:"pause_limit,omitempty"`
+	PauseReminder   jsonDuration `json:"pause_reminder,omitempty"`
+	AnswerWithin    jsonDuration `json:"answer_within,omitempty"`
+	AnswerReminder  jsonDuration `json:"answer_reminder,omitempty"`
 }
 
 // MarshalJSON writes each duration as a string such as "72h0m0s".
@@ -115,6 +176,8 @@ func (t Timings) MarshalJSON() ([]byte, error) {
 		WaitlistRecheck: jsonDuration(t.WaitlistRecheck), HistoryLimit: t.HistoryLimit,
 		CheckInInterval: jsonDuration(t.CheckInInterval), CheckInGrace: jsonDuration(t.CheckInGrace),
 		LapseWarning: jsonDuration(t.LapseWarning),
+		PauseLimit:   jsonDuration(t.PauseLimit), PauseReminder: jsonDuration(t.PauseReminder),
+		AnswerWithin: jsonDuration(t.AnswerWithin), AnswerReminder: jsonDuration(t.AnswerReminder),
 	})
 }
 
@@ -131,6 +194,8 @@ func (t *Timings) UnmarshalJSON(b []byte) error {
 		WaitlistRecheck: time.Duration(j.WaitlistRecheck), HistoryLimit: j.HistoryLimit,
 		CheckInInterval: time.Duration(j.CheckInInterval), CheckInGrace: time.Duration(j.CheckInGrace),
 		LapseWarning: time.Duration(j.LapseWarning),
+		PauseLimit:   time.Duration(j.PauseLimit), PauseReminder: time.Duration(j.PauseReminder),
+		AnswerWithin: time.Duration(j.AnswerWithin), AnswerReminder: time.Duration(j.AnswerReminder),
 	}
 	return nil
 }
@@ -168,10 +233,14 @@ func (d *jsonDuration) UnmarshalJSON(b []byte) error {
 // DefaultTimings suit production: committee reminders every 3 days, a week
 // for a therapist to answer, a daily backstop check of the waitlist, a
 // check-in every 12 weeks (NHS England's waiting-list validation practice)
-// with two weeks to answer, and a warning 4 weeks before the cut-off.
+// with two weeks to answer, a warning 4 weeks before the cut-off, and a
+// place paused for up to 12 weeks with a reminder a week before it ends,
+// and four weeks to answer a question from the committee, reminded weekly.
 func DefaultTimings() Timings {
 	return Timings{ReviewReminder: 72 * time.Hour, OfferTTL: 7 * 24 * time.Hour, WaitlistRecheck: 24 * time.Hour, HistoryLimit: 2000,
-		CheckInInterval: 12 * 7 * 24 * time.Hour, CheckInGrace: 14 * 24 * time.Hour, LapseWarning: 4 * 7 * 24 * time.Hour}
+		CheckInInterval: 12 * 7 * 24 * time.Hour, CheckInGrace: 14 * 24 * time.Hour, LapseWarning: 4 * 7 * 24 * time.Hour,
+		PauseLimit: DefaultPauseLimit, PauseReminder: 7 * 24 * time.Hour,
+		AnswerWithin: DefaultAnswerWithin, AnswerReminder: DefaultAnswerReminder}
 }
 
 // Validate refuses timings a workflow could not run with.
@@ -210,6 +279,16 @@ type State struct {
 	CheckInDeadline time.Time `json:"check_in_deadline,omitzero"`
 	CheckIns        int       `json:"check_ins,omitempty"`
 	LapseWarned     bool      `json:"lapse_warned,omitempty"`
+	// A pause: when it ends (zero when the place is not paused), how many
+	// were taken, and whether the reminder of this one's end has gone out.
+	PausedUntil   time.Time `json:"paused_until,omitzero"`
+	Pauses        int       `json:"pauses,omitempty"`
+	PauseReminded bool      `json:"pause_reminded,omitempty"`
+	// A question from the committee: how many were asked, when the open
+	// one was, and how many reminders of it have gone.
+	Questions       int       `json:"questions,omitempty"`
+	AskedAt         time.Time `json:"asked_at,omitzero"`
+	AnswerReminders int       `json:"answer_reminders,omitempty"`
 }
 
 // StatusView answers the status query and every update.
@@ -217,6 +296,8 @@ type StatusView struct {
 	Status      referral.Status `json:"status"`
 	OfferID     string          `json:"offer_id,omitempty"`
 	TherapistID string          `json:"therapist_id,omitempty"`
+	// PausedUntil is when a paused place is the trainee's again.
+	PausedUntil time.Time `json:"paused_until,omitzero"`
 }
 
 // Result is how a referral workflow ends.
@@ -267,6 +348,62 @@ type CheckInInput struct {
 type LapseWarningInput struct {
 	ReferralID string `json:"referral_id"`
 	Cutoff     string `json:"cutoff"`
+}
+
+// PauseRequest is a waiting trainee pausing their place until a date
+// (YYYY-MM-DD, in London): on that day it is theirs again.
+type PauseRequest struct {
+	Until string         `json:"until"`
+	Actor referral.Actor `json:"actor"`
+}
+
+// ResumeRequest is a trainee taking their paused place back early.
+type ResumeRequest struct {
+	Actor referral.Actor `json:"actor"`
+}
+
+// PauseInput takes a waiting referral out of the offers, keeping its
+// position, from At until Until.
+type PauseInput struct {
+	ReferralID string    `json:"referral_id"`
+	At         time.Time `json:"at"`
+	Until      time.Time `json:"until"`
+}
+
+// ResumeInput puts a paused referral back among those offered places.
+type ResumeInput struct {
+	ReferralID string    `json:"referral_id"`
+	At         time.Time `json:"at"`
+}
+
+// PauseReminderInput tells a trainee that their pause number N ends at
+// Until.
+type PauseReminderInput struct {
+	ReferralID string    `json:"referral_id"`
+	N          int       `json:"n"`
+	Until      time.Time `json:"until"`
+}
+
+// AskRequest is a committee member's question to the trainee, and
+// AnswerRequest the trainee's answer; NoteID points at the text, stored in
+// PostgreSQL.
+type AskRequest struct {
+	Actor  referral.Actor `json:"actor"`
+	NoteID int64          `json:"note_id"`
+}
+
+type AnswerRequest struct {
+	Actor  referral.Actor `json:"actor"`
+	NoteID int64          `json:"note_id"`
+}
+
+// QuestionReminderInput reminds a trainee, for the Kth time, of question N,
+// to be answered by Deadline.
+type QuestionReminderInput struct {
+	ReferralID string    `json:"referral_id"`
+	N          int       `json:"n"`
+	K          int       `json:"k"`
+	Deadline   time.Time `json:"deadline"`
 }
 
 // WithdrawRequest is the trainee withdrawing.

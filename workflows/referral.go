@@ -20,6 +20,7 @@ type command struct {
 	review  ReviewRequest
 	answer  OfferAnswer
 	checkIn CheckInAnswer
+	pause   PauseRequest
 	actor   referral.Actor
 	noteID  int64
 
@@ -136,6 +137,68 @@ func (w *referralWorkflow) register(ctx workflow.Context) error {
 				}
 				return nil
 			}},
+		{UpdateAsk,
+			func(ctx workflow.Context, r AskRequest) (StatusView, error) {
+				return w.submit(ctx, &command{name: UpdateAsk, actor: r.Actor, noteID: r.NoteID})
+			},
+			func(ctx workflow.Context, r AskRequest) error {
+				if r.Actor.Role != referral.RoleCommittee {
+					return temporal.NewApplicationError("only the committee asks the trainee a question", ErrTypeInvalidRequest)
+				}
+				if r.NoteID == 0 {
+					return temporal.NewApplicationError("a question needs its text", ErrTypeInvalidRequest)
+				}
+				return w.acceptable(UpdateAsk, referral.StatusAwaitingReview)
+			}},
+		{UpdateAnswer,
+			func(ctx workflow.Context, r AnswerRequest) (StatusView, error) {
+				return w.submit(ctx, &command{name: UpdateAnswer, actor: r.Actor, noteID: r.NoteID})
+			},
+			func(ctx workflow.Context, r AnswerRequest) error {
+				if r.Actor.Role != referral.RoleTrainee {
+					return temporal.NewApplicationError("only the trainee answers the committee's question", ErrTypeInvalidRequest)
+				}
+				if r.NoteID == 0 {
+					return temporal.NewApplicationError("an answer needs its text", ErrTypeInvalidRequest)
+				}
+				return w.acceptable(UpdateAnswer, referral.StatusAwaitingInformation)
+			}},
+		{UpdatePause,
+			func(ctx workflow.Context, r PauseRequest) (StatusView, error) {
+				return w.submit(ctx, &command{name: UpdatePause, pause: r, actor: r.Actor})
+			},
+			func(ctx workflow.Context, r PauseRequest) error {
+				if r.Actor.Role != referral.RoleTrainee {
+					return temporal.NewApplicationError("only the trainee can pause their place", ErrTypeInvalidRequest)
+				}
+				if err := w.acceptable(UpdatePause, referral.StatusWaitlisted); err != nil {
+					return err
+				}
+				if !w.state.PausedUntil.IsZero() {
+					return temporal.NewApplicationError("the place is already paused", ErrTypeInvalidState, w.view())
+				}
+				cutoff, _ := referral.ParseDate(w.state.Cutoff)
+				if _, p := referral.CheckPause(workflow.Now(ctx), r.Until, w.in.Timings.MaxPause(), cutoff); p != nil {
+					return temporal.NewApplicationError(p.Message, ErrTypeInvalidRequest)
+				}
+				return nil
+			}},
+		{UpdateResume,
+			func(ctx workflow.Context, r ResumeRequest) (StatusView, error) {
+				return w.submit(ctx, &command{name: UpdateResume, actor: r.Actor})
+			},
+			func(ctx workflow.Context, r ResumeRequest) error {
+				if r.Actor.Role != referral.RoleTrainee {
+					return temporal.NewApplicationError("only the trainee can resume their place", ErrTypeInvalidRequest)
+				}
+				if err := w.acceptable(UpdateResume, referral.StatusWaitlisted); err != nil {
+					return err
+				}
+				if w.state.PausedUntil.IsZero() {
+					return temporal.NewApplicationError("the place is not paused", ErrTypeInvalidState, w.view())
+				}
+				return nil
+			}},
 	}
 	for _, u := range updates {
 		if err := workflow.SetUpdateHandlerWithOptions(ctx, u.name, u.handler, workflow.UpdateHandlerOptions{Validator: u.validate}); err != nil {
@@ -199,6 +262,7 @@ func (w *referralWorkflow) view() StatusView {
 	if w.state.Offer != nil {
 		v.OfferID, v.TherapistID = w.state.Offer.ID, w.state.Offer.TherapistID
 	}
+	v.PausedUntil = w.state.PausedUntil
 	return v
 }
 
@@ -219,6 +283,8 @@ func (w *referralWorkflow) run(ctx workflow.Context) error {
 		switch w.state.Status {
 		case referral.StatusAwaitingReview:
 			err = w.awaitReview(ctx)
+		case referral.StatusAwaitingInformation:
+			err = w.awaitInformation(ctx)
 		case referral.StatusMatching:
 			err = w.match(ctx)
 		case referral.StatusOffered:
@@ -284,6 +350,63 @@ func (w *referralWorkflow) awaitReview(ctx workflow.Context) error {
 				// learns whether the referral was offered or waitlisted.
 				err = w.match(ctx)
 			}
+		case UpdateAsk:
+			now := workflow.Now(ctx)
+			w.state.Questions++
+			w.state.AskedAt, w.state.AnswerReminders = now, 0
+			err = w.transition(ctx, referral.StatusAwaitingInformation, c.actor, referral.CodeInformationRequested, c.noteID)
+		case UpdateWithdraw:
+			err = w.withdraw(ctx, c)
+		default:
+			err = invalidState(w.state.Status, c.name)
+		}
+		if done := w.settle(c, err); done != nil {
+			return done
+		}
+	}
+	return nil
+}
+
+// awaitInformation waits for the trainee's answer to the committee's
+// question, reminding them at intervals; the answer sends the referral back
+// for review, and no answer by the deadline closes it as incomplete.
+func (w *referralWorkflow) awaitInformation(ctx workflow.Context) error {
+	within, every := w.in.Timings.AnswerTime()
+	for w.state.Status == referral.StatusAwaitingInformation {
+		if err := w.continueAsNewIfLong(ctx); err != nil {
+			return err
+		}
+		now := workflow.Now(ctx)
+		deadline := w.state.AskedAt.Add(within)
+		if len(w.pending) == 0 && !now.Before(deadline) {
+			return w.transition(ctx, referral.StatusClosedNoResponse, referral.System, referral.CodeIncomplete, 0)
+		}
+		remindAt := w.state.AskedAt.Add(time.Duration(w.state.AnswerReminders+1) * every)
+		if len(w.pending) == 0 && remindAt.Before(deadline) && !now.Before(remindAt) {
+			w.state.AnswerReminders++
+			in := QuestionReminderInput{ReferralID: w.in.ReferralID, N: w.state.Questions, K: w.state.AnswerReminders, Deadline: deadline}
+			if err := remindQuestion(activityCtx(ctx), in); err != nil {
+				return err
+			}
+			continue
+		}
+		next := deadline
+		if remindAt.Before(deadline) {
+			next = remindAt
+		}
+		summary := fmt.Sprintf("Referral %s waits for the trainee's answer to question %d", w.in.ReferralID, w.state.Questions)
+		got, err := awaitTimer(ctx, next.Sub(now), summary, func() bool { return len(w.pending) > 0 })
+		if err != nil {
+			return err
+		}
+		if !got {
+			continue
+		}
+		c := w.next()
+		switch c.name {
+		case UpdateAnswer:
+			w.state.Reminders = 0 // the committee is reminded afresh
+			err = w.transition(ctx, referral.StatusAwaitingReview, c.actor, referral.CodeInformationGiven, c.noteID)
 		case UpdateWithdraw:
 			err = w.withdraw(ctx, c)
 		default:
@@ -428,7 +551,8 @@ func (w *referralWorkflow) wait(ctx workflow.Context) error {
 	// Check-ins and the lapse warning came after the first referrals were
 	// already waiting; their histories replay without them.
 	well := workflow.GetVersion(ctx, "waiting-well", workflow.DefaultVersion, 1) >= 1
-	if well && w.in.Timings.CheckInInterval > 0 && w.state.NextCheckIn.IsZero() && w.state.CheckInDeadline.IsZero() {
+	// A paused place is asked no check-in; its resumption sets the next.
+	if well && w.in.Timings.CheckInInterval > 0 && w.state.NextCheckIn.IsZero() && w.state.CheckInDeadline.IsZero() && w.state.PausedUntil.IsZero() {
 		w.state.NextCheckIn = workflow.Now(ctx).Add(w.in.Timings.CheckInInterval)
 	}
 	// A run that continued as new may have been nudged just before: look
@@ -444,6 +568,17 @@ func (w *referralWorkflow) wait(ctx workflow.Context) error {
 			return w.leave(ctx, referral.StatusLapsed, referral.System, referral.CodeEligibilityLapsed, 0)
 		}
 		timeout := min(w.in.Timings.WaitlistRecheck, untilCutoff)
+		paused := !w.state.PausedUntil.IsZero()
+		if paused {
+			due, next, err := w.pausing(ctx, now)
+			if err != nil {
+				return err
+			}
+			if due {
+				continue
+			}
+			timeout = min(timeout, next.Sub(now))
+		}
 		if well {
 			due, next, err := w.waitingWell(ctx, now, cutoff)
 			if err != nil || due {
@@ -459,7 +594,8 @@ func (w *referralWorkflow) wait(ctx workflow.Context) error {
 		got := lookNow
 		if !lookNow {
 			summary := fmt.Sprintf("Referral %s looks at the waitlist again", w.in.ReferralID)
-			if got, err = awaitTimer(ctx, timeout, summary, func() bool { return len(w.pending) > 0 || w.nudges != w.looked }); err != nil {
+			// A paused place is offered nothing, so a nudge does not wake it.
+			if got, err = awaitTimer(ctx, timeout, summary, func() bool { return len(w.pending) > 0 || (!paused && w.nudges != w.looked) }); err != nil {
 				return err
 			}
 		}
@@ -477,12 +613,20 @@ func (w *referralWorkflow) wait(ctx workflow.Context) error {
 				w.state.CheckInDeadline = time.Time{}
 				w.state.NextCheckIn = workflow.Now(ctx).Add(w.in.Timings.CheckInInterval)
 				err = w.transition(ctx, referral.StatusWaitlisted, c.actor, referral.CodeStillWaiting, 0)
+			case c.name == UpdatePause:
+				err = w.pause(ctx, c)
+			case c.name == UpdateResume:
+				err = w.resume(ctx, c.actor, referral.CodeResumed)
 			default:
 				err = invalidState(w.state.Status, c.name)
 			}
 			if done := w.settle(c, err); done != nil {
 				return done
 			}
+			continue
+		}
+		if paused {
+			w.looked = w.nudges // its resumption looks for a place
 			continue
 		}
 		if got {
@@ -502,6 +646,78 @@ func (w *referralWorkflow) wait(ctx workflow.Context) error {
 		}
 	}
 	return nil
+}
+
+// pause takes the place out of the offers until the date asked, keeping
+// its position. A place offered before the pause was applied stands, and
+// the pause is refused.
+func (w *referralWorkflow) pause(ctx workflow.Context, c *command) error {
+	until, err := referral.ParseDate(c.pause.Until)
+	if err != nil { // the validator read it; a history from elsewhere did not
+		return temporal.NewApplicationError("until must be a date such as 2027-03-01", ErrTypeInvalidState, w.view())
+	}
+	now := workflow.Now(ctx)
+	offer, err := pause(activityCtx(ctx), PauseInput{ReferralID: w.in.ReferralID, At: now, Until: until.Start()})
+	if err != nil {
+		return err
+	}
+	if offer != nil {
+		w.state.CheckInDeadline, w.state.NextCheckIn = time.Time{}, time.Time{}
+		if err := w.offerOrWait(ctx, offer); err != nil {
+			return err
+		}
+		return temporal.NewApplicationError("a place has just been offered, so the referral was not paused", ErrTypeInvalidState, w.view())
+	}
+	t := w.in.Timings
+	w.state.Pauses++
+	w.state.PausedUntil = until.Start()
+	// A pause no longer than the reminder's notice needs no reminder.
+	w.state.PauseReminded = t.PauseReminder <= 0 || w.state.PausedUntil.Sub(now) <= t.PauseReminder
+	// Pausing answers an open check-in: the trainee still wants a place.
+	w.state.CheckInDeadline, w.state.NextCheckIn = time.Time{}, time.Time{}
+	return w.transition(ctx, referral.StatusWaitlisted, c.actor, referral.CodePaused, 0)
+}
+
+// resume puts a paused place back in line, early (the trainee asked) or
+// because the pause ran out, and takes a free place at once if one is
+// there for it.
+func (w *referralWorkflow) resume(ctx workflow.Context, actor referral.Actor, reason string) error {
+	now := workflow.Now(ctx)
+	offer, err := resume(activityCtx(ctx), ResumeInput{ReferralID: w.in.ReferralID, At: now})
+	if err != nil {
+		return err
+	}
+	w.state.PausedUntil, w.state.PauseReminded = time.Time{}, false
+	if t := w.in.Timings; t.CheckInInterval > 0 {
+		w.state.NextCheckIn = now.Add(t.CheckInInterval)
+	}
+	if err := w.transition(ctx, referral.StatusWaitlisted, actor, reason, 0); err != nil {
+		return err
+	}
+	if offer == nil {
+		return nil
+	}
+	w.state.NextCheckIn = time.Time{}
+	return w.offerOrWait(ctx, offer)
+}
+
+// pausing does what is due for a paused place at now: end the pause, or
+// remind the trainee that it ends soon. due says it acted; next is when
+// the next of these falls due.
+func (w *referralWorkflow) pausing(ctx workflow.Context, now time.Time) (due bool, next time.Time, err error) {
+	if !now.Before(w.state.PausedUntil) {
+		return true, next, w.resume(ctx, referral.System, referral.CodePauseEnded)
+	}
+	if w.state.PauseReminded {
+		return false, w.state.PausedUntil, nil
+	}
+	at := w.state.PausedUntil.Add(-w.in.Timings.PauseReminder)
+	if now.Before(at) {
+		return false, at, nil
+	}
+	w.state.PauseReminded = true
+	in := PauseReminderInput{ReferralID: w.in.ReferralID, N: w.state.Pauses, Until: w.state.PausedUntil}
+	return true, next, remindPauseEnds(activityCtx(ctx), in)
 }
 
 // waitingWell does what is due for a waiting trainee at now: close the
@@ -635,6 +851,9 @@ func (w *referralWorkflow) details() string {
 		case referral.StatusMatched:
 			d += fmt.Sprintf(" Matched with therapist %s (offer %s).", o.TherapistID, o.ID)
 		}
+	}
+	if w.state.Status == referral.StatusWaitlisted && !w.state.PausedUntil.IsZero() {
+		d += " Paused until " + referral.DateOf(w.state.PausedUntil).String() + "."
 	}
 	return d
 }

@@ -36,6 +36,7 @@ type harness struct {
 	t           *testing.T
 	env         *testsuite.TestWorkflowEnvironment
 	transitions []referral.Status
+	reasons     []string // of the transitions, in step
 	rejected    map[string]error
 }
 
@@ -52,6 +53,7 @@ func newHarness(t *testing.T, eligibility referral.Eligibility) *harness {
 				t.Errorf("transition to %s has seq %d, want %d", tr.To, tr.Seq, len(h.transitions)+1)
 			}
 			h.transitions = append(h.transitions, tr.To)
+			h.reasons = append(h.reasons, tr.Reason)
 			return nil
 		})
 	return h

@@ -19,10 +19,14 @@ func TestTimingsReadInTheUI(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `{"referral_id":"r1","timings":{"review_reminder":"72h0m0s","offer_ttl":"168h0m0s","waitlist_recheck":"24h0m0s",` +
-		`"history_limit":2000,"check_in_interval":"2016h0m0s","check_in_grace":"336h0m0s","lapse_warning":"672h0m0s"}}`
+		`"history_limit":2000,"check_in_interval":"2016h0m0s","check_in_grace":"336h0m0s","lapse_warning":"672h0m0s",` +
+		`"pause_limit":"2016h0m0s","pause_reminder":"168h0m0s","answer_within":"672h0m0s","answer_reminder":"168h0m0s"}}`
 	if string(b) != want {
 		t.Errorf("input is\n%s\nwant\n%s", b, want)
 	}
+	// Referrals from before pauses and questions carry no timings for them.
+	wellOnly := def
+	wellOnly.PauseLimit, wellOnly.PauseReminder, wellOnly.AnswerWithin, wellOnly.AnswerReminder = 0, 0, 0, 0
 	tests := []struct {
 		name, in string
 		want     workflows.Timings
@@ -32,7 +36,7 @@ func TestTimingsReadInTheUI(t *testing.T) {
 		{"nanoseconds", `{"referral_id":"r1","timings":{"review_reminder":3600000000000,"offer_ttl":3600000000000,"waitlist_recheck":3600000000000}}`,
 			workflows.Timings{ReviewReminder: time.Hour, OfferTTL: time.Hour, WaitlistRecheck: time.Hour}},
 		{"nanoseconds with the waiting-well timings", `{"referral_id":"r1","timings":{"review_reminder":259200000000000,"offer_ttl":604800000000000,` +
-			`"waitlist_recheck":86400000000000,"history_limit":2000,"check_in_interval":7257600000000000,"check_in_grace":1209600000000000,"lapse_warning":2419200000000000}}`, def},
+			`"waitlist_recheck":86400000000000,"history_limit":2000,"check_in_interval":7257600000000000,"check_in_grace":1209600000000000,"lapse_warning":2419200000000000}}`, wellOnly},
 		{"a mixture", `{"referral_id":"r1","timings":{"review_reminder":"1h","offer_ttl":60000000000,"waitlist_recheck":"30m"}}`,
 			workflows.Timings{ReviewReminder: time.Hour, OfferTTL: time.Minute, WaitlistRecheck: 30 * time.Minute}},
 		{"zeros omitted", `{"referral_id":"r1","timings":{"review_reminder":"1h","offer_ttl":"1h","waitlist_recheck":"1h"}}`,

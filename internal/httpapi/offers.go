@@ -83,6 +83,11 @@ type waitingJSON struct {
 	// Therapists is how many on the register could ever take it; 0 flags
 	// a referral nobody can take until the register changes.
 	Therapists int `json:"therapists"`
+	// PausedUntil is set while the trainee has paused their place (they
+	// keep their position and are offered nothing until that day);
+	// PausedDays is how long their pauses already over lasted.
+	PausedUntil string   `json:"paused_until,omitempty"`
+	PausedDays  *float64 `json:"paused_days,omitempty"`
 }
 
 // waitlist shows the committee who is waiting for a place, in the order
@@ -110,7 +115,8 @@ func (s *Server) waitlist(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]waitingJSON, 0, len(list))
 	for _, q := range list {
-		out = append(out, waitingJSON{ReferralID: q.ReferralID, Position: q.Position, Since: q.Since, Programme: q.Programme, Employer: q.Employer, Urgent: q.Urgent, Therapists: q.Therapists})
+		out = append(out, waitingJSON{ReferralID: q.ReferralID, Position: q.Position, Since: q.Since, Programme: q.Programme, Employer: q.Employer, Urgent: q.Urgent, Therapists: q.Therapists,
+			PausedUntil: pauseDate(q.PausedUntil), PausedDays: days(q.PausedFor)})
 	}
 	resp := waitlistResponse{Waitlist: out}
 	if len(list) == limit {

@@ -210,12 +210,29 @@ type referralView struct {
 	// it, and the median wait of the last people offered a place (only
 	// when it rests on five or more). Never a date.
 	Standing *standingJSON `json:"standing,omitempty"`
+	// Question is the committee's question while the referral awaits the
+	// trainee's answer (POST /v1/referrals/{id}/answer).
+	Question string `json:"question,omitempty"`
 }
 
 type standingJSON struct {
 	Ahead                int      `json:"ahead"`
 	Therapists           int      `json:"therapists"`
 	RecentMedianWaitDays *float64 `json:"recent_median_wait_days,omitempty"`
+	// PausedUntil is set while the trainee has paused their place: the
+	// day it is theirs again. PausedDays is how long their pauses already
+	// over lasted.
+	PausedUntil string   `json:"paused_until,omitempty"`
+	PausedDays  *float64 `json:"paused_days,omitempty"`
+}
+
+// days is d in days to a tenth, nil for none.
+func days(d time.Duration) *float64 {
+	if d <= 0 {
+		return nil
+	}
+	v := math.Round(d.Hours()/24*10) / 10
+	return &v
 }
 
 type eligibilityView struct {
@@ -281,12 +298,13 @@ func (s *Server) getReferral(w http.ResponseWriter, r *http.Request) {
 	v.Name, v.Email, v.Concerns, v.Preferences.Note = c.Name, c.Email, c.Concerns, c.Preferences.Note
 	// Free text, like the note: on one referral only, never in a list.
 	v.EmployerName = c.EmployerName
+	v.Question = c.Question
 	v.Offer = offerView(c.Offer)
 	if st := c.Standing; st != nil {
-		v.Standing = &standingJSON{Ahead: st.Ahead, Therapists: st.Therapists}
+		v.Standing = &standingJSON{Ahead: st.Ahead, Therapists: st.Therapists, PausedUntil: pauseDate(st.PausedUntil), PausedDays: days(st.PausedFor)}
 		if st.ShowWait {
-			days := math.Round(st.MedianWait.Hours()/24*10) / 10
-			v.Standing.RecentMedianWaitDays = &days
+			median := math.Round(st.MedianWait.Hours()/24*10) / 10
+			v.Standing.RecentMedianWaitDays = &median
 		}
 	}
 	for _, e := range c.Events {
@@ -385,6 +403,16 @@ type decidedJSON struct {
 	Status      referral.Status `json:"status"`
 	OfferID     string          `json:"offer_id,omitempty"`
 	TherapistID string          `json:"therapist_id,omitempty"`
+	// PausedUntil is the day a paused place is the trainee's again.
+	PausedUntil string `json:"paused_until,omitempty"`
+}
+
+// pauseDate is the day a pause ends, as the API writes dates; "" for none.
+func pauseDate(t *time.Time) string {
+	if t == nil || t.IsZero() {
+		return ""
+	}
+	return referral.DateOf(*t).String()
 }
 
 // decided answers a decision with the referral's new status.
@@ -393,7 +421,7 @@ func decided(w http.ResponseWriter, v pipeline.Decided, err error) {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, decidedJSON{Status: v.Status, OfferID: v.OfferID, TherapistID: v.TherapistID})
+	writeJSON(w, http.StatusOK, decidedJSON{Status: v.Status, OfferID: v.OfferID, TherapistID: v.TherapistID, PausedUntil: pauseDate(&v.PausedUntil)})
 }
 
 func (s *Server) review(w http.ResponseWriter, r *http.Request) {
@@ -443,6 +471,46 @@ func (s *Server) endTherapy(w http.ResponseWriter, r *http.Request) {
 
 type checkInRequest struct {
 	StillWaiting *bool `json:"still_waiting"`
+}
+
+type askRequest struct {
+	Question string `json:"question"`
+}
+
+// ask is a committee member's question to the trainee, instead of a
+// decline.
+func (s *Server) ask(w http.ResponseWriter, r *http.Request) {
+	in := then(body[askRequest](w, r), func(q askRequest) string { return q.Question })
+	v, err := s.App.Ask(r.Context(), principal(r), chi.URLParam(r, "id"), in, idempotencyKey(r))
+	decided(w, v, err)
+}
+
+type answerRequest struct {
+	Answer string `json:"answer"`
+}
+
+// answer is the trainee's answer to the committee's question.
+func (s *Server) answer(w http.ResponseWriter, r *http.Request) {
+	in := then(body[answerRequest](w, r), func(q answerRequest) string { return q.Answer })
+	v, err := s.App.Answer(r.Context(), principal(r), chi.URLParam(r, "id"), in, idempotencyKey(r))
+	decided(w, v, err)
+}
+
+type pauseRequest struct {
+	Until string `json:"until"`
+}
+
+// pause is a waiting trainee pausing their place until a date.
+func (s *Server) pause(w http.ResponseWriter, r *http.Request) {
+	in := then(body[pauseRequest](w, r), func(q pauseRequest) string { return q.Until })
+	v, err := s.App.Pause(r.Context(), principal(r), chi.URLParam(r, "id"), in, idempotencyKey(r))
+	decided(w, v, err)
+}
+
+// resume gives a trainee their paused place back early.
+func (s *Server) resume(w http.ResponseWriter, r *http.Request) {
+	v, err := s.App.Resume(r.Context(), principal(r), chi.URLParam(r, "id"), noBody(w, r), idempotencyKey(r))
+	decided(w, v, err)
 }
 
 // checkIn is a waiting trainee's answer to "do you still want a place?".

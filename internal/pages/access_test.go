@@ -71,6 +71,12 @@ func TestPageAccessMatrix(t *testing.T) {
 		{"POST", "/my-referral/withdraw", pipeline.ActWithdraw, referral.RoleTrainee, url.Values{"reason": {tooLong}}, 422, false},
 		{"GET", "/my-referral/check-in", pipeline.ActCheckIn, referral.RoleTrainee, nil, 200, false},
 		{"POST", "/my-referral/check-in", pipeline.ActCheckIn, referral.RoleTrainee, url.Values{"still_waiting": {"maybe"}}, 422, false},
+		// A is offered, not waiting: its page says where it stands.
+		{"GET", "/my-referral/pause", pipeline.ActPause, referral.RoleTrainee, nil, 303, false},
+		{"POST", "/my-referral/pause", pipeline.ActPause, referral.RoleTrainee, url.Values{"until-day": {"31"}, "until-month": {"2"}, "until-year": {"2027"}}, 422, false},
+		{"POST", "/my-referral/resume", pipeline.ActResume, referral.RoleTrainee, nil, 303, false},
+		{"POST", "/my-referral/answer", pipeline.ActAnswer, referral.RoleTrainee, url.Values{"answer": {" "}}, 422, false},
+		{"POST", "/committee/referrals/" + a.Str("id") + "/question", pipeline.ActAsk, referral.RoleCommittee, url.Values{"question": {tooLong}}, 422, false},
 		{"GET", "/committee", pipeline.ActList, referral.RoleCommittee, nil, 200, false},
 		{"GET", "/committee/referrals/" + a.Str("id"), pipeline.ActRead, referral.RoleCommittee, nil, 200, false},
 		{"POST", "/committee/referrals/" + a.Str("id") + "/review", pipeline.ActReview, referral.RoleCommittee, url.Values{"decision": {"maybe"}}, 422, false},

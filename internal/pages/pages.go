@@ -172,10 +172,15 @@ func (s *Site) Routes(r chi.Router) {
 	r.With(s.signedIn(referral.RoleTrainee)).Post("/my-referral/withdraw", s.withdrawSubmit)
 	r.With(s.signedIn(referral.RoleTrainee)).Get("/my-referral/check-in", s.checkInPage)
 	r.With(s.signedIn(referral.RoleTrainee)).Post("/my-referral/check-in", s.checkInSubmit)
+	r.With(s.signedIn(referral.RoleTrainee)).Get("/my-referral/pause", s.pausePage)
+	r.With(s.signedIn(referral.RoleTrainee)).Post("/my-referral/pause", s.pauseSubmit)
+	r.With(s.signedIn(referral.RoleTrainee)).Post("/my-referral/resume", s.resumeSubmit)
+	r.With(s.signedIn(referral.RoleTrainee)).Post("/my-referral/answer", s.answerSubmit)
 	r.With(s.signedIn(referral.RoleCommittee)).Get("/committee", s.committeePage)
 	r.With(s.signedIn(referral.RoleCommittee)).Get("/committee/referrals/{id}", s.committeeReferralPage)
 	r.With(s.signedIn(referral.RoleCommittee)).Get("/committee/referrals/{id}/approve", s.approvePage)
 	r.With(s.signedIn(referral.RoleCommittee)).Post("/committee/referrals/{id}/review", s.reviewSubmit)
+	r.With(s.signedIn(referral.RoleCommittee)).Post("/committee/referrals/{id}/question", s.askSubmit)
 	r.With(s.signedIn(referral.RoleCommittee)).Get("/committee/closed", s.closedPage)
 	r.With(s.signedIn(referral.RoleCommittee)).Get("/committee/find", s.findReferral)
 	r.With(s.signedIn(referral.RoleCommittee)).Get("/committee/areas", s.areasList)
@@ -417,6 +422,8 @@ var statusText = map[referral.Status]struct{ Headline, Next string }{
 		"Your referral does not meet the network's rules, so it has closed."},
 	referral.StatusAwaitingReview: {"Your referral is waiting for the committee",
 		"The committee reviews each referral. We will email you when they have decided."},
+	referral.StatusAwaitingInformation: {"The committee has a question for you",
+		"Before it decides on your referral, the committee would like to know something. Please answer below."},
 	referral.StatusDeclined: {"The committee could not offer you a place",
 		"Your referral has closed. The committee's reason is in the timeline below."},
 	referral.StatusMatching: {"Your referral is approved: we are looking for a therapist",
@@ -434,28 +441,33 @@ var statusText = map[referral.Status]struct{ Headline, Next string }{
 	referral.StatusLapsed: {"Your referral has closed",
 		"No place became free before your eligibility ended (three months before you are due to qualify)."},
 	referral.StatusClosedNoResponse: {"Your referral has closed",
-		"We asked whether you still wanted a place and did not hear back. You are welcome to refer yourself again while you are eligible."},
+		"We asked you something and did not hear back in time. You are welcome to refer yourself again while you are eligible."},
 }
 
 // codeText names the coded reasons people choose from or read.
 var codeText = map[string]string{
-	referral.CodeCommitteeDeclined:   "The committee declined the referral",
-	referral.CodeDuplicate:           "A duplicate of another referral",
-	referral.CodeIncomplete:          "Not enough information to decide",
-	referral.CodeIneligibleEmployer:  "The employer is not part of the network",
-	referral.CodeIneligibleProgramme: "The programme is not one the network serves",
-	referral.CodeIneligibleCutoff:    "Too close to qualifying",
-	referral.CodeTherapistCapacity:   "I have no capacity for this referral",
-	referral.CodeTherapistConflict:   "A conflict of interest (I know, teach, supervise or manage this trainee)",
-	referral.CodeWithdrawnByTrainee:  "Withdrawn",
-	referral.CodeNoResponse:          "No answer to a check-in",
-	referral.CodeEligibilityLapsed:   "Eligibility ended",
-	referral.CodeEligible:            "Eligible",
-	referral.CodeApproved:            "Approved by the committee",
-	referral.CodeNoFreePlace:         "No free place yet",
-	referral.CodePlaceReserved:       "A place was reserved with a therapist",
-	referral.CodeOfferAccepted:       "A therapist accepted",
-	referral.CodeOfferExpired:        "An offer was not answered in time",
-	referral.CodeTherapyEnded:        "Therapy ended",
-	referral.CodeStillWaiting:        "Still waiting",
+	referral.CodeCommitteeDeclined:    "The committee declined the referral",
+	referral.CodeDuplicate:            "A duplicate of another referral",
+	referral.CodeIncomplete:           "Not enough information to decide",
+	referral.CodeIneligibleEmployer:   "The employer is not part of the network",
+	referral.CodeIneligibleProgramme:  "The programme is not one the network serves",
+	referral.CodeIneligibleCutoff:     "Too close to qualifying",
+	referral.CodeTherapistCapacity:    "I have no capacity for this referral",
+	referral.CodeTherapistConflict:    "A conflict of interest (I know, teach, supervise or manage this trainee)",
+	referral.CodeWithdrawnByTrainee:   "Withdrawn",
+	referral.CodeNoResponse:           "No answer to a check-in",
+	referral.CodeEligibilityLapsed:    "Eligibility ended",
+	referral.CodeEligible:             "Eligible",
+	referral.CodeApproved:             "Approved by the committee",
+	referral.CodeNoFreePlace:          "No free place yet",
+	referral.CodePlaceReserved:        "A place was reserved with a therapist",
+	referral.CodeOfferAccepted:        "A therapist accepted",
+	referral.CodeOfferExpired:         "An offer was not answered in time",
+	referral.CodeTherapyEnded:         "Therapy ended",
+	referral.CodeStillWaiting:         "Still waiting",
+	referral.CodePaused:               "Place paused",
+	referral.CodeResumed:              "Place resumed",
+	referral.CodePauseEnded:           "Pause ended",
+	referral.CodeInformationRequested: "The committee asked a question",
+	referral.CodeInformationGiven:     "The trainee answered",
 }

@@ -18,6 +18,9 @@ var waitlistPageSize = 50
 
 type committeeDashboard struct {
 	Awaiting []pipeline.Case
+	// Asked are the referrals whose trainees the committee has asked a
+	// question, waiting for the answer.
+	Asked    []referral.Referral
 	Waitlist []referral.Waiting
 	// WaitingAfter is the queue position the shown page follows (0 for the
 	// head of the queue); NextAfter, when more wait, the next page's.
@@ -39,6 +42,10 @@ func (s *Site) committeePage(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, ref := range awaiting {
 		d.Awaiting = append(d.Awaiting, pipeline.Case{Referral: ref})
+	}
+	if d.Asked, err = s.App.Referrals(ctx, p, pipeline.Query{Status: referral.StatusAwaitingInformation, Limit: 200}); err != nil {
+		s.pageError(w, r, err)
+		return
 	}
 	// An unreadable position is the head of the queue: a stale or
 	// mistyped link still shows the list.
@@ -77,6 +84,8 @@ func (s *Site) committeePage(w http.ResponseWriter, r *http.Request) {
 		notice = "Referral approved."
 	case referral.DecisionDecline:
 		notice = "Referral declined."
+	case "ask":
+		notice = "Question sent. The trainee has been emailed that there is a question for them; the referral comes back to this list when they answer."
 	}
 	s.render(w, r, http.StatusOK, "committee", page{Title: "Committee", Notice: notice, Data: d})
 }
@@ -87,8 +96,12 @@ type reviewPage struct {
 	Key         string
 	DeclineCode string
 	Reason      string
-	Codes       []string
-	CanReview   bool
+	// Question is a question to the trainee as typed, and AnswerWithin how
+	// long they have to answer it, in words.
+	Question     string
+	AnswerWithin string
+	Codes        []string
+	CanReview    bool
 }
 
 func (s *Site) committeeReferralPage(w http.ResponseWriter, r *http.Request) {
@@ -109,6 +122,8 @@ func (s *Site) showReview(w http.ResponseWriter, r *http.Request, status int, rp
 	slices.Reverse(rp.Referral.Events)
 	rp.Codes = referral.CommitteeDeclineCodes
 	rp.CanReview = rp.Referral.Status == referral.StatusAwaitingReview
+	within, _ := s.App.Timings.AnswerTime()
+	rp.AnswerWithin = referral.Weeks(within)
 	title := "Referral from " + rp.Referral.Name
 	s.render(w, r, status, "review", page{Title: title, Errors: problems, Data: rp})
 }

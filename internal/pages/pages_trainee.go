@@ -484,9 +484,22 @@ type myReferral struct {
 	Referral pipeline.Case
 	Welcome  bool
 	Open     bool
+	// Key is the idempotency key of the page's one-button forms.
+	Key string
+	// LongestPause says how long a place can be paused, in words.
+	LongestPause string
+	// Answer is the answer to the committee's question, as typed.
+	Answer string
 }
 
 func (s *Site) myReferralPage(w http.ResponseWriter, r *http.Request) {
+	s.showMyReferral(w, r, http.StatusOK, "", nil)
+}
+
+// showMyReferral shows the trainee their referral, with the notice its
+// link asks for, and the answer to the committee's question as typed with
+// what is wrong with it.
+func (s *Site) showMyReferral(w http.ResponseWriter, r *http.Request, status int, answer string, problems []*pipeline.Error) {
 	sess, _ := currentSession(r)
 	v, err := s.App.Referral(r.Context(), sess.Principal, sess.Subject)
 	if err != nil {
@@ -495,14 +508,21 @@ func (s *Site) myReferralPage(w http.ResponseWriter, r *http.Request) {
 	}
 	slices.Reverse(v.Events) // newest first
 	notice := ""
-	switch {
-	case r.URL.Query().Get("withdrawn") == "1":
+	switch q := r.URL.Query(); {
+	case q.Get("withdrawn") == "1":
 		notice = "Your referral is withdrawn."
-	case r.URL.Query().Get("kept") == "1":
+	case q.Get("kept") == "1":
 		notice = "Thank you: you keep your place on the waiting list."
+	case q.Get("paused") == "1" && v.Standing != nil && v.Standing.PausedUntil != nil:
+		notice = "Your place is paused until " + referral.DateOf(*v.Standing.PausedUntil).Start().Format("2 January 2006") + "."
+	case q.Get("resumed") == "1":
+		notice = "Your place is active again, in the same position."
+	case q.Get("answered") == "1":
+		notice = "Thank you: your answer is with the committee, who will look at your referral again."
 	}
-	s.render(w, r, http.StatusOK, "my-referral", page{Title: "Your referral", Notice: notice, Data: myReferral{
+	s.render(w, r, status, "my-referral", page{Title: "Your referral", Notice: notice, Errors: problems, Data: myReferral{
 		Referral: v, Welcome: r.URL.Query().Get("welcome") == "1", Open: withdrawable(v.Status),
+		Key: newFormKey(), LongestPause: referral.Weeks(s.App.Timings.MaxPause()), Answer: answer,
 	}})
 }
 

@@ -19,6 +19,10 @@ const (
 	ActReview             Action = "review"
 	ActWithdraw           Action = "withdraw"
 	ActCheckIn            Action = "check-in"
+	ActPause              Action = "pause"
+	ActAsk                Action = "ask"
+	ActAnswer             Action = "answer"
+	ActResume             Action = "resume"
 	ActEnd                Action = "end"
 	ActErase              Action = "erase"
 	ActListOffers         Action = "list-offers"
@@ -82,6 +86,10 @@ var access = map[Action]rule{
 	ActReview:             {roles(committee), true},
 	ActWithdraw:           {roles(trainee), true},
 	ActCheckIn:            {roles(trainee), true},
+	ActPause:              {roles(trainee), true},
+	ActAsk:                {roles(committee), true},
+	ActAnswer:             {roles(trainee), true},
+	ActResume:             {roles(trainee), true},
 	ActEnd:                {roles(therapist), true},
 	ActErase:              {roles(operator), true},
 	ActListOffers:         {roles(therapist), true},

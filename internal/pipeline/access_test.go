@@ -62,6 +62,22 @@ func TestUseCasesKeepTheAccessTable(t *testing.T) {
 			_, err := s.CheckIn(ctx, p, id, unread[*bool](), "")
 			return err
 		},
+		pipeline.ActPause: func(p referral.Principal) error {
+			_, err := s.Pause(ctx, p, id, unread[string](), "")
+			return err
+		},
+		pipeline.ActAsk: func(p referral.Principal) error {
+			_, err := s.Ask(ctx, p, id, unread[string](), "")
+			return err
+		},
+		pipeline.ActAnswer: func(p referral.Principal) error {
+			_, err := s.Answer(ctx, p, id, unread[string](), "")
+			return err
+		},
+		pipeline.ActResume: func(p referral.Principal) error {
+			_, err := s.Resume(ctx, p, id, unread[struct{}](), "")
+			return err
+		},
 		pipeline.ActEnd: func(p referral.Principal) error {
 			_, err := s.EndTherapy(ctx, p, id, unread[string](), "")
 			return err

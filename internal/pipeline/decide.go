@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"go.temporal.io/api/serviceerror"
@@ -132,6 +133,122 @@ func (s *Service) CheckIn(ctx context.Context, p referral.Principal, id string, 
 	}
 	stillWaiting := *answer
 	return s.update(ctx, id, workflows.UpdateCheckIn, workflows.CheckInAnswer{StillWaiting: stillWaiting, Actor: referral.Actor{Role: referral.RoleTrainee}}, key)
+}
+
+// Ask is a committee member asking the trainee a question about a
+// referral awaiting review, instead of declining it. The question is kept
+// in PostgreSQL as a note, which the trainee reads on their page; the
+// emails only say there is one.
+func (s *Service) Ask(ctx context.Context, p referral.Principal, id string, in Input[string], key string) (v Decided, err error) {
+	defer s.audited(ctx, p, ActAsk, id, &err)
+	if err := allowed(p, ActAsk); err != nil {
+		return v, err
+	}
+	if !validID(id) {
+		return v, ErrNotFound
+	}
+	question, err := readText(in, "question")
+	if err != nil {
+		return v, err
+	}
+	actor := referral.Actor{Role: referral.RoleCommittee, ID: p.Subject}
+	return s.decide(ctx, id, actor, question, workflows.UpdateAsk, func(noteID int64) any {
+		return workflows.AskRequest{Actor: actor, NoteID: noteID}
+	}, key)
+}
+
+// Answer is the trainee's answer to the committee's question, which sends
+// the referral back for review.
+func (s *Service) Answer(ctx context.Context, p referral.Principal, id string, in Input[string], key string) (v Decided, err error) {
+	defer s.audited(ctx, p, ActAnswer, id, &err)
+	if err := allowed(p, ActAnswer); err != nil {
+		return v, err
+	}
+	if p.Subject != id {
+		return v, ErrNotFound
+	}
+	answer, err := readText(in, "answer")
+	if err != nil {
+		return v, err
+	}
+	actor := referral.Actor{Role: referral.RoleTrainee}
+	return s.decide(ctx, id, actor, answer, workflows.UpdateAnswer, func(noteID int64) any {
+		return workflows.AnswerRequest{Actor: actor, NoteID: noteID}
+	}, key)
+}
+
+// readText reads a required free text, such as a question or its answer,
+// with a reason's limits.
+func readText(in Input[string], field string) (string, error) {
+	text, err := in()
+	if err != nil {
+		return "", err
+	}
+	text = strings.TrimSpace(text)
+	switch {
+	case text == "":
+		return "", FieldError(field, "%s is required", field)
+	case utf8.RuneCountInString(text) > maxReason:
+		return "", FieldError(field, "%s must be at most %d characters", field, maxReason)
+	case !referral.Typed(text, true):
+		return "", FieldError(field, "%s must be plain text, without control characters", field)
+	}
+	return text, nil
+}
+
+// Pause is a waiting trainee pausing their place until a date
+// (YYYY-MM-DD), at most Timings.MaxPause from today (by the real clock:
+// see LatestPause) and before their cut-off: they keep their position, and are offered nothing and asked no
+// check-in until then.
+func (s *Service) Pause(ctx context.Context, p referral.Principal, id string, in Input[string], key string) (v Decided, err error) {
+	defer s.audited(ctx, p, ActPause, id, &err)
+	if err := allowed(p, ActPause); err != nil {
+		return v, err
+	}
+	if p.Subject != id {
+		return v, ErrNotFound
+	}
+	until, err := in()
+	if err != nil {
+		return v, err
+	}
+	ref, err := s.DB.Referral(ctx, id)
+	if err != nil {
+		return v, s.failed(ctx, "load referral", id, err)
+	}
+	var cutoff referral.Date
+	if ref.Cutoff != nil {
+		cutoff = *ref.Cutoff
+	}
+	d, problem := referral.CheckPause(time.Now(), until, s.Timings.MaxPause(), cutoff)
+	if problem != nil {
+		return v, FieldError(problem.Field, "%s", problem.Message)
+	}
+	return s.update(ctx, id, workflows.UpdatePause, workflows.PauseRequest{Until: d.String(), Actor: referral.Actor{Role: referral.RoleTrainee}}, key)
+}
+
+// Resume gives a trainee their paused place back before the pause ends.
+// Its input carries nothing; its error refuses a body that says something.
+func (s *Service) Resume(ctx context.Context, p referral.Principal, id string, in Input[struct{}], key string) (v Decided, err error) {
+	defer s.audited(ctx, p, ActResume, id, &err)
+	if err := allowed(p, ActResume); err != nil {
+		return v, err
+	}
+	if p.Subject != id {
+		return v, ErrNotFound
+	}
+	if _, err := in(); err != nil {
+		return v, err
+	}
+	return s.update(ctx, id, workflows.UpdateResume, workflows.ResumeRequest{Actor: referral.Actor{Role: referral.RoleTrainee}}, key)
+}
+
+// LatestPause is the last day a place paused today may be paused until.
+// A pause is workflow time (its end is a timer), which is Temporal's, so
+// it is judged by the real clock, never the service's calendar (s.Clock,
+// which tests move): the workflow's validator judges it again that way.
+func (s *Service) LatestPause() referral.Date {
+	return referral.DateOf(time.Now().Add(s.Timings.MaxPause()))
 }
 
 // Decline is a therapist's decline of an offer: a coded reason (capacity,

@@ -40,6 +40,12 @@ type Case struct {
 	// Standing is set while the referral waits, for its trainee and the
 	// committee.
 	Standing *Standing
+	// Question is the committee's question while the referral awaits the
+	// trainee's answer, for them and the committee; AnswerBy is when the
+	// referral closes without one, by the service's timings (the workflow
+	// started with those, unless they changed since).
+	Question string
+	AnswerBy time.Time
 }
 
 // Standing is an honest account of where a waiting referral stands. No
@@ -52,6 +58,10 @@ type Standing struct {
 	// shown only when it rests on at least MinPeople of them (ShowWait).
 	MedianWait time.Duration
 	ShowWait   bool
+	// PausedUntil is set while the trainee has paused their place;
+	// PausedFor is how long their pauses already over lasted.
+	PausedUntil *time.Time
+	PausedFor   time.Duration
 }
 
 // RecentOffers is how many of the latest first offers the median wait is
@@ -73,7 +83,8 @@ func (s *Service) standing(ctx context.Context, id string) (*Standing, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Standing{Ahead: st.Ahead, Therapists: st.Therapists, MedianWait: median, ShowWait: of >= MinPeople}, nil
+	return &Standing{Ahead: st.Ahead, Therapists: st.Therapists, MedianWait: median, ShowWait: of >= MinPeople,
+		PausedUntil: st.PausedUntil, PausedFor: st.PausedFor}, nil
 }
 
 // HowToMeet says in plain words how a trainee who asked for p can meet a
@@ -177,6 +188,14 @@ func (s *Service) Referral(ctx context.Context, p referral.Principal, id string)
 	if p.Role != referral.RoleTherapist {
 		if c.Events, err = s.DB.Events(ctx, id); err != nil {
 			return c, s.failed(ctx, "load events", id, err)
+		}
+	}
+	if c.Status == referral.StatusAwaitingInformation {
+		for _, e := range c.Events {
+			if e.To == referral.StatusAwaitingInformation && e.Reason == referral.CodeInformationRequested {
+				within, _ := s.Timings.AnswerTime()
+				c.Question, c.AnswerBy = e.Note, e.At.Add(within) // the last asked is the open one
+			}
 		}
 	}
 	if p.Role == referral.RoleTrainee {

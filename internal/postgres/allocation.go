@@ -378,7 +378,8 @@ func (db *DB) Leave(ctx context.Context, referralID string) error {
 				return err
 			}
 		}
-		if _, err := tx.Exec(ctx, `UPDATE queue SET state = 'left' WHERE referral_id = $1`, referralID); err != nil {
+		// A paused referral may leave too (withdrawn while paused).
+		if _, err := tx.Exec(ctx, `UPDATE queue SET state = 'left', paused_at = NULL, paused_until = NULL WHERE referral_id = $1`, referralID); err != nil {
 			return fmt.Errorf("leave queue: %w", err)
 		}
 		if o != nil {

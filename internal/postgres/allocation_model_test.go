@@ -48,7 +48,8 @@ func modelStepCount(t *testing.T) int {
 // the queue or the register (approve, withdraw, therapy ended, check-in
 // closed, accept, decline, expiry, new therapist, away, back, retired,
 // capacity up and down, a change of how a therapist works, reconcile, stale
-// answers) against the real store. After every step it reads the tables
+// answers, a trainee pausing their place and taking it back) against the
+// real store. After every step it reads the tables
 // back and checks them against a reference model that knows the hard rules
 // in plain Go (referral.CanMeet, conflicts, exclusions):
 //
@@ -156,6 +157,7 @@ type model struct {
 	ran        map[string]int     // steps of each kind, for the log
 	excluded   map[[2]string]bool // referral, therapist: declined or let expire
 	conflicted map[[2]string]bool // therapist, email hash: declared a conflict of interest
+	resumed    string             // the referral this step resumed from a pause, if any
 	db         snapshot
 }
 
@@ -319,7 +321,9 @@ type op struct {
 
 var modelOps = []op{
 	{"approve", 24, (*model).approve},
-	{"withdraw", 5, func(m *model) bool { return m.leave("withdraw", "withdrawn", "waiting", "offered", "matched") }},
+	{"withdraw", 5, func(m *model) bool {
+		return m.leave("withdraw", "withdrawn", "waiting", "paused", "offered", "matched")
+	}},
 	{"therapy ended", 6, func(m *model) bool { return m.leave("therapy ended", "ended", "matched") }},
 	{"check-in closed", 3, func(m *model) bool { return m.leave("check-in closed", "lapsed", "waiting") }},
 	{"accept", 12, (*model).accept},
@@ -332,6 +336,8 @@ var modelOps = []op{
 	{"capacity", 7, (*model).capacity},
 	{"change ways", 3, (*model).changeWays},
 	{"reconcile", 2, (*model).reconcile},
+	{"trainee pauses", 3, (*model).traineePauses},
+	{"trainee resumes", 3, (*model).traineeResumes},
 	{"stale answer", 2, (*model).stale},
 }
 
@@ -360,6 +366,7 @@ func (m *model) runStep() {
 		if chosen.name == "new therapist" && len(m.therapistsWhere(func(th *mTherapist) bool { return !th.retired })) > 12 && m.rng.IntN(4) > 0 {
 			continue
 		}
+		m.resumed = ""
 		if chosen.run(m) {
 			m.ran[chosen.name]++
 			break
@@ -572,6 +579,42 @@ func (m *model) resume() bool {
 	return true
 }
 
+// traineePauses pauses a waiting referral's place, or tries to pause one
+// offered a place behind its workflow's back, which keeps its offer.
+func (m *model) traineePauses() bool {
+	r, ok := pick(m.rng, m.referralsIn("waiting", "offered"))
+	if !ok {
+		return false
+	}
+	state := m.db.queue[r.id].state
+	m.logf("trainee pauses: %s (%s)", r.name, state)
+	now := time.Now()
+	got, err := m.s.Pause(m.ctx, r.id, now, now.Add(7*24*time.Hour))
+	m.check(err, "pause")
+	if (got != nil) != (state == "offered") {
+		m.failf("Pause(%s), %s, returned offer %+v", r.name, state, got)
+	}
+	if got != nil {
+		m.expectOffer("Pause", r, got, false)
+	}
+	return true
+}
+
+// traineeResumes gives a paused referral its place back: it takes a free
+// place it can take at once.
+func (m *model) traineeResumes() bool {
+	r, ok := pick(m.rng, m.referralsIn("paused"))
+	if !ok {
+		return false
+	}
+	m.logf("trainee resumes: %s", r.name)
+	m.resumed = r.id
+	got, err := m.s.Resume(m.ctx, r.id, time.Now())
+	m.check(err, "resume")
+	m.expectOffer("Resume", r, got, false)
+	return true
+}
+
 func (m *model) retire() bool {
 	th, ok := pick(m.rng, m.therapistsWhere(func(th *mTherapist) bool { return !th.retired }))
 	if !ok {
@@ -717,7 +760,7 @@ func (m *model) checkInvariants(before, after snapshot) {
 			m.failf("%s moved from position %d to %d", r.name, b.position, q.position)
 		}
 		live, hasLive := after.live[r.id]
-		want := map[string]string{"waiting": "", "left": "", "offered": referral.OfferOpen, "matched": referral.OfferAccepted}[q.state]
+		want := map[string]string{"waiting": "", "paused": "", "left": "", "offered": referral.OfferOpen, "matched": referral.OfferAccepted}[q.state]
 		if (want == "") == hasLive || (hasLive && live.state != want) {
 			m.failf("%s is %s in the queue with live offer %+v", r.name, q.state, live)
 		}
@@ -771,7 +814,7 @@ func (m *model) checkInvariants(before, after snapshot) {
 				m.failf("%s was offered %s, who breaks a hard rule: therapist %+v, referral %+v, excluded %v, conflict of interest %v",
 					r.name, th.name, *th, *r, m.excluded[[2]string{r.id, th.id}], m.conflicted[[2]string{th.id, r.emailHash()}])
 			}
-			if !mayBeOffered(before, after, r.id) {
+			if !mayBeOffered(before, after, r.id) && !(before.queue[r.id].state == "paused" && m.resumed == r.id) {
 				m.failf("%s was offered %s from queue state %s", r.name, th.name, before.queue[r.id].state)
 			}
 			for _, q := range m.referralsIn("waiting") {

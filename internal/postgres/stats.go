@@ -62,7 +62,7 @@ func (db *DB) Stats(ctx context.Context) (Stats, error) {
 	var oldest float64
 	if err := tx.QueryRow(ctx, `
 		SELECT count(*), coalesce(extract(epoch FROM now() - min(entered_at)), 0)::float8
-		FROM queue WHERE state = 'waiting'`).Scan(&st.Waiting, &oldest); err != nil {
+		FROM queue WHERE state IN ('waiting', 'paused')`).Scan(&st.Waiting, &oldest); err != nil {
 		return st, fmt.Errorf("waitlist: %w", err)
 	}
 	st.OldestWait = time.Duration(oldest * float64(time.Second))

@@ -32,6 +32,14 @@ const (
 	CodeOfferExpired  = "offer-expired"
 	CodeTherapyEnded  = "therapy-ended"
 	CodeStillWaiting  = "still-waiting"
+	// A waiting trainee's pause: taken, ended early by them, or run out.
+	CodePaused     = "paused"
+	CodeResumed    = "resumed"
+	CodePauseEnded = "pause-ended"
+	// The committee asked the trainee a question, and the trainee answered.
+	// Unanswered by the deadline, the referral closes as CodeIncomplete.
+	CodeInformationRequested = "information-requested"
+	CodeInformationGiven     = "information-given"
 )
 
 // CommitteeDeclineCodes are the reasons a committee may give for declining.

@@ -16,14 +16,18 @@ const (
 	StatusSubmitted      Status = "submitted"
 	StatusIneligible     Status = "ineligible"
 	StatusAwaitingReview Status = "awaiting_review"
-	StatusDeclined       Status = "declined"
-	StatusMatching       Status = "matching"
-	StatusOffered        Status = "offered"
-	StatusWaitlisted     Status = "waitlisted"
-	StatusMatched        Status = "matched"
-	StatusEnded          Status = "ended"
-	StatusWithdrawn      Status = "withdrawn"
-	StatusLapsed         Status = "lapsed"
+	// StatusAwaitingInformation is a referral the committee has asked its
+	// trainee a question about, instead of declining it; the answer sends
+	// it back for review.
+	StatusAwaitingInformation Status = "awaiting_information"
+	StatusDeclined            Status = "declined"
+	StatusMatching            Status = "matching"
+	StatusOffered             Status = "offered"
+	StatusWaitlisted          Status = "waitlisted"
+	StatusMatched             Status = "matched"
+	StatusEnded               Status = "ended"
+	StatusWithdrawn           Status = "withdrawn"
+	StatusLapsed              Status = "lapsed"
 	// StatusClosedNoResponse ends a waiting referral whose trainee did not
 	// answer a check-in in time.
 	StatusClosedNoResponse Status = "closed_no_response"
@@ -31,7 +35,7 @@ const (
 
 // Statuses lists every status in lifecycle order.
 var Statuses = []Status{
-	StatusSubmitted, StatusIneligible, StatusAwaitingReview, StatusDeclined,
+	StatusSubmitted, StatusIneligible, StatusAwaitingReview, StatusAwaitingInformation, StatusDeclined,
 	StatusMatching, StatusOffered, StatusWaitlisted, StatusMatched,
 	StatusEnded, StatusWithdrawn, StatusLapsed, StatusClosedNoResponse,
 }

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -194,4 +195,46 @@ func Typed(s string, multiline bool) bool {
 		}
 	}
 	return true
+}
+
+// CheckPause is the rule for pausing a waiting place until a date, given
+// as YYYY-MM-DD: a day after today (in London, as of now), no further off
+// than longest, and before the cut-off (when known), after which the
+// referral closes whatever its pause. It returns the date.
+func CheckPause(now time.Time, until string, longest time.Duration, cutoff Date) (Date, *Problem) {
+	problem := func(msg string) (Date, *Problem) { return Date{}, &Problem{Field: "until", Message: msg} }
+	if strings.TrimSpace(until) == "" {
+		return problem("until is required: the date you want your place back, such as 2027-03-01")
+	}
+	d, err := ParseDate(strings.TrimSpace(until))
+	if err != nil {
+		return problem("until must be a real date, such as 2027-03-01")
+	}
+	if !d.Start().After(now) {
+		return problem("until must be a date after today")
+	}
+	if latest := DateOf(now.Add(longest)); latest.Before(d) {
+		return problem(fmt.Sprintf("until must be no later than %s: a place can be paused for up to %s", latest.Start().Format("2 January 2006"), Weeks(longest)))
+	}
+	if !cutoff.IsZero() && !d.Before(cutoff) {
+		return problem(fmt.Sprintf("until must be before %s, when referrals close for you", cutoff.Start().Format("2 January 2006")))
+	}
+	return d, nil
+}
+
+// Weeks says a duration in whole weeks, or days when shorter than two
+// weeks: "12 weeks", "3 days" (as Go writes it when under a day, which
+// only tests' timings are).
+func Weeks(d time.Duration) string {
+	day := 24 * time.Hour
+	switch n := int(d / (7 * day)); {
+	case d < day:
+		return d.String()
+	case n >= 2:
+		return fmt.Sprintf("%d weeks", n)
+	case d/day == 1:
+		return "1 day"
+	default:
+		return fmt.Sprintf("%d days", int(d/day))
+	}
 }

@@ -300,4 +300,9 @@ type Waiting struct {
 	// cursor a page of the waiting list continues after, which stays put
 	// when someone ahead leaves (Position moves up).
 	QueuePosition int64
+	// PausedUntil is set while the trainee has paused their place (they
+	// keep their position, and are offered nothing until then); PausedFor
+	// is how long their earlier pauses lasted in all.
+	PausedUntil *time.Time
+	PausedFor   time.Duration
 }
