@@ -82,3 +82,37 @@ func (a *Activities) RemindQuestion(ctx context.Context, in workflows.QuestionRe
 		return letters.Data{Name: r.Name, Link: a.link("/my-referral"), Date: in.Deadline.In(referral.London).Format("2 January 2006")}
 	})
 }
+
+// followUpLetters are the letter of each kind of follow-up, and of its
+// reminder, and the page each one's link opens.
+var followUpLetters = map[string]struct{ first, again, page string }{
+	referral.FollowUpFeedback: {"trainee.feedback", "trainee.feedback_reminder", "/feedback/"},
+	referral.FollowUpStayed6:  {"trainee.stayed", "trainee.stayed", "/stayed/"},
+	referral.FollowUpStayed12: {"trainee.stayed", "trainee.stayed", "/stayed/"},
+}
+
+// InviteFollowUp writes one follow-up invitation to a former client, with
+// a single-use link, once however often it is retried. It returns what
+// became of it (workflows.Invite*): stopped when the referral was erased
+// or its former client asked for no more.
+func (a *Activities) InviteFollowUp(ctx context.Context, in workflows.FollowUpInviteInput) (string, error) {
+	l, ok := followUpLetters[in.Kind]
+	if !ok {
+		return "", refusal(fmt.Errorf("follow-up %q: %w", in.Kind, referral.ErrConflict))
+	}
+	kind := l.first
+	if in.N > 1 {
+		kind = l.again
+	}
+	out, ids, err := a.DB.Invite(ctx, in.ReferralID, in.Kind, in.N, in.TTL, func(name, email, secret string) (postgres.Message, error) {
+		return letter("", email, kind, letters.Data{Name: name, Link: a.link(l.page + secret), Stop: a.link("/follow-ups/stop/" + secret)})
+	})
+	if err != nil {
+		return "", refusal(err)
+	}
+	if len(ids) > 0 {
+		a.logger(ctx, in.ReferralID).InfoContext(ctx, "follow-up written", "kind", in.Kind, "n", in.N, "outbox_ids", ids)
+		a.nudgePostman(ids)
+	}
+	return string(out), nil
+}

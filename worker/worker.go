@@ -37,6 +37,7 @@ func Register(r interface {
 	r.RegisterWorkflowWithOptions(workflows.ErasureWorkflow, workflow.RegisterOptions{Name: workflows.ErasureWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.MailWorkflow, workflow.RegisterOptions{Name: workflows.MailWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.TherapistReturnWorkflow, workflow.RegisterOptions{Name: workflows.TherapistReturnWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.FollowUpWorkflow, workflow.RegisterOptions{Name: workflows.FollowUpWorkflowName})
 	if acts != nil {
 		r.RegisterActivity(acts)
 	}

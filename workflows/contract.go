@@ -119,6 +119,17 @@ type Timings struct {
 	// before questions existed carry zeros).
 	AnswerWithin   time.Duration `json:"answer_within,omitempty"`
 	AnswerReminder time.Duration `json:"answer_reminder,omitempty"`
+	// The follow-ups once therapy ends (FollowUpTimings; zeros take its
+	// defaults).
+	FeedbackReminder time.Duration `json:"feedback_reminder,omitempty"`
+	StayedFirst      time.Duration `json:"stayed_first,omitempty"`
+	StayedSecond     time.Duration `json:"stayed_second,omitempty"`
+	FollowUpLinkTTL  time.Duration `json:"follow_up_link_ttl,omitempty"`
+}
+
+// FollowUps are the timings of a referral's follow-ups.
+func (t Timings) FollowUps() FollowUpTimings {
+	return FollowUpTimings{Reminder: t.FeedbackReminder, First: t.StayedFirst, Second: t.StayedSecond, LinkTTL: t.FollowUpLinkTTL}.orDefaults()
 }
 
 // Four weeks to answer the committee's question, reminded weekly.
@@ -156,17 +167,21 @@ func (t Timings) MaxPause() time.Duration {
 // which an operator reading a workflow's input in the Temporal UI can read,
 // where time.Duration's own encoding is nanoseconds (259200000000000).
 type timingsJSON struct {
-	ReviewReminder  jsonDuration `json:"review_reminder"`
-	OfferTTL        jsonDuration `json:"offer_ttl"`
-	WaitlistRecheck jsonDuration `json:"waitlist_recheck"`
-	HistoryLimit    int          `json:"history_limit,omitempty"`
-	CheckInInterval jsonDuration `json:"check_in_interval,omitempty"`
-	CheckInGrace    jsonDuration `json:"check_in_grace,omitempty"`
-	LapseWarning    jsonDuration `json:"lapse_warning,omitempty"`
-	PauseLimit      jsonDuration `json:"pause_limit,omitempty"`
-	PauseReminder   jsonDuration `json:"pause_reminder,omitempty"`
-	AnswerWithin    jsonDuration `json:"answer_within,omitempty"`
-	AnswerReminder  jsonDuration `json:"answer_reminder,omitempty"`
+	ReviewReminder   jsonDuration `json:"review_reminder"`
+	OfferTTL         jsonDuration `json:"offer_ttl"`
+	WaitlistRecheck  jsonDuration `json:"waitlist_recheck"`
+	HistoryLimit     int          `json:"history_limit,omitempty"`
+	CheckInInterval  jsonDuration `json:"check_in_interval,omitempty"`
+	CheckInGrace     jsonDuration `json:"check_in_grace,omitempty"`
+	LapseWarning     jsonDuration `json:"lapse_warning,omitempty"`
+	PauseLimit       jsonDuration `json:"pause_limit,omitempty"`
+	PauseReminder    jsonDuration `json:"pause_reminder,omitempty"`
+	AnswerWithin     jsonDuration `json:"answer_within,omitempty"`
+	AnswerReminder   jsonDuration `json:"answer_reminder,omitempty"`
+	FeedbackReminder jsonDuration `json:"feedback_reminder,omitempty"`
+	StayedFirst      jsonDuration `json:"stayed_first,omitempty"`
+	StayedSecond     jsonDuration `json:"stayed_second,omitempty"`
+	FollowUpLinkTTL  jsonDuration `json:"follow_up_link_ttl,omitempty"`
 }
 
 // MarshalJSON writes each duration as a string such as "72h0m0s".
@@ -178,6 +193,8 @@ func (t Timings) MarshalJSON() ([]byte, error) {
 		LapseWarning: jsonDuration(t.LapseWarning),
 		PauseLimit:   jsonDuration(t.PauseLimit), PauseReminder: jsonDuration(t.PauseReminder),
 		AnswerWithin: jsonDuration(t.AnswerWithin), AnswerReminder: jsonDuration(t.AnswerReminder),
+		FeedbackReminder: jsonDuration(t.FeedbackReminder), StayedFirst: jsonDuration(t.StayedFirst),
+		StayedSecond: jsonDuration(t.StayedSecond), FollowUpLinkTTL: jsonDuration(t.FollowUpLinkTTL),
 	})
 }
 
@@ -196,6 +213,8 @@ func (t *Timings) UnmarshalJSON(b []byte) error {
 		LapseWarning: time.Duration(j.LapseWarning),
 		PauseLimit:   time.Duration(j.PauseLimit), PauseReminder: time.Duration(j.PauseReminder),
 		AnswerWithin: time.Duration(j.AnswerWithin), AnswerReminder: time.Duration(j.AnswerReminder),
+		FeedbackReminder: time.Duration(j.FeedbackReminder), StayedFirst: time.Duration(j.StayedFirst),
+		StayedSecond: time.Duration(j.StayedSecond), FollowUpLinkTTL: time.Duration(j.FollowUpLinkTTL),
 	}
 	return nil
 }

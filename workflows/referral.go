@@ -769,7 +769,9 @@ func (w *referralWorkflow) awaitEnd(ctx workflow.Context) error {
 		var err error
 		switch c.name {
 		case UpdateEndTherapy:
-			err = w.leave(ctx, referral.StatusEnded, c.actor, referral.CodeTherapyEnded, c.noteID)
+			if err = w.leave(ctx, referral.StatusEnded, c.actor, referral.CodeTherapyEnded, c.noteID); err == nil {
+				err = w.startFollowUps(ctx)
+			}
 		case UpdateWithdraw:
 			err = w.withdraw(ctx, c)
 		default:

@@ -38,6 +38,8 @@ type harness struct {
 	transitions []referral.Status
 	reasons     []string // of the transitions, in step
 	rejected    map[string]error
+	followUps   []workflows.FollowUpInput // follow-ups started
+
 }
 
 func newHarness(t *testing.T, eligibility referral.Eligibility) *harness {
@@ -46,6 +48,11 @@ func newHarness(t *testing.T, eligibility referral.Eligibility) *harness {
 	env.SetStartTime(start)
 	worker.Register(env, &activities.Activities{})
 	h := &harness{t: t, env: env, rejected: map[string]error{}}
+	env.OnWorkflow(workflows.FollowUpWorkflowName, mock.Anything, mock.Anything).Return(
+		func(_ workflow.Context, in workflows.FollowUpInput) (string, error) {
+			h.followUps = append(h.followUps, in)
+			return "done", nil
+		}).Maybe()
 	env.OnActivity(workflows.ActivityCheckEligibility, mock.Anything, "r1").Return(eligibility, nil)
 	env.OnActivity(workflows.ActivityRecordTransition, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, tr referral.Transition) error {
@@ -151,6 +158,10 @@ func TestMatchedThenEnded(t *testing.T) {
 	h.at(30*24*time.Hour, workflows.UpdateEndTherapy, workflows.OfferAnswer{OfferID: "o1", Actor: therapist})
 	h.want(h.run(), ended, submitted, review, matching, offered, matched, ended)
 	h.env.AssertExpectations(t)
+	// Its follow-ups start when therapy ends, as a workflow of their own.
+	if len(h.followUps) != 1 || h.followUps[0].ReferralID != "r1" || !h.followUps[0].EndedAt.Equal(start.Add(30*24*time.Hour)) {
+		t.Errorf("follow-ups started: %+v, want one, from the end of therapy", h.followUps)
+	}
 }
 
 func TestDeclinedOfferGoesToTheNextTherapist(t *testing.T) {

@@ -117,6 +117,18 @@ func (j *journey) screenshot(ctx context.Context, name string) {
 	}
 }
 
+// shooter keeps screenshots of pages seen at size, named after what they
+// show: on a phone each is checked for sideways scrolling too.
+func (j *journey) shooter(z size, prefix string) func(ctx context.Context, name string) {
+	return func(ctx context.Context, name string) {
+		j.t.Helper()
+		if z.phone {
+			j.fits(ctx, name)
+		}
+		j.screenshot(ctx, z.name+"-"+prefix+"-"+name)
+	}
+}
+
 // text returns the visible text of the first element matching sel.
 func (j *journey) text(ctx context.Context, sel string) string {
 	j.t.Helper()

@@ -3,7 +3,6 @@
 package browsertest
 
 import (
-	"context"
 	"strconv"
 	"strings"
 	"testing"
@@ -29,13 +28,7 @@ func TestPauseInChromium(t *testing.T) {
 	untilText := until.Start().Format("2 January 2006")
 
 	for i, size := range sizes {
-		shot := func(ctx context.Context, name string) {
-			j.t.Helper()
-			if size.phone {
-				j.fits(ctx, name)
-			}
-			j.screenshot(ctx, size.name+"-pause-"+name)
-		}
+		shot := j.shooter(size, "pause")
 		member, address := "member"+strconv.Itoa(i)+"@example.org", "waiting"+strconv.Itoa(i)+"@nhs.net"
 		chair := s.Do("POST", "/v1/committee-members", stacktest.AdminToken, map[string]any{"name": "Member " + strconv.Itoa(i), "email": member, "role": []string{"chair", "secretary"}[i]})
 		ref := s.MustRefer(map[string]any{"name": "Wren Waiting", "email": address, "programme": "clinical", "employer": "RXT",

@@ -3,7 +3,6 @@
 package browsertest
 
 import (
-	"context"
 	"strconv"
 	"strings"
 	"testing"
@@ -28,13 +27,7 @@ func TestQuestionInChromium(t *testing.T) {
 	const question, answer = "Which team do you work in at the moment?", "The community team in Walsall."
 
 	for i, size := range sizes {
-		shot := func(ctx context.Context, name string) {
-			j.t.Helper()
-			if size.phone {
-				j.fits(ctx, name)
-			}
-			j.screenshot(ctx, size.name+"-question-"+name)
-		}
+		shot := j.shooter(size, "question")
 		member, address := "asker"+strconv.Itoa(i)+"@example.org", "asked"+strconv.Itoa(i)+"@nhs.net"
 		s.Do("POST", "/v1/committee-members", stacktest.AdminToken, map[string]any{"name": "Member " + strconv.Itoa(i), "email": member, "role": []string{"chair", "secretary"}[i]})
 		ref := s.MustRefer(map[string]any{"name": "Ash Asked", "email": address, "programme": "clinical", "employer": "RXT",

@@ -23,7 +23,7 @@ type Config struct {
 	HTTPAddr    string            // WMTNA_HTTP_ADDR, default 127.0.0.1:8080
 	PublicURL   string            // WMTNA_PUBLIC_URL, where people reach the API; links in messages
 	AdminToken  string            // WMTNA_ADMIN_TOKEN: an operator with this token exists at start-up
-	Timings     workflows.Timings // WMTNA_REVIEW_REMINDER, WMTNA_OFFER_TTL, WMTNA_WAITLIST_RECHECK, WMTNA_CHECK_IN_INTERVAL, WMTNA_CHECK_IN_GRACE, WMTNA_LAPSE_WARNING, WMTNA_PAUSE_LIMIT, WMTNA_PAUSE_REMINDER, WMTNA_ANSWER_WITHIN, WMTNA_ANSWER_REMINDER
+	Timings     workflows.Timings // WMTNA_REVIEW_REMINDER, WMTNA_OFFER_TTL, WMTNA_WAITLIST_RECHECK, WMTNA_CHECK_IN_INTERVAL, WMTNA_CHECK_IN_GRACE, WMTNA_LAPSE_WARNING, WMTNA_PAUSE_LIMIT, WMTNA_PAUSE_REMINDER, WMTNA_ANSWER_WITHIN, WMTNA_ANSWER_REMINDER, WMTNA_FEEDBACK_REMINDER, WMTNA_STAYED_FIRST, WMTNA_STAYED_SECOND, WMTNA_FOLLOW_UP_LINK_TTL
 	// TraineeLinkTTL is how long a trainee's token lasts (WMTNA_TRAINEE_LINK_TTL).
 	TraineeLinkTTL time.Duration
 	// PayloadKeys encrypt every Temporal payload (WMTNA_PAYLOAD_KEYS:
@@ -111,6 +111,10 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		{"WMTNA_PAUSE_REMINDER", &c.Timings.PauseReminder},
 		{"WMTNA_ANSWER_WITHIN", &c.Timings.AnswerWithin},
 		{"WMTNA_ANSWER_REMINDER", &c.Timings.AnswerReminder},
+		{"WMTNA_FEEDBACK_REMINDER", &c.Timings.FeedbackReminder},
+		{"WMTNA_STAYED_FIRST", &c.Timings.StayedFirst},
+		{"WMTNA_STAYED_SECOND", &c.Timings.StayedSecond},
+		{"WMTNA_FOLLOW_UP_LINK_TTL", &c.Timings.FollowUpLinkTTL},
 		{"WMTNA_TRAINEE_LINK_TTL", &c.TraineeLinkTTL},
 		{"WMTNA_RETENTION", &c.Retention},
 	} {

@@ -65,6 +65,8 @@ type Data struct {
 	Reason string
 	// Lasts is how long a sign-in link works, such as "30 minutes".
 	Lasts string
+	// Stop is the link that stops a follow-up's emails.
+	Stop string
 }
 
 // view is what the templates see. Trainee is decided by the letter's name,

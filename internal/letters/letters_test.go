@@ -45,6 +45,9 @@ var every = []struct {
 	{"trainee.question_reminder", "Reminder: the committee has a question about your referral", []string{"Name", "Link", "Date"}},
 	{"trainee.closed_incomplete", "Your referral has closed", []string{"Name", "Link"}},
 	{"committee.answered", "A trainee has answered the committee's question", []string{"Name", "Link"}},
+	{"trainee.feedback", "How was your therapy? Two minutes of feedback", []string{"Name", "Link", "Stop"}},
+	{"trainee.feedback_reminder", "A reminder: two minutes of feedback on your therapy", []string{"Name", "Link", "Stop"}},
+	{"trainee.stayed", "One question: are you still working in NHS psychology?", []string{"Name", "Link", "Stop"}},
 	{"trainee.pause_ending", "Your paused place on the waiting list starts again soon", []string{"Name", "Link", "Date"}},
 	{letters.SignIn, "Your sign-in link", []string{"Link", "Lasts"}},
 	{letters.TraineeSignIn, "Your sign-in link", []string{"Link", "Lasts"}},
@@ -56,7 +59,7 @@ var every = []struct {
 // fields the letter shows, as its caller does.
 func data(shows []string) letters.Data {
 	all := letters.Data{Name: "Sam Example", Link: "https://referrals.example/page", Date: "3 March 2027",
-		Reason: "Reason-in-the-network's-words.", Lasts: "30 minutes"}
+		Reason: "Reason-in-the-network's-words.", Lasts: "30 minutes", Stop: "https://referrals.example/stop"}
 	var d letters.Data
 	for _, f := range shows {
 		reflect.ValueOf(&d).Elem().FieldByName(f).Set(reflect.ValueOf(all).FieldByName(f))
@@ -166,7 +169,8 @@ func TestDataCarriesNothingPersonalButAName(t *testing.T) {
 	for f := range reflect.TypeFor[letters.Data]().Fields() {
 		fields = append(fields, f.Name)
 	}
-	if want := []string{"Name", "Link", "Date", "Reason", "Lasts"}; !slices.Equal(fields, want) {
+	// Stop is a link, like Link.
+	if want := []string{"Name", "Link", "Date", "Reason", "Lasts", "Stop"}; !slices.Equal(fields, want) {
 		t.Errorf("letters.Data has fields %v, want %v", fields, want)
 	}
 }
@@ -211,11 +215,14 @@ func checkHTML(t *testing.T, l letters.Letter, d letters.Data, shows []string, c
 	if slices.Contains(shows, "Link") {
 		wantLinks = 1
 	}
+	if slices.Contains(shows, "Stop") {
+		wantLinks++ // a follow-up's link to stop them
+	}
 	if len(links) != wantLinks || strings.Count(h, "<a ") != wantLinks {
 		t.Fatalf("the HTML part has %d links, want %d:\n%s", len(links), wantLinks, h)
 	}
 	for _, a := range links {
-		if html.UnescapeString(a[1]) != d.Link {
+		if u := html.UnescapeString(a[1]); u != d.Link && (d.Stop == "" || u != d.Stop) {
 			t.Errorf("links to %q, want %q", a[1], d.Link)
 		}
 		if text := strings.TrimSpace(a[2]); text == "" || strings.Contains(text, "://") {
@@ -234,7 +241,7 @@ func checkHTML(t *testing.T, l letters.Letter, d letters.Data, shows []string, c
 	}
 	v := reflect.ValueOf(d)
 	for _, f := range shows {
-		if s := v.FieldByName(f).String(); f != "Link" && strings.Count(html.UnescapeString(body), s) != 1 {
+		if s := v.FieldByName(f).String(); f != "Link" && f != "Stop" && strings.Count(html.UnescapeString(body), s) != 1 {
 			t.Errorf("the HTML part shows its %s %q %d times, want once:\n%s", f, s, strings.Count(html.UnescapeString(body), s), h)
 		}
 	}

@@ -76,6 +76,7 @@ var pageTemplates = func() map[string]*template.Template {
 		"waited":          waited,
 		"therapistStatus": therapistStatus,
 		"split":           strings.Split,
+		"inc":             func(i int) int { return i + 1 },
 	}
 	names, err := fs.Glob(pageFS, "templates/*.html")
 	if err != nil {
@@ -166,6 +167,12 @@ func (s *Site) Routes(r chi.Router) {
 	r.Post("/sign-in", s.signInRequest)
 	r.Get("/sign-in/{secret}", s.signInLinkPage)
 	r.Post("/sign-in/{secret}", s.signInWithLink)
+	r.Get("/feedback/{secret}", s.feedbackPage)
+	r.Post("/feedback/{secret}", s.feedbackSubmit)
+	r.Get("/stayed/{secret}", s.stayedPage)
+	r.Post("/stayed/{secret}", s.stayedSubmit)
+	r.Get("/follow-ups/stop/{secret}", s.stopFollowUpsPage)
+	r.Post("/follow-ups/stop/{secret}", s.stopFollowUpsSubmit)
 	r.With(s.signedIn()).Post("/sign-out", s.signOut)
 	r.With(s.signedIn(referral.RoleTrainee)).Get("/my-referral", s.myReferralPage)
 	r.With(s.signedIn(referral.RoleTrainee)).Get("/my-referral/withdraw", s.withdrawPage)
@@ -181,6 +188,7 @@ func (s *Site) Routes(r chi.Router) {
 	r.With(s.signedIn(referral.RoleCommittee)).Get("/committee/referrals/{id}/approve", s.approvePage)
 	r.With(s.signedIn(referral.RoleCommittee)).Post("/committee/referrals/{id}/review", s.reviewSubmit)
 	r.With(s.signedIn(referral.RoleCommittee)).Post("/committee/referrals/{id}/question", s.askSubmit)
+	r.With(s.signedIn(referral.RoleCommittee)).Get("/committee/feedback", s.feedbackCommentsPage)
 	r.With(s.signedIn(referral.RoleCommittee)).Get("/committee/closed", s.closedPage)
 	r.With(s.signedIn(referral.RoleCommittee)).Get("/committee/find", s.findReferral)
 	r.With(s.signedIn(referral.RoleCommittee)).Get("/committee/areas", s.areasList)

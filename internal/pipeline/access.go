@@ -47,6 +47,11 @@ const (
 	ActIssueToken         Action = "issue-token"
 	ActRevokeTokens       Action = "revoke-tokens"
 	ActReport             Action = "report"
+	// A former client's follow-ups: the emailed link's secret is the
+	// credential, and none is audited, since an audit entry would tie an
+	// anonymous answer to a referral and a time.
+	ActFollowUp         Action = "follow-up"
+	ActFeedbackComments Action = "feedback-comments"
 )
 
 var (
@@ -114,6 +119,8 @@ var access = map[Action]rule{
 	ActIssueToken:         {roles(operator), false},
 	ActRevokeTokens:       {roles(operator), false},
 	ActReport:             {roles(committee, operator), true},
+	ActFollowUp:           {nil, false},
+	ActFeedbackComments:   {roles(committee, operator), false},
 }
 
 func roles(rs ...referral.Role) []referral.Role { return rs }

@@ -142,6 +142,11 @@ func TestUseCasesKeepTheAccessTable(t *testing.T) {
 			return err
 		},
 		pipeline.ActRevokeTokens: func(p referral.Principal) error { return s.RevokeTokens(ctx, p, "nobody", id) },
+		pipeline.ActFollowUp: func(p referral.Principal) error {
+			_, err := s.FollowUp(ctx, p, "names-nothing")
+			return err
+		},
+		pipeline.ActFeedbackComments: func(p referral.Principal) error { _, _, err := s.Feedback(ctx, p, 2026); return err },
 		pipeline.ActReport: func(p referral.Principal) error {
 			_, err := s.Report(ctx, p, unread[pipeline.Period]())
 			return err

@@ -66,6 +66,9 @@ func (db *DB) EraseReferral(ctx context.Context, referralID, requestedBy, reason
 			{"notes", `UPDATE referral_notes SET body = '' WHERE referral_id = $1 AND body <> ''`},
 			{"outbox", `UPDATE outbox SET recipient = '', body = '' WHERE referral_id = $1 AND (recipient <> '' OR body <> '')`},
 			{"tokens", `UPDATE tokens SET revoked_at = now() WHERE role = 'trainee' AND subject = $1::text AND revoked_at IS NULL`},
+			// No follow-up is sent to an erased referral, and no link
+			// it was sent still works.
+			{"follow-ups", `DELETE FROM follow_up_invitations WHERE referral_id = $1`},
 		}
 		for _, s := range steps {
 			if _, err := tx.Exec(ctx, s.sql, referralID); err != nil {
