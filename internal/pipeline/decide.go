@@ -147,7 +147,7 @@ func (s *Service) Ask(ctx context.Context, p referral.Principal, id string, in I
 	if !validID(id) {
 		return v, ErrNotFound
 	}
-	question, err := readText(in, "question")
+	question, err := readText(in, "question", true)
 	if err != nil {
 		return v, err
 	}
@@ -167,7 +167,7 @@ func (s *Service) Answer(ctx context.Context, p referral.Principal, id string, i
 	if p.Subject != id {
 		return v, ErrNotFound
 	}
-	answer, err := readText(in, "answer")
+	answer, err := readText(in, "answer", true)
 	if err != nil {
 		return v, err
 	}
@@ -177,21 +177,23 @@ func (s *Service) Answer(ctx context.Context, p referral.Principal, id string, i
 	}, key)
 }
 
-// readText reads a required free text, such as a question or its answer,
-// with a reason's limits.
-func readText(in Input[string], field string) (string, error) {
+// readText reads a free text, such as a reason, a question or its
+// answer: at most maxReason characters, plain text, trimmed; required, it
+// may not be blank.
+func readText(in Input[string], field string, required bool) (string, error) {
 	text, err := in()
 	if err != nil {
 		return "", err
 	}
-	text = strings.TrimSpace(text)
 	switch {
-	case text == "":
-		return "", FieldError(field, "%s is required", field)
 	case utf8.RuneCountInString(text) > maxReason:
 		return "", FieldError(field, "%s must be at most %d characters", field, maxReason)
 	case !referral.Typed(text, true):
 		return "", FieldError(field, "%s must be plain text, without control characters", field)
+	}
+	text = strings.TrimSpace(text)
+	if required && text == "" {
+		return "", FieldError(field, "%s is required", field)
 	}
 	return text, nil
 }
@@ -398,19 +400,7 @@ func (s *Service) audited(ctx context.Context, p referral.Principal, a Action, r
 	s.audit(ctx, p, a, referralID, OutcomeOf(*err, OK))
 }
 
-func readReason(in Input[string]) (string, error) {
-	reason, err := in()
-	if err != nil {
-		return "", err
-	}
-	if utf8.RuneCountInString(reason) > maxReason {
-		return "", FieldError("reason", "reason must be at most 2000 characters")
-	}
-	if !referral.Typed(reason, true) {
-		return "", errReasonNotText
-	}
-	return strings.TrimSpace(reason), nil
-}
+func readReason(in Input[string]) (string, error) { return readText(in, "reason", false) }
 
 // decide sends a decision that may carry a note. The note is free text, so
 // it goes to PostgreSQL, where it belongs, and the decision carries only its
