@@ -147,18 +147,26 @@ func (s *Site) reviewSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, err := s.App.Review(r.Context(), sess.Principal, id, pipeline.Given(q), formKey(r)); err != nil {
-		e := pipeline.AsError(err)
-		switch e.Outcome {
-		case pipeline.NotFound:
-			s.pageError(w, r, e)
-			return
-		case pipeline.Conflict:
-			e = alreadyReviewed(e.Current)
-		}
-		s.showReview(w, r, int(e.Outcome), reviewPage{Key: newFormKey(), DeclineCode: q.ReasonCode, Reason: q.Reason}, formProblems([]*pipeline.Error{e}))
+		s.reviewRefused(w, r, err, reviewPage{DeclineCode: q.ReasonCode, Reason: q.Reason})
 		return
 	}
 	http.Redirect(w, r, "/committee?done="+q.Decision, http.StatusSeeOther)
+}
+
+// reviewRefused shows the review page again, as typed in rp, with why a
+// decision on it (a review, a question) was refused: a referral another
+// member has dealt with says where it now stands.
+func (s *Site) reviewRefused(w http.ResponseWriter, r *http.Request, err error, rp reviewPage) {
+	e := pipeline.AsError(err)
+	switch e.Outcome {
+	case pipeline.NotFound:
+		s.pageError(w, r, e)
+		return
+	case pipeline.Conflict:
+		e = alreadyReviewed(e.Current)
+	}
+	rp.Key = newFormKey()
+	s.showReview(w, r, int(e.Outcome), rp, formProblems([]*pipeline.Error{e}))
 }
 
 type therapistDashboard struct {

@@ -464,6 +464,8 @@ var requiredText = map[string]string{
 	"employer_name":  "Enter the name of the service you work for",
 	"training_start": "Enter the month and year your training started",
 	"concerns":       "Tell us what you would like to bring to therapy",
+	"question":       "Enter the question for the trainee",
+	"answer":         "Enter your answer to the committee's question",
 }
 
 // formText replaces the API's wording where a form has a plainer one.

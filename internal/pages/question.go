@@ -2,7 +2,6 @@ package pages
 
 import (
 	"net/http"
-	"strings"
 
 	"github.com/go-chi/chi/v5"
 
@@ -20,18 +19,7 @@ func (s *Site) askSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	question := r.PostForm.Get("question")
 	if _, err := s.App.Ask(r.Context(), sess.Principal, id, pipeline.Given(question), formKey(r)); err != nil {
-		e := pipeline.AsError(err)
-		switch e.Outcome {
-		case pipeline.NotFound:
-			s.pageError(w, r, e)
-			return
-		case pipeline.Conflict:
-			e = alreadyReviewed(e.Current)
-		}
-		if e.Field == "question" && strings.HasPrefix(e.Message, "question is required") {
-			e = pipeline.FieldError("question", "Enter the question for the trainee")
-		}
-		s.showReview(w, r, int(e.Outcome), reviewPage{Key: newFormKey(), Question: question}, formProblems([]*pipeline.Error{e}))
+		s.reviewRefused(w, r, err, reviewPage{Question: question})
 		return
 	}
 	http.Redirect(w, r, "/committee?done=ask", http.StatusSeeOther)
@@ -50,9 +38,6 @@ func (s *Site) answerSubmit(w http.ResponseWriter, r *http.Request) {
 		// where the referral stands.
 		http.Redirect(w, r, "/my-referral", http.StatusSeeOther)
 	case e.Field == "answer":
-		if strings.HasPrefix(e.Message, "answer is required") {
-			e = pipeline.FieldError("answer", "Enter your answer to the committee's question")
-		}
 		s.showMyReferral(w, r, int(e.Outcome), answer, formProblems([]*pipeline.Error{e}))
 	default:
 		s.pageError(w, r, e)
