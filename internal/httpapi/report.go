@@ -15,9 +15,6 @@ import (
 	"github.com/wmtna/referrals/internal/referral"
 )
 
-// maxReportYears bounds the period of a report, which has a row per month.
-const maxReportYears = 10
-
 // reportSummary is the answer of GET /v1/reports/summary: the period asked
 // for, as inclusive UK calendar days, and the committee's statistics for it.
 // Every figure has been through the small-number rule (referral.MinCell);
@@ -39,10 +36,46 @@ type (
 		ReferralsByMonth     []monthCountJSON     `json:"referrals_by_month"`
 		ReferralsByProgramme []programmeCountJSON `json:"referrals_by_programme"`
 		ReferralsByEmployer  []employerCountJSON  `json:"referrals_by_employer"`
+		Referrals            cellJSON             `json:"referrals"`
+		ProgrammeTotals      []programmeTotalJSON `json:"referrals_by_programme_in_period"`
+		EmployerTotals       []employerTotalJSON  `json:"referrals_by_employer_in_period"`
 		Eligibility          []outcomeCountJSON   `json:"eligibility"`
 		Durations            durationsJSON        `json:"durations"`
 		Waitlist             []waitlistMonthJSON  `json:"waitlist"`
 		Endings              []endingCountJSON    `json:"endings"`
+		EndingsTotal         cellJSON             `json:"endings_total"`
+		Feedback             feedbackJSON         `json:"feedback"`
+	}
+	programmeTotalJSON struct {
+		Programme string `json:"programme"`
+		cellJSON
+	}
+	employerTotalJSON struct {
+		Employer string `json:"employer"`
+		cellJSON
+	}
+	// feedbackJSON is what former clients said, by the quarters in which
+	// therapy ended that the period touches.
+	feedbackJSON struct {
+		FromQuarter string             `json:"from_quarter"`
+		ToQuarter   string             `json:"to_quarter"`
+		Given       cellJSON           `json:"given"`
+		Questions   []scaleSummaryJSON `json:"questions"`
+		Stayed      []stayedJSON       `json:"stayed"`
+	}
+	scaleSummaryJSON struct {
+		Question string     `json:"question"`
+		Answers  []cellJSON `json:"answers"` // for 1 to 5
+		Answered cellJSON   `json:"answered"`
+	}
+	stayedJSON struct {
+		Months   int              `json:"months"`
+		Answers  []stayedCellJSON `json:"answers"`
+		Answered cellJSON         `json:"answered"`
+	}
+	stayedCellJSON struct {
+		Answer string `json:"answer"`
+		cellJSON
 	}
 	cellJSON struct {
 		N          *int64 `json:"count"` // null when suppressed
@@ -106,6 +139,13 @@ func (sum reportSummary) json() summaryJSON {
 		ReferralsByEmployer: each(sum.ReferralsByEmployer, func(c referral.EmployerCount) employerCountJSON {
 			return employerCountJSON{c.Month, c.Employer, cellOf(c.Cell)}
 		}),
+		Referrals: cellOf(sum.Referrals),
+		ProgrammeTotals: each(sum.ProgrammeTotals, func(c referral.GroupCount) programmeTotalJSON {
+			return programmeTotalJSON{c.Group, cellOf(c.Cell)}
+		}),
+		EmployerTotals: each(sum.EmployerTotals, func(c referral.GroupCount) employerTotalJSON {
+			return employerTotalJSON{c.Group, cellOf(c.Cell)}
+		}),
 		Eligibility: each(sum.Eligibility, func(c referral.OutcomeCount) outcomeCountJSON { return outcomeCountJSON{c.Outcome, cellOf(c.Cell)} }),
 		Durations:   durationsJSON{statOf(sum.Durations.ToReview), statOf(sum.Durations.ToFirstOffer), statOf(sum.Durations.ToMatch)},
 		Waitlist: each(sum.Waitlist, func(m referral.WaitlistMonth) waitlistMonthJSON {
@@ -113,6 +153,23 @@ func (sum reportSummary) json() summaryJSON {
 		}),
 		Endings: each(sum.Endings, func(c referral.EndingCount) endingCountJSON {
 			return endingCountJSON{c.Status, c.Reason, cellOf(c.Cell)}
+		}),
+		EndingsTotal: cellOf(sum.EndingsTotal),
+		Feedback:     feedbackOf(sum.Feedback),
+	}
+}
+
+func feedbackOf(f referral.FeedbackSummary) feedbackJSON {
+	return feedbackJSON{FromQuarter: f.Quarters.From, ToQuarter: f.Quarters.To, Given: cellOf(f.Given),
+		Questions: each(f.Questions, func(q referral.ScaleSummary) scaleSummaryJSON {
+			return scaleSummaryJSON{q.Question, each(q.Answers, cellOf), cellOf(q.Answered)}
+		}),
+		Stayed: each(f.Stayed, func(st referral.StayedSummary) stayedJSON {
+			answers := make([]stayedCellJSON, len(st.Answers))
+			for i, c := range st.Answers {
+				answers[i] = stayedCellJSON{referral.StayedAnswers[i], cellOf(c)}
+			}
+			return stayedJSON{st.Months, answers, cellOf(st.Answered)}
 		}),
 	}
 }
@@ -181,7 +238,8 @@ func badReportParam(field, format string, args ...any) *pipeline.Error {
 	return badParameter(field, format, args...)
 }
 
-// reportPeriod reads from and to, with their defaults.
+// reportPeriod reads from and to, with their defaults (the last twelve
+// months, or from the first of the month eleven months before to).
 func reportPeriod(q url.Values, today referral.Date) (from, to referral.Date, e *pipeline.Error) {
 	to = today
 	if v := q.Get("to"); v != "" {
@@ -191,7 +249,7 @@ func reportPeriod(q url.Values, today referral.Date) (from, to referral.Date, e 
 		}
 		to = d
 	}
-	from = referral.Date{Year: to.Year, Month: to.Month, Day: 1}.AddMonths(-11)
+	from = pipeline.LastTwelveMonths(to).From
 	if v := q.Get("from"); v != "" {
 		d, err := referral.ParseDate(v)
 		if err != nil {
@@ -199,11 +257,10 @@ func reportPeriod(q url.Values, today referral.Date) (from, to referral.Date, e 
 		}
 		from = d
 	}
-	if to.Before(from) {
-		return from, to, badReportParam("from", "from must not be after to")
-	}
-	if from.Before(to.AddMonths(-12 * maxReportYears)) {
-		return from, to, badReportParam("from", "the period may be at most %d years long", maxReportYears)
+	if e := (pipeline.Period{From: from, To: to}).Check(); e != nil {
+		// A query parameter, so a 400 like the others, not the 422 of a
+		// form's field.
+		return from, to, badReportParam(e.Field, "%s", e.Message)
 	}
 	return from, to, nil
 }
@@ -241,23 +298,31 @@ func wantsCSV(q url.Values, h http.Header) (bool, error) {
 // a row:
 //
 //	section  period | referrals | referrals_by_programme | referrals_by_employer |
-//	         eligibility | durations | waitlist | endings
-//	month    YYYY-MM (Europe/London) for monthly figures, else empty
+//	         eligibility | durations | waitlist | endings | feedback
+//	month    YYYY-MM (Europe/London) for monthly figures; empty for the
+//	         whole period's
 //	group    programme code, employer (organisation) code, eligibility
-//	         outcome, duration name (submission_to_review, ...), or
-//	         status/reason for endings; "all" for the monthly totals; empty
-//	         for period and waitlist rows
+//	         outcome, duration name (submission_to_review, ...),
+//	         status/reason for endings, or a feedback question (wellbeing,
+//	         work, stay, stayed_6_months, stayed_12_months); "all" for the
+//	         totals; empty for period and waitlist rows
 //	measure  referrals, median_hours, p90_hours; for the waitlist
 //	         waitlisted, waiting_at_end, completed_waits,
 //	         median_wait_hours, p90_wait_hours; for period from, to,
-//	         timezone, min_cell
-//	value    a count; "<5" for a count of 1 to 4; a number of hours (to 0.1);
-//	         "suppressed" for a statistic over 1 to 4 referrals; empty for a
+//	         timezone, min_cell; for feedback from_quarter, to_quarter,
+//	         given, an answer (1 to 5, yes, no, prefer-not-to-say) or
+//	         answered
+//	value    a count; "suppressed" for a count of 1 to 4, and for one
+//	         hidden so that a total cannot give such a count away (the two
+//	         are not told apart, or the second would say it is 5 or more);
+//	         a number of hours (to 0.1); "suppressed" for a statistic over
+//	         1 to 4 referrals and the number it was over; empty for a
 //	         statistic over none
 var summaryCSVHeader = []string{"section", "month", "group", "measure", "value"}
 
 // writeSummaryCSV renders a summary as CSV (see summaryCSVHeader). It only
-// formats: every figure was suppressed where needed by the store.
+// formats: every figure was suppressed where needed when it was published
+// (referral.ReportCounts.Publish).
 func writeSummaryCSV(w io.Writer, sum reportSummary) error {
 	cw := csv.NewWriter(w)
 	row := func(section, month, group, measure, value string) {
@@ -268,11 +333,18 @@ func writeSummaryCSV(w io.Writer, sum reportSummary) error {
 	row("period", "", "", "to", sum.To)
 	row("period", "", "", "timezone", csvLabel(sum.Timezone))
 	row("period", "", "", "min_cell", strconv.Itoa(sum.MinCell))
+	row("referrals", "", "all", "referrals", countValue(sum.Referrals))
 	for _, c := range sum.ReferralsByMonth {
 		row("referrals", c.Month, "all", "referrals", countValue(c.Cell))
 	}
+	for _, c := range sum.ProgrammeTotals {
+		row("referrals_by_programme", "", c.Group, "referrals", countValue(c.Cell))
+	}
 	for _, c := range sum.ReferralsByProgramme {
 		row("referrals_by_programme", c.Month, c.Programme, "referrals", countValue(c.Cell))
+	}
+	for _, c := range sum.EmployerTotals {
+		row("referrals_by_employer", "", c.Group, "referrals", countValue(c.Cell))
 	}
 	for _, c := range sum.ReferralsByEmployer {
 		row("referrals_by_employer", c.Month, c.Employer, "referrals", countValue(c.Cell))
@@ -304,12 +376,30 @@ func writeSummaryCSV(w io.Writer, sum reportSummary) error {
 	for _, c := range sum.Endings {
 		row("endings", "", c.Status+"/"+c.Reason, "referrals", countValue(c.Cell))
 	}
+	row("endings", "", "all", "referrals", countValue(sum.EndingsTotal))
+	f := sum.Feedback
+	row("feedback", "", "all", "from_quarter", csvLabel(f.Quarters.From))
+	row("feedback", "", "all", "to_quarter", csvLabel(f.Quarters.To))
+	row("feedback", "", "all", "given", countValue(f.Given))
+	for _, q := range f.Questions {
+		for i, c := range q.Answers {
+			row("feedback", "", q.Question, strconv.Itoa(i+1), countValue(c))
+		}
+		row("feedback", "", q.Question, "answered", countValue(q.Answered))
+	}
+	for _, st := range f.Stayed {
+		group := fmt.Sprintf("stayed_%d_months", st.Months)
+		for i, c := range st.Answers {
+			row("feedback", "", group, referral.StayedAnswers[i], countValue(c))
+		}
+		row("feedback", "", group, "answered", countValue(st.Answered))
+	}
 	cw.Flush()
 	return cw.Error()
 }
 
-// suppressedCount is how the CSV shows a count of 1 to MinCell-1.
-var suppressedCount = fmt.Sprintf("<%d", referral.MinCell)
+// suppressedCount is how the CSV shows a hidden count.
+const suppressedCount = "suppressed"
 
 func countValue(c referral.Cell) string {
 	switch {

@@ -100,6 +100,8 @@ func TestPageAccessMatrix(t *testing.T) {
 		{"POST", "/therapist/offers/" + offer + "/decline", pipeline.ActDecline, referral.RoleTherapist, url.Values{"reason_code": {"none"}}, 422, true},
 		{"POST", "/therapist/referrals/" + a.Str("id") + "/end", pipeline.ActEnd, referral.RoleTherapist, url.Values{"reason": {tooLong}}, 422, true},
 		{"GET", "/committee/feedback", pipeline.ActFeedbackComments, referral.RoleCommittee, nil, 200, false},
+		{"GET", "/committee/statistics", pipeline.ActReport, referral.RoleCommittee, nil, 200, false},
+		{"GET", "/committee/statistics/2026", pipeline.ActReport, referral.RoleCommittee, nil, 200, false},
 		{"GET", "/committee/register", pipeline.ActListTherapists, referral.RoleCommittee, nil, 200, false},
 		{"GET", "/committee/register/new", pipeline.ActAddTherapist, referral.RoleCommittee, nil, 200, false},
 		{"POST", "/committee/register/new", pipeline.ActAddTherapist, referral.RoleCommittee, url.Values{"name": {"Dr X"}, "email": {"x@example.org"}, "hcpc_number": {"PYL"}, "capacity": {"1"}, "online": {"yes"}}, 422, false},

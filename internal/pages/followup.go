@@ -182,16 +182,8 @@ type feedbackView struct {
 // feedbackRow is one question: its answers' labels, cells and bars.
 type feedbackRow struct {
 	ID, Question string
-	Answers      []feedbackAnswer
+	Answers      []barRow
 	Answered     referral.Cell
-}
-
-type feedbackAnswer struct {
-	Label string
-	Cell  referral.Cell
-	// Width is the bar's share of the widest, in percent; 0 when the
-	// count is suppressed (the bar is then drawn hatched, at no length).
-	Width int
 }
 
 func feedbackRows(sum referral.FeedbackSummary) []feedbackRow {
@@ -202,21 +194,7 @@ func feedbackRows(sum referral.FeedbackSummary) []feedbackRow {
 	}
 	var rows []feedbackRow
 	add := func(id, question string, names []string, cells []referral.Cell, answered referral.Cell) {
-		widest := int64(0)
-		for _, c := range cells {
-			if c.N != nil && *c.N > widest {
-				widest = *c.N
-			}
-		}
-		row := feedbackRow{ID: id, Question: question, Answered: answered}
-		for i, c := range cells {
-			a := feedbackAnswer{Label: names[i], Cell: c}
-			if c.N != nil && widest > 0 {
-				a.Width = int(*c.N * 100 / widest)
-			}
-			row.Answers = append(row.Answers, a)
-		}
-		rows = append(rows, row)
+		rows = append(rows, feedbackRow{ID: id, Question: question, Answers: bars(names, cells), Answered: answered})
 	}
 	for _, q := range sum.Questions {
 		add(q.Question, legends[q.Question], labels[q.Question], q.Answers, q.Answered)

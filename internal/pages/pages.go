@@ -189,6 +189,8 @@ func (s *Site) Routes(r chi.Router) {
 	r.With(s.signedIn(referral.RoleCommittee)).Post("/committee/referrals/{id}/review", s.reviewSubmit)
 	r.With(s.signedIn(referral.RoleCommittee)).Post("/committee/referrals/{id}/question", s.askSubmit)
 	r.With(s.signedIn(referral.RoleCommittee)).Get("/committee/feedback", s.feedbackCommentsPage)
+	r.With(s.signedIn(referral.RoleCommittee)).Get("/committee/statistics", s.statisticsPage)
+	r.With(s.signedIn(referral.RoleCommittee)).Get("/committee/statistics/{year}", s.annualSummaryPage)
 	r.With(s.signedIn(referral.RoleCommittee)).Get("/committee/closed", s.closedPage)
 	r.With(s.signedIn(referral.RoleCommittee)).Get("/committee/find", s.findReferral)
 	r.With(s.signedIn(referral.RoleCommittee)).Get("/committee/areas", s.areasList)

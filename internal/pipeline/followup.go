@@ -89,10 +89,11 @@ func (s *Service) Feedback(ctx context.Context, p referral.Principal, year int) 
 	if year < 2000 || year > 9999 {
 		return sum, nil, FieldError("year", "year must be a year such as 2026")
 	}
-	if sum, err = s.DB.FeedbackSummary(ctx, year); err != nil {
+	q := referral.YearQuarters(year)
+	if sum, err = s.DB.FeedbackSummary(ctx, q); err != nil {
 		return sum, nil, s.failed(ctx, "load feedback", "", err)
 	}
-	if comments, err = s.DB.FeedbackComments(ctx, year); err != nil {
+	if comments, err = s.DB.FeedbackComments(ctx, q); err != nil {
 		return sum, nil, s.failed(ctx, "load feedback comments", "", err)
 	}
 	return sum, comments, nil

@@ -177,10 +177,10 @@ func (db *DB) StopFollowUps(ctx context.Context, secret string) (referralID stri
 }
 
 // FeedbackComments lists the comments of the feedback of former clients
-// whose therapy ended in year, in alphabetical order, so that the order
-// tells nothing of when, or from whom, each came.
-func (db *DB) FeedbackComments(ctx context.Context, year int) ([]string, error) {
-	rows, err := db.pool.Query(ctx, `SELECT comment FROM feedback WHERE comment <> '' AND quarter LIKE $1 ORDER BY comment`, fmt.Sprintf("%04d-Q%%", year))
+// whose therapy ended in the quarters q, in alphabetical order, so that the
+// order tells nothing of when, or from whom, each came.
+func (db *DB) FeedbackComments(ctx context.Context, q referral.Quarters) ([]string, error) {
+	rows, err := db.pool.Query(ctx, `SELECT comment FROM feedback WHERE comment <> '' AND quarter BETWEEN $1 AND $2 ORDER BY comment`, q.From, q.To)
 	if err != nil {
 		return nil, fmt.Errorf("feedback comments: %w", err)
 	}
@@ -191,21 +191,20 @@ func (db *DB) FeedbackComments(ctx context.Context, year int) ([]string, error) 
 	return out, nil
 }
 
-// FeedbackSummary counts what former clients whose therapy ended in year
-// said: no figure about fewer than referral.MinCell people, and no
-// suppressed figure that a row's total would give away.
-func (db *DB) FeedbackSummary(ctx context.Context, year int) (referral.FeedbackSummary, error) {
-	sum := referral.FeedbackSummary{Year: year}
-	like := fmt.Sprintf("%04d-Q%%", year)
+// FeedbackSummary counts what former clients whose therapy ended in the
+// quarters q said: no figure about fewer than referral.MinCell people, and
+// no suppressed figure that a row's total would give away.
+func (db *DB) FeedbackSummary(ctx context.Context, q referral.Quarters) (referral.FeedbackSummary, error) {
+	sum := referral.FeedbackSummary{Quarters: q}
 	err := pgx.BeginTxFunc(ctx, db.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		var given int64
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM feedback WHERE quarter LIKE $1`, like).Scan(&given); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM feedback WHERE quarter BETWEEN $1 AND $2`, q.From, q.To).Scan(&given); err != nil {
 			return err
 		}
 		sum.Given = referral.CountCell(given)
-		for _, q := range []string{"wellbeing", "work", "stay"} {
+		for _, question := range []string{"wellbeing", "work", "stay"} {
 			counts := make([]int64, 5)
-			rows, err := tx.Query(ctx, `SELECT `+q+`, count(*) FROM feedback WHERE quarter LIKE $1 AND `+q+` IS NOT NULL GROUP BY 1`, like)
+			rows, err := tx.Query(ctx, `SELECT `+question+`, count(*) FROM feedback WHERE quarter BETWEEN $1 AND $2 AND `+question+` IS NOT NULL GROUP BY 1`, q.From, q.To)
 			if err != nil {
 				return err
 			}
@@ -215,11 +214,11 @@ func (db *DB) FeedbackSummary(ctx context.Context, year int) (referral.FeedbackS
 				return err
 			}
 			cells, total := referral.SuppressRow(counts)
-			sum.Questions = append(sum.Questions, referral.ScaleSummary{Question: q, Answers: cells, Answered: total})
+			sum.Questions = append(sum.Questions, referral.ScaleSummary{Question: question, Answers: cells, Answered: total})
 		}
 		for _, months := range []int{6, 12} {
 			counts := make([]int64, len(referral.StayedAnswers))
-			rows, err := tx.Query(ctx, `SELECT answer, count(*) FROM stayed_answers WHERE quarter LIKE $1 AND months = $2 GROUP BY 1`, like, months)
+			rows, err := tx.Query(ctx, `SELECT answer, count(*) FROM stayed_answers WHERE quarter BETWEEN $1 AND $2 AND months = $3 GROUP BY 1`, q.From, q.To, months)
 			if err != nil {
 				return err
 			}
@@ -237,7 +236,7 @@ func (db *DB) FeedbackSummary(ctx context.Context, year int) (referral.FeedbackS
 		return nil
 	})
 	if err != nil {
-		return sum, fmt.Errorf("feedback summary %d: %w", year, err)
+		return sum, fmt.Errorf("feedback summary %s to %s: %w", q.From, q.To, err)
 	}
 	return sum, nil
 }

@@ -202,7 +202,7 @@ func TestFeedbackSummarySuppresses(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	sum, err := s.FeedbackSummary(ctx, 2027)
+	sum, err := s.FeedbackSummary(ctx, referral.YearQuarters(2027))
 	if err != nil {
 		t.Fatal(err)
 	}

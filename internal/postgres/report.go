@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"time"
@@ -46,16 +47,18 @@ func code(s string) string {
 
 // Report computes the statistics for the half-open period [from, to):
 // referrals submitted in it, waitlist months and endings recorded in it.
-// Every query runs in one read-only snapshot, so the sections agree.
+// Every query runs in one read-only snapshot, so the sections agree and add
+// up; the counts are published (referral.ReportCounts.Publish) before they
+// leave the store.
 func (db *DB) Report(ctx context.Context, from, to time.Time) (referral.Report, error) {
-	rep := referral.Report{Timezone: reportZone, MinCell: referral.MinCell}
+	var c referral.ReportCounts
 	if !from.Before(to) {
-		return rep, fmt.Errorf("report: the period's start %s is not before its end %s", from, to)
+		return referral.Report{}, fmt.Errorf("report: the period's start %s is not before its end %s", from, to)
 	}
 	err := pgx.BeginTxFunc(ctx, db.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		steps := []struct {
 			name string
-			run  func(context.Context, pgx.Tx, time.Time, time.Time, *referral.Report) error
+			run  func(context.Context, pgx.Tx, time.Time, time.Time, *referral.ReportCounts) error
 		}{
 			{"referrals by month", reportByMonth},
 			{"referrals by programme", reportByProgramme},
@@ -66,7 +69,7 @@ func (db *DB) Report(ctx context.Context, from, to time.Time) (referral.Report, 
 			{"endings", reportEndings},
 		}
 		for _, s := range steps {
-			if err := s.run(ctx, tx, from, to, &rep); err != nil {
+			if err := s.run(ctx, tx, from, to, &c); err != nil {
 				return fmt.Errorf("%s: %w", s.name, err)
 			}
 		}
@@ -75,10 +78,15 @@ func (db *DB) Report(ctx context.Context, from, to time.Time) (referral.Report, 
 	if err != nil {
 		return referral.Report{}, fmt.Errorf("report: %w", err)
 	}
+	rep, err := c.Publish()
+	if err != nil {
+		return referral.Report{}, fmt.Errorf("report: %w", err)
+	}
+	rep.Timezone = reportZone
 	return rep, nil
 }
 
-func reportByMonth(ctx context.Context, tx pgx.Tx, from, to time.Time, rep *referral.Report) error {
+func reportByMonth(ctx context.Context, tx pgx.Tx, from, to time.Time, rep *referral.ReportCounts) error {
 	rows, err := tx.Query(ctx, `WITH `+monthsCTE+`
 		SELECT m.month, count(r.id) FROM months m
 		LEFT JOIN referrals r ON r.submitted_at >= m.ws AND r.submitted_at < m.we
@@ -90,19 +98,18 @@ func reportByMonth(ctx context.Context, tx pgx.Tx, from, to time.Time, rep *refe
 	var n int64
 	_, err = pgx.ForEachRow(rows, []any{&month, &n}, func() error {
 		rep.Months = append(rep.Months, month)
-		rep.ReferralsByMonth = append(rep.ReferralsByMonth, referral.MonthCount{Month: month, Cell: referral.CountCell(n)})
+		rep.ByMonth = append(rep.ByMonth, n)
 		return nil
 	})
 	return err
 }
 
-type monthGroup struct{ month, group string }
-
 // countByMonthAndGroup counts the referrals submitted in each month of the
 // period by the value of column, for every month and every group that is
 // in register or was seen in the period (so a month without referrals from
-// a group shows 0). column and register are constants of this file.
-func countByMonthAndGroup(ctx context.Context, tx pgx.Tx, from, to time.Time, column, register string) ([]monthGroup, map[monthGroup]int64, error) {
+// a group shows 0), groups in order. column and register are constants of
+// this file.
+func countByMonthAndGroup(ctx context.Context, tx pgx.Tx, from, to time.Time, months []string, column, register string) ([]referral.GroupCounts, error) {
 	rows, err := tx.Query(ctx, `WITH `+monthsCTE+`,
 		cohort AS (
 			SELECT `+column+` AS grp, to_char(submitted_at AT TIME ZONE 'Europe/London', 'YYYY-MM') AS month
@@ -112,57 +119,47 @@ func countByMonthAndGroup(ctx context.Context, tx pgx.Tx, from, to time.Time, co
 		LEFT JOIN cohort c ON c.month = m.month AND c.grp = g.grp
 		GROUP BY m.month, g.grp`, from, to)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	counts := map[monthGroup]int64{}
-	var keys []monthGroup
+	byGroup := map[string][]int64{}
 	var month, group string
 	var n int64
 	_, err = pgx.ForEachRow(rows, []any{&month, &group, &n}, func() error {
-		k := monthGroup{month, code(group)}
-		if _, ok := counts[k]; !ok {
-			keys = append(keys, k)
+		m := slices.Index(months, month)
+		if m < 0 {
+			return fmt.Errorf("month %s is not in the period", month)
 		}
-		counts[k] += n
+		g := code(group)
+		if byGroup[g] == nil {
+			byGroup[g] = make([]int64, len(months))
+		}
+		byGroup[g][m] += n
 		return nil
 	})
-	slices.SortFunc(keys, func(a, b monthGroup) int {
-		if a.month != b.month {
-			return cmp.Compare(a.month, b.month)
-		}
-		return cmp.Compare(a.group, b.group)
-	})
-	return keys, counts, err
+	if err != nil {
+		return nil, err
+	}
+	out := make([]referral.GroupCounts, 0, len(byGroup))
+	for _, g := range slices.Sorted(maps.Keys(byGroup)) {
+		out = append(out, referral.GroupCounts{Group: g, PerMonth: byGroup[g]})
+	}
+	return out, nil
 }
 
-func reportByProgramme(ctx context.Context, tx pgx.Tx, from, to time.Time, rep *referral.Report) error {
-	keys, counts, err := countByMonthAndGroup(ctx, tx, from, to, "programme", `SELECT code FROM programmes`)
-	if err != nil {
-		return err
-	}
-	rep.ReferralsByProgramme = []referral.ProgrammeCount{}
-	for _, k := range keys {
-		rep.ReferralsByProgramme = append(rep.ReferralsByProgramme, referral.ProgrammeCount{Month: k.month, Programme: k.group, Cell: referral.CountCell(counts[k])})
-	}
-	return nil
+func reportByProgramme(ctx context.Context, tx pgx.Tx, from, to time.Time, rep *referral.ReportCounts) (err error) {
+	rep.ByProgramme, err = countByMonthAndGroup(ctx, tx, from, to, rep.Months, "programme", `SELECT code FROM programmes`)
+	return err
 }
 
-func reportByEmployer(ctx context.Context, tx pgx.Tx, from, to time.Time, rep *referral.Report) error {
-	keys, counts, err := countByMonthAndGroup(ctx, tx, from, to, "employer", `SELECT code FROM organisations WHERE active`)
-	if err != nil {
-		return err
-	}
-	rep.ReferralsByEmployer = []referral.EmployerCount{}
-	for _, k := range keys {
-		rep.ReferralsByEmployer = append(rep.ReferralsByEmployer, referral.EmployerCount{Month: k.month, Employer: k.group, Cell: referral.CountCell(counts[k])})
-	}
-	return nil
+func reportByEmployer(ctx context.Context, tx pgx.Tx, from, to time.Time, rep *referral.ReportCounts) (err error) {
+	rep.ByEmployer, err = countByMonthAndGroup(ctx, tx, from, to, rep.Months, "employer", `SELECT code FROM organisations WHERE active`)
+	return err
 }
 
 // Eligibility outcomes that are always listed, 0 or not.
 var knownOutcomes = []string{"eligible", referral.ReasonUnknownEmployer, referral.ReasonUnknownProgramme, referral.ReasonPastCutoff}
 
-func reportEligibility(ctx context.Context, tx pgx.Tx, from, to time.Time, rep *referral.Report) error {
+func reportEligibility(ctx context.Context, tx pgx.Tx, from, to time.Time, rep *referral.ReportCounts) error {
 	rows, err := tx.Query(ctx, `
 		SELECT CASE WHEN eligible THEN 'eligible'
 		            WHEN NOT eligible THEN coalesce(nullif(eligibility_reason, ''), 'unspecified')
@@ -189,14 +186,13 @@ func reportEligibility(ctx context.Context, tx pgx.Tx, from, to time.Time, rep *
 		}
 	}
 	slices.Sort(others)
-	rep.Eligibility = []referral.OutcomeCount{}
 	for _, o := range append(slices.Clone(knownOutcomes), others...) {
-		rep.Eligibility = append(rep.Eligibility, referral.OutcomeCount{Outcome: o, Cell: referral.CountCell(counts[o])})
+		rep.Eligibility = append(rep.Eligibility, referral.NamedCount{Name: o, N: counts[o]})
 	}
 	return nil
 }
 
-func reportDurations(ctx context.Context, tx pgx.Tx, from, to time.Time, rep *referral.Report) error {
+func reportDurations(ctx context.Context, tx pgx.Tx, from, to time.Time, rep *referral.ReportCounts) error {
 	rows, err := tx.Query(ctx, `
 		WITH reached AS (
 			SELECT
@@ -219,17 +215,15 @@ func reportDurations(ctx context.Context, tx pgx.Tx, from, to time.Time, rep *re
 	var n [3]int64
 	var med, p90 [3]*float64
 	_, err = pgx.ForEachRow(rows, []any{&n[0], &med[0], &p90[0], &n[1], &med[1], &p90[1], &n[2], &med[2], &p90[2]}, func() error {
-		rep.Durations = referral.Durations{
-			ToReview:     referral.DurationStat(n[0], med[0], p90[0]),
-			ToFirstOffer: referral.DurationStat(n[1], med[1], p90[1]),
-			ToMatch:      referral.DurationStat(n[2], med[2], p90[2]),
-		}
+		rep.ToReview = referral.DurationCounts{N: n[0], MedianHours: med[0], P90Hours: p90[0]}
+		rep.ToFirstOffer = referral.DurationCounts{N: n[1], MedianHours: med[1], P90Hours: p90[1]}
+		rep.ToMatch = referral.DurationCounts{N: n[2], MedianHours: med[2], P90Hours: p90[2]}
 		return nil
 	})
 	return err
 }
 
-func reportWaitlist(ctx context.Context, tx pgx.Tx, from, to time.Time, rep *referral.Report) error {
+func reportWaitlist(ctx context.Context, tx pgx.Tx, from, to time.Time, rep *referral.ReportCounts) error {
 	// A spell on the waitlist starts with an event into waitlisted and ends
 	// with the next event out of it; an event from waitlisted to waitlisted
 	// (a check-in answered) neither starts nor ends one. A spell not yet
@@ -261,20 +255,19 @@ func reportWaitlist(ctx context.Context, tx pgx.Tx, from, to time.Time, rep *ref
 	if err != nil {
 		return err
 	}
-	rep.Waitlist = []referral.WaitlistMonth{}
 	var month string
 	var during, atEnd, n int64
 	var med, p90 *float64
 	_, err = pgx.ForEachRow(rows, []any{&month, &during, &atEnd, &n, &med, &p90}, func() error {
-		rep.Waitlist = append(rep.Waitlist, referral.WaitlistMonth{
-			Month: month, Waitlisted: referral.CountCell(during), WaitingAtEnd: referral.CountCell(atEnd), Waits: referral.DurationStat(n, med, p90),
+		rep.Waitlist = append(rep.Waitlist, referral.WaitlistCounts{
+			Month: month, Waitlisted: during, WaitingAtEnd: atEnd, Waits: referral.DurationCounts{N: n, MedianHours: med, P90Hours: p90},
 		})
 		return nil
 	})
 	return err
 }
 
-func reportEndings(ctx context.Context, tx pgx.Tx, from, to time.Time, rep *referral.Report) error {
+func reportEndings(ctx context.Context, tx pgx.Tx, from, to time.Time, rep *referral.ReportCounts) error {
 	var final []string
 	for _, s := range referral.Statuses {
 		if s.Terminal() {
@@ -314,9 +307,8 @@ func reportEndings(ctx context.Context, tx pgx.Tx, from, to time.Time, rep *refe
 		}
 		return cmp.Compare(a.reason, b.reason)
 	})
-	rep.Endings = make([]referral.EndingCount, 0, len(keys))
 	for _, k := range keys {
-		rep.Endings = append(rep.Endings, referral.EndingCount{Status: k.status, Reason: k.reason, Cell: referral.CountCell(counts[k])})
+		rep.Endings = append(rep.Endings, referral.EndingCounts{Status: k.status, Reason: k.reason, N: counts[k]})
 	}
 	return nil
 }

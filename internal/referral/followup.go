@@ -61,12 +61,27 @@ func ValidStayed(a string) bool {
 	return a == StayedYes || a == StayedNo || a == StayedRatherNotSay
 }
 
-// FeedbackSummary is what former clients said in a year, by the quarter
-// in which their therapy ended, with every count through the small-number
-// rule and secondary suppression (SuppressRow): each row's counts and its
-// total.
+// Quarters are a run of calendar quarters, both included, as feedback
+// keeps them: "2026-Q1". Feedback knows only the quarter in which therapy
+// ended, so a period is counted by the quarters it touches.
+type Quarters struct{ From, To string }
+
+// QuarterOf is the quarter a day is in.
+func QuarterOf(d Date) string { return fmt.Sprintf("%04d-Q%d", d.Year, (int(d.Month)+2)/3) }
+
+// QuartersOf are the quarters a period of days touches.
+func QuartersOf(from, to Date) Quarters { return Quarters{QuarterOf(from), QuarterOf(to)} }
+
+// YearQuarters are a calendar year's quarters.
+func YearQuarters(year int) Quarters {
+	return Quarters{fmt.Sprintf("%04d-Q1", year), fmt.Sprintf("%04d-Q4", year)}
+}
+
+// FeedbackSummary is what former clients said, by the quarter in which
+// their therapy ended, with every count through the small-number rule and
+// secondary suppression (SuppressRow): each row's counts and its total.
 type FeedbackSummary struct {
-	Year int
+	Quarters Quarters
 	// Questions are the feedback's three questions: for each, how many
 	// gave each answer, 1 to 5, and how many answered it.
 	Questions []ScaleSummary
