@@ -218,12 +218,15 @@ func (s *Site) statisticsPage(w http.ResponseWriter, r *http.Request) {
 		period = pipeline.CalendarYear(year)
 	} else if !from.Empty() || !to.Empty() {
 		for _, f := range []struct {
-			name, what string
-			in         *dateInput
-			day        *referral.Date
-		}{{"from", "The first day", &from, &period.From}, {"to", "The last day", &to, &period.To}} {
+			name, what, empty string
+			in                *dateInput
+			day               *referral.Date
+		}{
+			{"from", "The first day", "Enter the first day", &from, &period.From},
+			{"to", "The last day", "Enter the last day", &to, &period.To},
+		} {
 			if f.in.Empty() {
-				problems = append(problems, pipeline.FieldError(f.name, "Enter %s", map[string]string{"from": "the first day", "to": "the last day"}[f.name]))
+				problems = append(problems, pipeline.FieldError(f.name, "%s", f.empty))
 				continue
 			}
 			d, problem := f.in.read(f.what, true)
@@ -235,7 +238,12 @@ func (s *Site) statisticsPage(w http.ResponseWriter, r *http.Request) {
 		}
 		if problems == nil {
 			if e := period.Check(); e != nil {
-				problems = append(problems, pipeline.FieldError("from", "%s", map[bool]string{true: "The first day must be on or before the last day", false: fmt.Sprintf("The period can be at most %d years long", pipeline.MaxReportYears)}[period.To.Before(period.From)]))
+				// Check's two refusals, in the page's words.
+				msg := fmt.Sprintf("The period can be at most %d years long", pipeline.MaxReportYears)
+				if period.To.Before(period.From) {
+					msg = "The first day must be on or before the last day"
+				}
+				problems = append(problems, pipeline.FieldError("from", "%s", msg))
 			}
 		}
 	}
