@@ -73,3 +73,16 @@ func TestAgo(t *testing.T) {
 		}
 	}
 }
+
+func TestQuartersText(t *testing.T) {
+	for q, want := range map[referral.Quarters]string{
+		{From: "2026-Q1", To: "2026-Q1"}: "January to March 2026",
+		{From: "2026-Q1", To: "2026-Q4"}: "January to December 2026",
+		{From: "2025-Q4", To: "2026-Q1"}: "October 2025 to March 2026",
+		{From: "2026-Q5", To: "2026-Q1"}: "2026-Q5 to 2026-Q1",
+	} {
+		if got := quartersText(q); got != want {
+			t.Errorf("quartersText(%v) = %q, want %q", q, got, want)
+		}
+	}
+}

@@ -180,22 +180,29 @@ func outcomeText(o string) string {
 	return "Did not meet the rules: " + referral.ReasonText(o)
 }
 
+// quartersText says which months a run of quarters covers: "January to
+// June 2026", "October 2025 to March 2026".
 func quartersText(q referral.Quarters) string {
-	name := func(s string) string {
-		if len(s) != 7 {
-			return s
+	bound := func(quarter string, last bool) (time.Month, string, bool) {
+		if len(quarter) != 7 || quarter[4:6] != "-Q" || quarter[6] < '1' || quarter[6] > '4' {
+			return 0, "", false
 		}
-		n, _ := strconv.Atoi(s[6:])
-		months := [...]string{"January to March", "April to June", "July to September", "October to December"}
-		if n < 1 || n > 4 {
-			return s
+		n := int(quarter[6] - '0')
+		m := time.Month(3*n - 2)
+		if last {
+			m += 2
 		}
-		return months[n-1] + " " + s[:4]
+		return m, quarter[:4], true
 	}
-	if q.From == q.To {
-		return name(q.From)
+	fm, fy, ok1 := bound(q.From, false)
+	tm, ty, ok2 := bound(q.To, true)
+	switch {
+	case !ok1 || !ok2:
+		return q.From + " to " + q.To
+	case fy == ty:
+		return fmt.Sprintf("%s to %s %s", fm, tm, ty)
 	}
-	return name(q.From) + " to " + name(q.To)
+	return fmt.Sprintf("%s %s to %s %s", fm, fy, tm, ty)
 }
 
 const statisticsTitle = "Statistics"
